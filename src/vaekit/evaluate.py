@@ -1,0 +1,103 @@
+"""Test-set evaluation: negative ELBO and its terms, KL per dimension, active units, importance-weighted NLL."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .losses import kl_normal, log_normal, recon_nll
+from .models import GaussianVAE, count_params
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Cov_x(E[z|x]) > 0.01
+
+
+@torch.no_grad()
+def elbo_metrics(model: GaussianVAE, x: Tensor, batch_size: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Negative ELBO (beta = 1) per image over ``x`` (N, P) with one posterior sample per image.
+
+    Returns ``loss`` (nats), ``recon``, ``kl``, ``kl_per_dim`` (D floats) and ``active_units``.
+    """
+    model.eval()
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    cfg = model.cfg
+    n = x.shape[0]
+    recon_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    kl_sum = torch.zeros(model.latent_dim, dtype=torch.float64, device=x.device)
+    mus = []
+    for i in range(0, n, batch_size):
+        xb = x[i : i + batch_size]
+        mu, logvar = model.encode(xb)
+        z = model.reparameterize(mu, logvar, g)
+        recon_sum += recon_nll(model.decode(z), xb, cfg.likelihood, cfg.sigma).double().sum()
+        kl_sum += kl_normal(mu, logvar).double().sum(0)
+        mus.append(mu.double())
+    mu_all = torch.cat(mus)  # (N, D)
+    variances = mu_all.var(0, unbiased=True) if n > 1 else torch.zeros_like(kl_sum)
+    recon = (recon_sum / n).item()
+    kl_per_dim = (kl_sum / n).tolist()
+    return {
+        "loss": recon + sum(kl_per_dim),
+        "recon": recon,
+        "kl": sum(kl_per_dim),
+        "kl_per_dim": kl_per_dim,
+        "active_units": int((variances > ACTIVE_UNIT_THRESHOLD).sum().item()),
+    }
+
+
+@torch.no_grad()
+def iw_nll(
+    model: GaussianVAE, x: Tensor, k: int, max_rows: int = 16384, seed: int = 0, progress: bool = False
+) -> float:
+    """Importance-weighted estimate of -log p(x) (Burda et al. 2015, arXiv 1509.00519), mean nats per image.
+
+    log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, with z_k ~ q(z|x).
+    Images are processed in chunks of at most ``max_rows`` decoded samples, so K = 1000 fits in memory.
+    """
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    model.eval()
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    cfg = model.cfg
+    n, d = x.shape[0], model.latent_dim
+    chunk = max(1, max_rows // k)
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    for i in tqdm(range(0, n, chunk), desc=f"IW-NLL (K={k})", disable=not progress, leave=False):
+        xb = x[i : i + chunk]  # (c, P)
+        c = xb.shape[0]
+        mu, logvar = model.encode(xb)  # (c, D)
+        eps = torch.randn(k, c, d, device=x.device, generator=g)
+        z = mu + torch.exp(0.5 * logvar) * eps  # (K, c, D)
+        logits = model.decode(z.reshape(k * c, d))  # (K*c, P)
+        log_px_z = -recon_nll(logits, xb.repeat(k, 1), cfg.likelihood, cfg.sigma).reshape(k, c)
+        log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))  # (K, c)
+        log_qz = log_normal(z, mu, logvar)  # (K, c)
+        log_w = (log_px_z + log_pz - log_qz).double()
+        total += -(torch.logsumexp(log_w, 0) - math.log(k)).sum()
+    return (total / n).item()
+
+
+def evaluate_model(model: GaussianVAE, x_test: Tensor, iw_samples: int = 0, progress: bool = False) -> dict[str, Any]:
+    """All test metrics of a model: ``loss, recon, kl, kl_per_dim, active_units, params`` (+ ``nll_iw``)."""
+    out = elbo_metrics(model, x_test)
+    if iw_samples:
+        out["nll_iw"] = iw_nll(model, x_test, iw_samples, progress=progress)
+    out["params"] = count_params(model)
+    return out
+
+
+def evaluate_run(
+    run_dir: str | Path, iw_samples: int = 0, device: str = "auto", progress: bool = False
+) -> dict[str, Any]:
+    """Load a run and evaluate it on its dataset's test split (same binarization as in training)."""
+    from .checkpoint import load_model
+    from .engine import load_data_tensors, resolve_device
+
+    dev = resolve_device(device)
+    model, cfg = load_model(run_dir, dev)
+    _, x_test = load_data_tensors(cfg, dev, quiet=True)
+    return evaluate_model(model, x_test, iw_samples, progress=progress)

@@ -1,0 +1,79 @@
+"""Likelihoods, the Gaussian KL and free bits.
+
+Every term is a sum over pixels or latent dimensions and a mean over the batch: the same reduction for
+reconstruction and KL, so that beta means what it says.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class LossTerms:
+    total: Tensor  # () recon + beta * kl_term, what is minimised
+    recon: Tensor  # () -log p(x|z), summed over pixels, mean over batch
+    kl: Tensor  # () KL(q(z|x) || p(z)), summed over dims, mean over batch (before free bits)
+    kl_per_dim: Tensor  # (D,) batch-mean KL of each latent dimension
+
+
+def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
+    """-log Bernoulli(x | sigmoid(logits)) per image, (B,). Stable for any logits; x may lie in [0, 1]."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+def gaussian_nll(mean: Tensor, x: Tensor, sigma: float) -> Tensor:
+    """-log N(x | mean, sigma^2 I) per image, (B,)."""
+    return (0.5 * ((x - mean) / sigma) ** 2 + math.log(sigma) + 0.5 * LOG_2PI).sum(-1)
+
+
+def recon_nll(out: Tensor, x: Tensor, likelihood: str, sigma: float = 1.0) -> Tensor:
+    """Per-image reconstruction negative log-likelihood, (B,)."""
+    if likelihood == "bernoulli":
+        return bernoulli_nll(out, x)
+    return gaussian_nll(out, x, sigma)
+
+
+def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """Closed-form KL(N(mu, exp(logvar)) || N(0, 1)) per element, (B, D)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z | mu, diag exp(logvar)) summed over the last dim."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+def free_bits_kl(kl_per_dim: Tensor, free_bits: float) -> Tensor:
+    """sum_d max(KL_d, lambda) over batch-averaged per-dim KLs (Kingma et al. 2016, arXiv 1606.04934).
+
+    Dimensions below lambda get no gradient, so the encoder is not pushed to collapse them further.
+    """
+    if free_bits <= 0:
+        return kl_per_dim.sum()
+    return torch.clamp(kl_per_dim, min=free_bits).sum()
+
+
+def vae_loss(
+    logits: Tensor,
+    x: Tensor,
+    mu: Tensor,
+    logvar: Tensor,
+    beta: float | Tensor = 1.0,
+    likelihood: str = "bernoulli",
+    sigma: float = 1.0,
+    free_bits: float = 0.0,
+) -> LossTerms:
+    """Negative beta-ELBO of a batch. x is (B, P) in [0, 1]; logits (B, P); mu, logvar (B, D)."""
+    recon = recon_nll(logits.float(), x, likelihood, sigma).mean()
+    kl_per_dim = kl_normal(mu.float(), logvar.float()).mean(0)  # (D,)
+    kl = kl_per_dim.sum()
+    total = recon + beta * free_bits_kl(kl_per_dim, free_bits)
+    return LossTerms(total, recon, kl, kl_per_dim)

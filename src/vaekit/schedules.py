@@ -1,0 +1,35 @@
+"""Beta (KL weight) schedules, evaluated per optimisation step.
+
+Each is a function of the training fraction t = step / total_steps, so the usual per-epoch formulas are the
+special case step = epoch * steps_per_epoch. Cyclical annealing follows Fu et al. 2019 (arXiv 1903.10145).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .config import LossConfig
+
+
+def beta_at(step: int, total_steps: int, cfg: LossConfig) -> float:
+    """The KL weight to use at optimisation ``step`` (0-based) of ``total_steps``."""
+    beta = cfg.beta
+    if cfg.anneal == "none" or total_steps <= 0:
+        return beta
+    t = min(max(step / total_steps, 0.0), 1.0)
+    if cfg.anneal == "linear":
+        return beta * min(1.0, t / cfg.anneal_fraction)
+    if cfg.anneal == "sigmoid":
+        # logistic ramp centred on half the anneal window, steepness 10: ~0.7% of beta at t=0, 99.3% at the end
+        u = t / cfg.anneal_fraction
+        return beta if u >= 1.0 else beta / (1.0 + math.exp(-10.0 * (u - 0.5)))
+    if cfg.anneal == "cyclical":
+        period = 1.0 / cfg.cycles
+        tau = (t % period) / period if t < 1.0 else 1.0
+        return beta * min(1.0, tau / cfg.cycle_ratio)
+    raise ValueError(f"unknown anneal schedule {cfg.anneal!r}")
+
+
+def beta_per_epoch(epoch: int, epochs: int, cfg: LossConfig) -> float:
+    """The per-epoch schedule: beta at the start of ``epoch`` out of ``epochs``."""
+    return beta_at(epoch, epochs, cfg)
