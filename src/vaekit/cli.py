@@ -1,0 +1,216 @@
+"""Command-line interface: parses flags, calls one function of the Python API, prints the result.
+
+Known errors become one line on stderr and exit code 2; an interrupt exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, VaekitError
+
+# train flags -> (config section, field)
+TRAIN_FLAGS = {
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "seed": ("train", "seed"),
+    "device": ("train", "device"),
+    "precision": ("train", "precision"),
+    "latent_dim": ("model", "latent_dim"),
+    "likelihood": ("model", "likelihood"),
+    "sigma": ("model", "sigma"),
+    "beta": ("loss", "beta"),
+    "anneal": ("loss", "anneal"),
+    "free_bits": ("loss", "free_bits"),
+    "dataset": ("data", "dataset"),
+    "data_dir": ("data", "data_dir"),
+    "binarize": ("data", "binarize"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .config import ANNEALS, BINARIZE, DEVICES, LIKELIHOODS, PRECISIONS
+    from .models import PRESETS
+
+    p = argparse.ArgumentParser(prog="vaekit", description="Variational autoencoders, trained fast.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("data", help="fetch datasets and describe them")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    f = dsub.add_parser("fetch", help="download (or find locally) a dataset and cache it")
+    f.add_argument("name", choices=["mnist", "fashion-mnist"])
+    f.add_argument("--data-dir", help="folder searched first for the dataset's files")
+    i = dsub.add_parser("info", help="counts, shape, value range and checksum of a dataset")
+    i.add_argument("name", help="mnist, fashion-mnist, or a path to an .npz / IDX file / image folder")
+    i.add_argument("--data-dir")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+
+    t = sub.add_parser("train", help="train a model into a run directory")
+    t.add_argument("--config", help="TOML file with [model] [loss] [data] [train] tables")
+    t.add_argument("--preset", choices=sorted(PRESETS), help="model architecture (default classic)")
+    t.add_argument("--dataset", help="mnist, fashion-mnist, or a path (default mnist)")
+    t.add_argument("--data-dir", help="folder searched first for the dataset's files")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--latent-dim", type=int)
+    t.add_argument("--beta", type=float)
+    t.add_argument("--anneal", choices=ANNEALS)
+    t.add_argument("--free-bits", type=float, help="minimum nats per latent dimension")
+    t.add_argument("--likelihood", choices=LIKELIHOODS)
+    t.add_argument("--sigma", type=float, help="decoder std for --likelihood gaussian")
+    t.add_argument("--binarize", choices=BINARIZE)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=DEVICES)
+    t.add_argument("--precision", choices=PRECISIONS)
+    t.add_argument("--out", help="run directory (default runs/PRESET-DATASET-TIME)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("evaluate", help="test-set metrics of a run")
+    e.add_argument("run", help="run directory")
+    e.add_argument("--iw-samples", type=int, default=0, help="K for the importance-weighted NLL (e.g. 1000)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--device", choices=DEVICES, default="auto")
+
+    s = sub.add_parser("sample", help="a PNG grid of samples from the prior")
+    s.add_argument("run", help="run directory")
+    s.add_argument("-n", type=int, default=64, help="number of samples")
+    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("--seed", type=int, default=0)
+
+    tn = sub.add_parser("tiny", help="the mini-project checklist: tiny VAE, four PASS/FAIL lines")
+    tn.add_argument("--out", help="run directory (default runs/tiny-TIME)")
+    tn.add_argument("--epochs", type=int, help="training epochs (default from the recipe)")
+    tn.add_argument("--data-dir")
+    tn.add_argument("--overwrite", action="store_true")
+    tn.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _default_run_dir(prefix: str) -> Path:
+    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def build_train_config(args: argparse.Namespace):
+    """Defaults <- preset <- config file <- command-line flags. On --resume, the run's own config.json."""
+    from .config import RunConfig, load_json_config, load_toml, update
+    from .models import preset_config
+
+    overrides: dict[str, dict[str, Any]] = {}
+    for flag, (section, key) in TRAIN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
+        cfg = load_json_config(Path(args.out) / "config.json")
+        changed = [f"{s}.{k}" for s, kv in overrides.items() for k in kv if (s, k) != ("train", "epochs")]
+        if changed or args.config or args.preset:
+            raise ConfigError(f"--resume continues a run as configured; only --epochs may change (got {changed or 'a config'})")
+        return update(cfg, overrides, "command line")
+    file_cfg = load_toml(args.config) if args.config else {}
+    preset = args.preset or file_cfg.get("model", {}).get("preset", "classic")
+    cfg = RunConfig(model=preset_config(preset))
+    update(cfg, file_cfg, args.config or "config")
+    update(cfg, overrides, "command line")
+    return cfg.validate()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .engine import train
+
+    cfg = build_train_config(args)
+    dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
+    run_dir = Path(args.out) if args.out else _default_run_dir(f"{cfg.model.preset}-{dataset_tag}")
+    result = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    s = result.summary
+    print(f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['kl']:.2f}), "
+          f"active units {s['active_units']}/{cfg.model.latent_dim}, {s['params']:,} parameters, "
+          f"trained {s['train_seconds']:.1f} s ({s['engine']['precision']}, {s['engine']['optimizer']})")
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+
+    if args.iw_samples < 0:
+        raise ConfigError("--iw-samples must be >= 0")
+    m = evaluate_run(args.run, iw_samples=args.iw_samples, device=args.device, progress=not args.json)
+    if args.json:
+        print(json.dumps(m))
+        return 0
+    rows = [("loss (-ELBO)", f"{m['loss']:.3f} nats"), ("recon", f"{m['recon']:.3f} nats"),
+            ("kl", f"{m['kl']:.3f} nats"), ("active units", f"{m['active_units']} / {len(m['kl_per_dim'])}")]
+    if "nll_iw" in m:
+        rows.append((f"nll_iw (K={args.iw_samples})", f"{m['nll_iw']:.3f} nats"))
+    rows.append(("params", f"{m['params']:,}"))
+    for k, v in rows:
+        print(f"{k:<22} {v}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sampling import sample_grid
+
+    if args.n < 1:
+        raise ConfigError("-n must be >= 1")
+    if not args.out.lower().endswith(".png"):
+        raise ConfigError(f"--out {args.out}: expected a .png file name")
+    print(sample_grid(args.run, args.n, args.out, seed=args.seed))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+
+    ds = load_dataset(args.name, args.data_dir)
+    info = ds.info()
+    if args.data_command == "info" and args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"{info['name']}: {info['train']} train + {info['test']} test images of "
+          f"{'x'.join(map(str, info['image_shape']))}, {info['dtype']} in [{info['min']:g}, {info['max']:g}]")
+    print(f"labels: {info['labels'] if info['labels'] is not None else 'none'}")
+    print(f"source: {info['source']}")
+    print(f"sha256: {info['sha256']}")
+    return 0
+
+
+def cmd_tiny(args: argparse.Namespace) -> int:
+    from .checklist import TINY_EPOCHS, tiny_checklist
+
+    run_dir = Path(args.out) if args.out else _default_run_dir("tiny-mnist")
+    checks = tiny_checklist(run_dir, epochs=args.epochs or TINY_EPOCHS, overwrite=args.overwrite,
+                            progress=not args.quiet, data_dir=args.data_dir)
+    for c in checks:
+        print(c.line())
+    print(f"run directory: {run_dir}")
+    return 0 if all(c.passed for c in checks) else 1
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "data": cmd_data, "tiny": cmd_tiny}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VaekitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
