@@ -11,7 +11,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 
 def blob_images(n: int = 240, side: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic digit-like data: each class is a bright square at its own position, with noise. uint8 (n, side, side)."""
+    """Digit-like data: each class is a bright square at its own position, plus noise; uint8 (n, side, side)."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 4, size=n)
     x = rng.integers(0, 40, size=(n, side, side)).astype(np.float64)

@@ -79,8 +79,12 @@ def test_unreachable_mirror_fails_fast(tmp_path):
 
 def _fake_mnist(n_train=60000, n_test=10000):
     rng = np.random.default_rng(0)
-    return (rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), rng.integers(0, 10, n_train).astype(np.uint8),
-            rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), rng.integers(0, 10, n_test).astype(np.uint8))
+    return (
+        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_train).astype(np.uint8),
+        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_test).astype(np.uint8),
+    )
 
 
 def test_mnist_download_then_cache(http_root, monkeypatch):

@@ -34,11 +34,19 @@ class Check:
 
     def line(self) -> str:
         status = "PASS" if self.passed else "FAIL"
-        return f"{status}  {self.name:<28} {self.value:>12,.2f} {self.unit:<6} < {self.limit:,.0f}  (margin {self.margin})"
+        return (
+            f"{status}  {self.name:<28} {self.value:>12,.2f} {self.unit:<6} < {self.limit:,.0f}  (margin {self.margin})"
+        )
 
 
-def tiny_checklist(run_dir: str | Path, epochs: int = TINY_EPOCHS, overwrite: bool = False,
-                   progress: bool = True, dataset: str = "mnist", data_dir: str | None = None) -> list[Check]:
+def tiny_checklist(
+    run_dir: str | Path,
+    epochs: int = TINY_EPOCHS,
+    overwrite: bool = False,
+    progress: bool = True,
+    dataset: str = "mnist",
+    data_dir: str | None = None,
+) -> list[Check]:
     """Train the tiny preset on MNIST and check parameters, training time, test BCE and test loss."""
     cfg = RunConfig(model=preset_config("tiny"))
     cfg.train.epochs = epochs

@@ -143,5 +143,7 @@ def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
 def read_summary(run_dir: Path) -> dict[str, Any]:
     path = run_dir / SUMMARY
     if not path.is_file():
-        raise RunError(f"{path}: missing; the run did not finish (resume it with vaekit train --resume --out {run_dir})")
+        raise RunError(
+            f"{path}: missing; the run did not finish (resume it with vaekit train --resume --out {run_dir})"
+        )
     return json.loads(path.read_text())

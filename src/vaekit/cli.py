@@ -115,7 +115,9 @@ def build_train_config(args: argparse.Namespace):
         cfg = load_json_config(Path(args.out) / "config.json")
         changed = [f"{s}.{k}" for s, kv in overrides.items() for k in kv if (s, k) != ("train", "epochs")]
         if changed or args.config or args.preset:
-            raise ConfigError(f"--resume continues a run as configured; only --epochs may change (got {changed or 'a config'})")
+            raise ConfigError(
+                f"--resume continues a run as configured; only --epochs may change (got {changed or 'a config'})"
+            )
         return update(cfg, overrides, "command line")
     file_cfg = load_toml(args.config) if args.config else {}
     preset = args.preset or file_cfg.get("model", {}).get("preset", "classic")
@@ -133,9 +135,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else _default_run_dir(f"{cfg.model.preset}-{dataset_tag}")
     result = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     s = result.summary
-    print(f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['kl']:.2f}), "
-          f"active units {s['active_units']}/{cfg.model.latent_dim}, {s['params']:,} parameters, "
-          f"trained {s['train_seconds']:.1f} s ({s['engine']['precision']}, {s['engine']['optimizer']})")
+    print(
+        f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['kl']:.2f}), "
+        f"active units {s['active_units']}/{cfg.model.latent_dim}, {s['params']:,} parameters, "
+        f"trained {s['train_seconds']:.1f} s ({s['engine']['precision']}, {s['engine']['optimizer']})"
+    )
     print(f"run directory: {run_dir}")
     return 0
 
@@ -149,8 +153,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(m))
         return 0
-    rows = [("loss (-ELBO)", f"{m['loss']:.3f} nats"), ("recon", f"{m['recon']:.3f} nats"),
-            ("kl", f"{m['kl']:.3f} nats"), ("active units", f"{m['active_units']} / {len(m['kl_per_dim'])}")]
+    rows = [
+        ("loss (-ELBO)", f"{m['loss']:.3f} nats"),
+        ("recon", f"{m['recon']:.3f} nats"),
+        ("kl", f"{m['kl']:.3f} nats"),
+        ("active units", f"{m['active_units']} / {len(m['kl_per_dim'])}"),
+    ]
     if "nll_iw" in m:
         rows.append((f"nll_iw (K={args.iw_samples})", f"{m['nll_iw']:.3f} nats"))
     rows.append(("params", f"{m['params']:,}"))
@@ -178,8 +186,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "info" and args.json:
         print(json.dumps(info))
         return 0
-    print(f"{info['name']}: {info['train']} train + {info['test']} test images of "
-          f"{'x'.join(map(str, info['image_shape']))}, {info['dtype']} in [{info['min']:g}, {info['max']:g}]")
+    print(
+        f"{info['name']}: {info['train']} train + {info['test']} test images of "
+        f"{'x'.join(map(str, info['image_shape']))}, {info['dtype']} in [{info['min']:g}, {info['max']:g}]"
+    )
     print(f"labels: {info['labels'] if info['labels'] is not None else 'none'}")
     print(f"source: {info['source']}")
     print(f"sha256: {info['sha256']}")
@@ -190,15 +200,26 @@ def cmd_tiny(args: argparse.Namespace) -> int:
     from .checklist import TINY_EPOCHS, tiny_checklist
 
     run_dir = Path(args.out) if args.out else _default_run_dir("tiny-mnist")
-    checks = tiny_checklist(run_dir, epochs=args.epochs or TINY_EPOCHS, overwrite=args.overwrite,
-                            progress=not args.quiet, data_dir=args.data_dir)
+    checks = tiny_checklist(
+        run_dir,
+        epochs=args.epochs or TINY_EPOCHS,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        data_dir=args.data_dir,
+    )
     for c in checks:
         print(c.line())
     print(f"run directory: {run_dir}")
     return 0 if all(c.passed for c in checks) else 1
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "data": cmd_data, "tiny": cmd_tiny}
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "sample": cmd_sample,
+    "data": cmd_data,
+    "tiny": cmd_tiny,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

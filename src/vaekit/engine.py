@@ -165,7 +165,12 @@ def train(
         ckpt.write_metrics(run_dir, records)
     ckpt.save_config(run_dir, cfg)
 
-    engine_info = {"device": str(device), "precision": precision, "optimizer": opt_kind, "threads": torch.get_num_threads()}
+    engine_info = {
+        "device": str(device),
+        "precision": precision,
+        "optimizer": opt_kind,
+        "threads": torch.get_num_threads(),
+    }
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     dynamic = cfg.data.binarize == "dynamic"
     lcfg, mcfg = cfg.loss, cfg.model
@@ -188,8 +193,14 @@ def train(
             t0 = time.perf_counter()
             perm = torch.randperm(n, device=device, generator=gen)
             sums = torch.zeros(3, dtype=torch.float64, device=device)  # total, recon, kl (sum over images)
-            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not progress,
-                       leave=True, dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(
+                range(steps_per_epoch),
+                desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+                disable=not progress,
+                leave=True,
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
             beta = lcfg.beta
             for i in bar:
                 idx = perm[i * bs : (i + 1) * bs]
@@ -228,11 +239,16 @@ def train(
             saved_epoch = counters["epoch"]
             records.append(record)
             if progress:
-                print(f"epoch {epoch + 1}: train {means[0]:.2f}  test {test['loss']:.2f} nats  ({seconds:.2f} s)",
-                      file=sys.stderr)
+                print(
+                    f"epoch {epoch + 1}: train {means[0]:.2f}  test {test['loss']:.2f} nats  ({seconds:.2f} s)",
+                    file=sys.stderr,
+                )
     except KeyboardInterrupt:
-        print(f"\ninterrupted; {saved_epoch} epoch(s) are checkpointed in {run_dir}; continue with "
-              f"`vaekit train --resume --out {run_dir}`", file=sys.stderr)
+        print(
+            f"\ninterrupted; {saved_epoch} epoch(s) are checkpointed in {run_dir}; continue with "
+            f"`vaekit train --resume --out {run_dir}`",
+            file=sys.stderr,
+        )
         raise
 
     summary = evaluate_model(model, x_test)

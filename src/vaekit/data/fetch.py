@@ -68,7 +68,11 @@ def download(url: str, timeout: float = 10.0, max_bytes: int = 200 << 20) -> byt
 
 
 def fetch_resources(
-    resources: Sequence[Resource], mirrors: Sequence[str], dest: Path, timeout: float = 10.0, quiet: bool = False
+    resources: Sequence[Resource],
+    mirrors: Sequence[str],
+    dest: Path,
+    timeout: float = 10.0,
+    quiet: bool = False,
 ) -> dict[str, Path]:
     """Download each resource from the first mirror that serves it with a valid checksum.
 
