@@ -2,8 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 import vaekit.engine as engine
@@ -29,8 +31,11 @@ def small_cfg(npz, epochs=2, **train_kw) -> RunConfig:
 def test_training_writes_a_complete_run(tmp_path, blob_npz):
     result = train(small_cfg(blob_npz), tmp_path / "run", progress=False)
     run = tmp_path / "run"
-    for f in ("config.json", "model.safetensors", "train_state.safetensors", "metrics.jsonl", "summary.json"):
+    files = ("config.json", "model.safetensors", "train_state.safetensors", "metrics.jsonl", "summary.json")
+    for f in (*files, "loss_curves.png"):
         assert (run / f).is_file(), f
+    with Image.open(run / "loss_curves.png") as im:
+        assert np.asarray(im.convert("L")).std() > 10  # a chart, not a blank canvas
     metrics = read_metrics(run)
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert metrics[1]["train_loss"] < metrics[0]["train_loss"]

@@ -6,6 +6,7 @@ A run directory holds:
   train_state.safetensors   what --resume needs: weights, optimizer state, RNG state, epoch and step
   metrics.jsonl             one JSON line per epoch
   summary.json              test metrics and train_seconds, written at the end
+  loss_curves.png           train/test loss, reconstruction and KL per epoch
 Nothing here is ever unpickled.
 """
 
@@ -30,7 +31,8 @@ MODEL = "model.safetensors"
 STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
-RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY)
+CURVES = "loss_curves.png"
+RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES)
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:

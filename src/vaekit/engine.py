@@ -27,6 +27,7 @@ from .errors import ConfigError, RunError, TrainingDiverged
 from .evaluate import elbo_metrics, evaluate_model
 from .losses import vae_loss
 from .models import build_model, count_params
+from .plots import loss_curves
 from .schedules import beta_at
 
 STATIC_BINARIZE_SEED = 1234  # fixed, so a statically binarized dataset is the same in every run
@@ -196,7 +197,7 @@ def train(
             bar = tqdm(
                 range(steps_per_epoch),
                 desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
-                disable=not progress,
+                disable=None if progress else True,  # None: off when stderr is not a terminal
                 leave=True,
                 dynamic_ncols=True,
                 file=sys.stderr,
@@ -259,6 +260,8 @@ def train(
         engine=engine_info,
     )
     ckpt.atomic_write_json(run_dir / ckpt.SUMMARY, summary)
+    if records:
+        loss_curves(records, run_dir / ckpt.CURVES)
     return TrainResult(run_dir, summary, records)
 
 

@@ -32,3 +32,37 @@ def save_grid(images: np.ndarray, path: str | Path, ncol: int | None = None, sca
     grid = image_grid(images, ncol, scale=scale)
     path = Path(path)
     return atomic_write(path, lambda tmp: Image.fromarray(grid, mode="L").save(tmp, format="PNG"))
+
+
+def loss_curves(records: list[dict], path: str | Path) -> Path:
+    """Plot train/test loss, recon and KL per epoch (and beta when it changes) from ``metrics.jsonl`` records."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in records]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, key, title in zip(
+        axes, ("loss", "recon", "kl"), ("-ELBO (nats)", "reconstruction (nats)", "KL (nats)"), strict=True
+    ):
+        ax.plot(epochs, [r[f"train_{key}"] for r in records], marker="o", label="train")
+        ax.plot(epochs, [r[f"test_{key}"] for r in records], marker="o", label="test")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    betas = [r["beta"] for r in records]
+    if len(set(betas)) > 1:
+        twin = axes[2].twinx()
+        twin.plot(epochs, betas, color="grey", linestyle="--", label="beta")
+        twin.set_ylabel("beta (end of epoch)")
+    fig.tight_layout()
+
+    def write(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=100)
+
+    try:
+        return atomic_write(Path(path), write)
+    finally:
+        plt.close(fig)
