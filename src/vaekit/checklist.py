@@ -34,9 +34,8 @@ class Check:
 
     def line(self) -> str:
         status = "PASS" if self.passed else "FAIL"
-        return (
-            f"{status}  {self.name:<28} {self.value:>12,.2f} {self.unit:<6} < {self.limit:,.0f}  (margin {self.margin})"
-        )
+        value = f"{self.value:,.0f}" if float(self.value).is_integer() else f"{self.value:,.2f}"
+        return f"{status}  {self.name:<28} {value:>12} {self.unit:<6} < {self.limit:,.0f}  (margin {self.margin})"
 
 
 def tiny_checklist(

@@ -86,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="PNG file to write")
     s.add_argument("--seed", type=int, default=0)
 
+    b = sub.add_parser("bench", help="the textbook loop vs the engine, side by side on the same data")
+    b.add_argument("--epochs", type=int, default=3, help="timed epochs per variant (after one warm-up epoch)")
+    b.add_argument("--variants", default="naive,fp32,auto", help="comma list of naive, fp32, bf16, auto")
+    b.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    b.add_argument("--dataset", default="mnist")
+    b.add_argument("--json", dest="json_out", help="write the report as JSON to this file")
+
     tn = sub.add_parser("tiny", help="the mini-project checklist: tiny VAE, four PASS/FAIL lines")
     tn.add_argument("--out", help="run directory (default runs/tiny-TIME)")
     tn.add_argument("--epochs", type=int, help="training epochs (default from the recipe)")
@@ -213,7 +220,21 @@ def cmd_tiny(args: argparse.Namespace) -> int:
     return 0 if all(c.passed for c in checks) else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench, markdown_table, write_json
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    report = bench(
+        args.epochs, variants, args.device, args.dataset, log=lambda m: print(m, file=sys.stderr, flush=True)
+    )
+    print(markdown_table(report))
+    if args.json_out:
+        print(f"wrote {write_json(report, args.json_out)}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
+    "bench": cmd_bench,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "sample": cmd_sample,
