@@ -55,14 +55,14 @@ def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path, blob_npz):
     assert cfg.model.hidden == (32,)
 
 
-@pytest.mark.parametrize("binarize", ["none", "dynamic"])
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, blob_npz, binarize):
-    full_cfg = small_cfg(blob_npz, epochs=3)
+@pytest.mark.parametrize("binarize, step", [("none", "fused"), ("dynamic", "fused"), ("none", "autograd")])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, blob_npz, binarize, step):
+    full_cfg = small_cfg(blob_npz, epochs=3, step=step)
     full_cfg.data.binarize = binarize
     full_cfg.loss.anneal = "linear"
     train(full_cfg, tmp_path / "full", progress=False)
 
-    part = small_cfg(blob_npz, epochs=1)
+    part = small_cfg(blob_npz, epochs=1, step=step)
     part.data.binarize = binarize
     part.loss.anneal = "linear"
     part.train.epochs = 3  # the schedule must see the final length; stop after one epoch by interrupting
@@ -108,21 +108,22 @@ def test_resume_without_checkpoint_is_an_error(tmp_path, blob_npz):
         train(small_cfg(blob_npz), tmp_path / "new", resume=True, progress=False)
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, blob_npz, monkeypatch):
-    real_loss = engine.vae_loss
+@pytest.mark.parametrize("step", ["fused", "autograd"])
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, blob_npz, monkeypatch, step):
+    real_step = engine.Trainer.step
     steps_per_epoch = 7  # 216 training images / batch 32
     calls = {"n": 0}
 
-    def poisoned(*a, **kw):
+    def poisoned(self, xb, beta):
         calls["n"] += 1
-        terms = real_loss(*a, **kw)
+        total, recon, kl = real_step(self, xb, beta)
         if calls["n"] > steps_per_epoch + 2:  # NaN in the middle of epoch 2
-            terms.total = terms.total * float("nan")
-        return terms
+            total = total * float("nan")
+        return total, recon, kl
 
-    monkeypatch.setattr(engine, "vae_loss", poisoned)
-    with pytest.raises(TrainingDiverged, match="epoch 1"):
-        train(small_cfg(blob_npz, epochs=3), tmp_path / "run", progress=False, log_every=1)
+    monkeypatch.setattr(engine.Trainer, "step", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"epoch 2/3.*last good checkpoint \(epoch 1\)"):
+        train(small_cfg(blob_npz, epochs=3, step=step), tmp_path / "run", progress=False, log_every=1)
     assert [m["epoch"] for m in read_metrics(tmp_path / "run")] == [1]
     weights = load_file(str(tmp_path / "run" / "model.safetensors"))
     assert all(torch.isfinite(v).all() for v in weights.values())

@@ -2,19 +2,19 @@
 
 Each variant trains the classic VAE (784-400-20, batch 128, Adam 1e-3, targets in [0, 1]) for one warm-up
 epoch plus ``epochs`` timed epochs; we report the median seconds per timed epoch, the warm-up epoch, the
-test loss after training (one evaluator for all), the peak resident memory while the variant ran, and the
-speedup of each variant's median over the textbook loop's.
+test loss after training (one evaluator for all), memory (the process's peak resident set while the variant
+ran, and how much it added while it was built and warmed up), and the speedup of each variant's median over
+the textbook loop's. The timed epochs run round-robin (epoch 1 of every variant, then epoch 2, ...) so that
+load changes on a shared machine hit every variant alike.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 from ._io import atomic_write_json
 from .config import RunConfig
 from .data import ImageDataset, load_dataset
-from .engine import resolve_device, to_tensor, train
+from .engine import Trainer, load_data_tensors, resolve_device, to_tensor
 from .errors import ConfigError
 from .evaluate import elbo_metrics
 from .models import preset_config
@@ -31,16 +31,6 @@ from .models import preset_config
 # name -> engine precision; "naive" is the textbook loop
 ENGINE_VARIANTS = {"fp32": "fp32", "bf16": "bf16", "auto": "auto"}
 ALL_VARIANTS = ("naive", *ENGINE_VARIANTS)
-
-
-@dataclass
-class VariantResult:
-    sec_per_epoch: float  # median over timed epochs
-    warmup_sec: float  # the first epoch, reported separately
-    test_loss: float  # negative ELBO per test image after training (nats)
-    peak_rss_mb: float  # peak resident set size of the process while the variant ran
-    epoch_seconds: list[float]  # every timed epoch
-    detail: str  # what the variant resolved to (precision, optimizer, device)
 
 
 class _PeakRSS:
@@ -52,7 +42,7 @@ class _PeakRSS:
     @staticmethod
     def rss_bytes() -> int:
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -71,48 +61,57 @@ class _PeakRSS:
         self.peak = max(self.peak, self.rss_bytes())
 
 
-def run_naive(ds: ImageDataset, epochs: int, seed: int, device: torch.device) -> tuple[list[float], float]:
-    """Train the textbook loop (on the CPU data path it was written for); returns epoch seconds and test loss."""
-    from .naive import make_textbook, textbook_epoch, to_gaussian_vae
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
-    x_train, x_test = to_tensor(ds.x_train, device), to_tensor(ds.x_test, device)
-    model, loader, opt = make_textbook(x_train.cpu(), seed=seed)
-    model.to(device)
-    seconds = []
-    for _ in range(epochs):
+
+class _Naive:
+    """The textbook loop as a benchmark variant."""
+
+    def __init__(self, ds: ImageDataset, device: torch.device, seed: int):
+        from .naive import make_textbook
+
+        cpu = torch.device("cpu")
+        self.device, self.image_shape = device, ds.image_shape
+        self.x_test = to_tensor(ds.x_test, cpu)
+        self.model, self.loader, self.optimizer = make_textbook(to_tensor(ds.x_train, cpu), seed)
+        self.model.to(device)
+        self.detail = f"device={device}, per-sample Dataset + DataLoader, sigmoid + BCE, torch.optim.Adam"
+
+    def run_epoch(self) -> float:
+        from .naive import textbook_epoch
+
         t0 = time.perf_counter()
-        if device.type == "cpu":
-            textbook_epoch(model, loader, opt)
-        else:  # the textbook moves each batch to the GPU inside the loop
-            _textbook_epoch_to(model, loader, opt, device)
-        seconds.append(time.perf_counter() - t0)
-    vae = to_gaussian_vae(model.cpu(), ds.image_shape)
-    return seconds, elbo_metrics(vae, x_test.cpu())["loss"]
+        textbook_epoch(self.model, self.loader, self.optimizer, self.device)
+        _sync(self.device)
+        return time.perf_counter() - t0
+
+    def test_loss(self) -> float:
+        from .naive import to_gaussian_vae
+
+        return elbo_metrics(to_gaussian_vae(self.model.cpu(), self.image_shape), self.x_test)["loss"]
 
 
-def _textbook_epoch_to(model, loader, optimizer, device) -> None:
-    from .naive import textbook_loss
+class _Engine:
+    """The engine's ``Trainer`` with one precision setting as a benchmark variant."""
 
-    model.train()
-    for data in loader:
-        data = data.to(device)
-        optimizer.zero_grad()
-        recon, mu, logvar = model(data)
-        loss = textbook_loss(recon, data, mu, logvar)
-        loss.backward()
-        optimizer.step()
-        loss.item()
+    def __init__(self, ds: ImageDataset, device: torch.device, seed: int, precision: str, epochs: int):
+        cfg = RunConfig(model=preset_config("classic"))
+        cfg.train.seed, cfg.train.device, cfg.train.precision, cfg.train.epochs = seed, device.type, precision, epochs
+        x_train, self.x_test = load_data_tensors(cfg, device, ds, quiet=True)
+        self.trainer = Trainer(cfg, x_train, device)
+        self.device = device
+        self.detail = ", ".join(f"{k}={v}" for k, v in self.trainer.info.items())
 
+    def run_epoch(self) -> float:
+        t0 = time.perf_counter()
+        self.trainer.run_epoch()
+        _sync(self.device)
+        return time.perf_counter() - t0
 
-def run_engine(ds: ImageDataset, epochs: int, seed: int, device: str, precision: str) -> tuple[list[float], float, str]:
-    """Train with the engine into a temporary run directory; returns epoch seconds, test loss, resolved switches."""
-    cfg = RunConfig(model=preset_config("classic"))
-    cfg.train.epochs, cfg.train.seed, cfg.train.device, cfg.train.precision = epochs, seed, device, precision
-    with tempfile.TemporaryDirectory(prefix="vaekit-bench-") as tmp:
-        result = train(cfg, Path(tmp) / "run", progress=False, dataset=ds)
-    eng = result.summary["engine"]
-    detail = ", ".join(f"{k}={v}" for k, v in eng.items())
-    return [r["seconds"] for r in result.metrics], result.summary["loss"], detail
+    def test_loss(self) -> float:
+        return elbo_metrics(self.trainer.model, self.x_test)["loss"]
 
 
 def bench(
@@ -125,45 +124,52 @@ def bench(
 ) -> dict[str, Any]:
     """Run the variants; returns ``{"variants": {name: {...}}, "speedup": {name: x}, "machine": {...}}``."""
     unknown = [v for v in variants if v not in ALL_VARIANTS]
-    if unknown:
-        raise ConfigError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
+    if unknown or not variants:
+        raise ConfigError(f"unknown variant(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_VARIANTS)}")
     if epochs < 1:
         raise ConfigError("--epochs must be >= 1")
     dev = resolve_device(device)
     ds = load_dataset(dataset, quiet=True)
     if ds.image_shape != (28, 28):
         raise ConfigError(f"bench runs the classic 784-pixel model; {dataset} has images of {ds.image_shape}")
-    results: dict[str, VariantResult] = {}
-    for name in variants:
-        if log:
-            log(f"{name}: {epochs + 1} epochs ...")
+    say = log or (lambda _m: None)
+    runners: dict[str, _Naive | _Engine] = {}
+    warmup: dict[str, float] = {}
+    peak: dict[str, float] = {}
+    added: dict[str, float] = {}
+    seconds: dict[str, list[float]] = {v: [] for v in variants}
+    for name in variants:  # build + warm up, one variant at a time (memory is attributed here)
+        before = _PeakRSS.rss_bytes()
         with _PeakRSS() as mem:
             if name == "naive":
-                seconds, loss = run_naive(ds, epochs + 1, seed, dev)
-                detail = f"device={dev}, textbook DataLoader loop, torch.optim.Adam"
+                runner: _Naive | _Engine = _Naive(ds, dev, seed)
             else:
-                seconds, loss, detail = run_engine(ds, epochs + 1, seed, str(dev), ENGINE_VARIANTS[name])
-        timed = seconds[1:]
-        results[name] = VariantResult(statistics.median(timed), seconds[0], loss, mem.peak / 2**20, timed, detail)
-        if log:
-            log(f"{name}: {results[name].sec_per_epoch:.3f} s/epoch (median), test loss {loss:.2f}")
-    base = results["naive"].sec_per_epoch if "naive" in results else None
-    return {
-        "variants": {
-            n: {
-                "sec_per_epoch": r.sec_per_epoch,
-                "warmup_sec": r.warmup_sec,
-                "test_loss": r.test_loss,
-                "peak_rss_mb": r.peak_rss_mb,
-                "epoch_seconds": r.epoch_seconds,
-                "detail": r.detail,
-            }
-            for n, r in results.items()
-        },
-        "speedup": {n: base / r.sec_per_epoch for n, r in results.items()} if base else {},
-        "machine": machine_info(dev),
-        "epochs": epochs,
-    }
+                runner = _Engine(ds, dev, seed, ENGINE_VARIANTS[name], epochs + 1)
+            warmup[name] = runner.run_epoch()
+        runners[name] = runner
+        peak[name], added[name] = mem.peak / 2**20, (mem.peak - before) / 2**20
+        say(f"{name}: warm-up epoch {warmup[name]:.2f} s ({runner.detail})")
+    for e in range(epochs):  # timed epochs, round-robin
+        for name, runner in runners.items():
+            with _PeakRSS() as mem:
+                seconds[name].append(runner.run_epoch())
+            peak[name] = max(peak[name], mem.peak / 2**20)
+        say(f"epoch {e + 1}: " + ", ".join(f"{n} {seconds[n][-1]:.2f} s" for n in runners))
+    report: dict[str, Any] = {"variants": {}, "speedup": {}, "machine": machine_info(dev), "epochs": epochs}
+    for name, runner in runners.items():
+        report["variants"][name] = {
+            "sec_per_epoch": statistics.median(seconds[name]),
+            "warmup_sec": warmup[name],
+            "test_loss": runner.test_loss(),
+            "peak_rss_mb": peak[name],
+            "rss_added_mb": added[name],
+            "epoch_seconds": seconds[name],
+            "detail": runner.detail,
+        }
+    if "naive" in report["variants"]:
+        base = report["variants"]["naive"]["sec_per_epoch"]
+        report["speedup"] = {n: base / v["sec_per_epoch"] for n, v in report["variants"].items()}
+    return report
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -199,7 +205,3 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 def write_json(report: dict[str, Any], path: str | Path) -> Path:
     return atomic_write_json(path, report)
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -36,7 +36,8 @@ RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES)
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    # clone: parameters may be views of one flat buffer, and safetensors stores each tensor on its own
+    tensors = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 

@@ -22,6 +22,7 @@ TRAIN_FLAGS = {
     "seed": ("train", "seed"),
     "device": ("train", "device"),
     "precision": ("train", "precision"),
+    "step": ("train", "step"),
     "latent_dim": ("model", "latent_dim"),
     "likelihood": ("model", "likelihood"),
     "sigma": ("model", "sigma"),
@@ -35,7 +36,7 @@ TRAIN_FLAGS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .config import ANNEALS, BINARIZE, DEVICES, LIKELIHOODS, PRECISIONS
+    from .config import ANNEALS, BINARIZE, DEVICES, LIKELIHOODS, PRECISIONS, STEPS
     from .models import PRESETS
 
     p = argparse.ArgumentParser(prog="vaekit", description="Variational autoencoders, trained fast.")
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=DEVICES)
     t.add_argument("--precision", choices=PRECISIONS)
+    t.add_argument("--step", choices=STEPS, help="fused (hand-derived backward) or autograd; auto picks")
     t.add_argument("--out", help="run directory (default runs/PRESET-DATASET-TIME)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")

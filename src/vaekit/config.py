@@ -15,6 +15,7 @@ ANNEALS = ("none", "linear", "sigmoid", "cyclical")
 BINARIZE = ("none", "dynamic", "static")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+STEPS = ("auto", "fused", "autograd")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class TrainConfig:
     seed: int = 0  # seeds initialisation, shuffling and reparameterisation noise
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16 (auto = bf16 where the hardware is fast at it)
+    step: str = "auto"  # auto | fused | autograd (auto = fused where the model allows it)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class RunConfig:
         _choice("data.binarize", self.data.binarize, BINARIZE)
         _choice("train.device", self.train.device, DEVICES)
         _choice("train.precision", self.train.precision, PRECISIONS)
+        _choice("train.step", self.train.step, STEPS)
         _positive("model.latent_dim", self.model.latent_dim)
         _positive("train.epochs", self.train.epochs)
         _positive("train.batch_size", self.train.batch_size)

@@ -3,6 +3,8 @@
 ``train(cfg, run_dir)`` is the one function that trains; the CLI only parses flags into a RunConfig.
 Speed switches (all reported in ``summary.json`` under ``engine``):
   precision   fp32, or bf16 matrix products (autocast) with fp32 master weights and fp32 loss/KL
+  step        fused: forward + hand-derived backward + one Adam kernel on a flat parameter buffer
+              (the MLP Gaussian VAE in fp32; see fused.py), or autograd for everything else
   optimizer   Adam with the fused kernel where the build has it, else the multi-tensor (foreach) one
 No host synchronisation happens inside an epoch except every ``log_every`` steps for the progress bar.
 """
@@ -21,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from . import fused
 from .config import RunConfig
 from .data import ImageDataset, load_dataset
 from .errors import ConfigError, RunError, TrainingDiverged
@@ -126,6 +129,110 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def resolve_step(step: str, model: torch.nn.Module, precision: str) -> str:
+    """``auto`` -> the fused step where it applies (MLP Gaussian VAE in fp32), else autograd."""
+    if step == "fused" and not fused.supports(model):
+        raise ConfigError("--step fused needs the MLP Gaussian VAE; use --step autograd for this model")
+    if step == "fused" and precision != "fp32":
+        raise ConfigError("--step fused computes in fp32; use --precision fp32 or --step autograd")
+    if step == "auto":
+        return "fused" if fused.supports(model) and precision == "fp32" else "autograd"
+    return step
+
+
+class Trainer:
+    """Model, optimizer, RNG and the step function of one run; ``run_epoch()`` trains one pass over the data.
+
+    ``train()`` wraps it with checkpoints and logs; ``vaekit bench`` drives several Trainers epoch by epoch.
+    """
+
+    def __init__(self, cfg: RunConfig, x_train: torch.Tensor, device: torch.device):
+        self.cfg, self.x_train, self.device = cfg, x_train, device
+        self.precision = resolve_precision(cfg.train.precision, device)
+        torch.manual_seed(cfg.train.seed)
+        self.model = build_model(cfg.model).to(device)
+        self.gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
+        self.step_kind = resolve_step(cfg.train.step, self.model, self.precision)
+        if self.step_kind == "fused":
+            self._fused = fused.FusedVAEStep(
+                self.model, cfg.train.lr, cfg.train.batch_size, self.gen, cfg.loss.free_bits
+            )
+            self.optimizer, self.opt_kind = self._fused.optimizer, "adam-fused-flat"
+        else:
+            self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), cfg.train.lr, device)
+        self._autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        self.steps_per_epoch = math.ceil(x_train.shape[0] / cfg.train.batch_size)
+        self.total_steps = self.steps_per_epoch * cfg.train.epochs
+        self.step_count = 0
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The speed switches this run resolved to."""
+        return {
+            "device": str(self.device),
+            "precision": self.precision,
+            "step": self.step_kind,
+            "optimizer": self.opt_kind,
+            "threads": torch.get_num_threads(),
+        }
+
+    def step(self, xb: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimisation step on a batch (B, P); returns detached (total, recon, kl)."""
+        if self.cfg.data.binarize == "dynamic":
+            xb = torch.bernoulli(xb, generator=self.gen)
+        if self.step_kind == "fused":
+            return self._fused(xb, beta)
+        lcfg, mcfg = self.cfg.loss, self.cfg.model
+        with self._autocast:
+            out = self.model(xb, generator=self.gen)
+        terms = vae_loss(out.logits, xb, out.mu, out.logvar, beta, mcfg.likelihood, mcfg.sigma, lcfg.free_bits)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        self.optimizer.step()
+        return terms.total.detach(), terms.recon.detach(), terms.kl.detach()
+
+    def run_epoch(self, desc: str = "", progress: bool = False, log_every: int = 50) -> dict[str, float]:
+        """One shuffled pass over the training data; returns mean train loss/recon/kl, last beta and seconds.
+
+        Raises TrainingDiverged (before touching any checkpoint) when the loss stops being finite.
+        """
+        self.model.train()
+        x, bs, lcfg = self.x_train, self.cfg.train.batch_size, self.cfg.loss
+        n = x.shape[0]
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, device=self.device, generator=self.gen)
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # total, recon, kl (sums over images)
+        bar = tqdm(
+            range(self.steps_per_epoch),
+            desc=desc,
+            disable=None if progress else True,  # None: off when stderr is not a terminal
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        beta = lcfg.beta
+        for i in bar:
+            idx = perm[i * bs : (i + 1) * bs]
+            beta = beta_at(self.step_count, self.total_steps, lcfg)
+            total, recon, kl = self.step(x[idx], beta)
+            sums += torch.stack([total, recon, kl]).double() * idx.shape[0]
+            self.step_count += 1
+            if (i + 1) % log_every == 0:
+                running = sums[0].item() / min((i + 1) * bs, n)
+                _check_finite(running, desc)
+                bar.set_postfix(loss=f"{running:.2f}", beta=f"{beta:.3g}", refresh=False)
+        bar.close()
+        means = (sums / n).tolist()
+        _check_finite(means[0], desc)
+        return {
+            "train_loss": means[0],
+            "train_recon": means[1],
+            "train_kl": means[2],
+            "beta": beta,
+            "seconds": time.perf_counter() - t0,
+        }
+
+
 def train(
     cfg: RunConfig,
     run_dir: str | Path,
@@ -145,103 +252,53 @@ def train(
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir, resume, overwrite)
     device = resolve_device(cfg.train.device)
-    precision = resolve_precision(cfg.train.precision, device)
-    if precision == "bf16" and device.type == "cpu" and cfg.train.precision == "bf16" and not cpu_has_fast_bf16():
+    if cfg.train.precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
         print("note: this CPU has no bf16 matrix units; bf16 will be slower than fp32", file=sys.stderr)
 
-    torch.manual_seed(cfg.train.seed)
     x_train, x_test = load_data_tensors(cfg, device, dataset, quiet=not progress)
-    model = build_model(cfg.model).to(device)
-    optimizer, opt_kind = make_optimizer(model.parameters(), cfg.train.lr, device)
-    gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
-
-    n, bs = x_train.shape[0], cfg.train.batch_size
-    steps_per_epoch = math.ceil(n / bs)
-    total_steps = steps_per_epoch * cfg.train.epochs
+    trainer = Trainer(cfg, x_train, device)
+    model = trainer.model
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
     records: list[dict[str, Any]] = []
     if resume:
-        counters = ckpt.load_train_state(run_dir, model, optimizer, gen).counters
+        counters = ckpt.load_train_state(run_dir, model, trainer.optimizer, trainer.gen).counters
+        trainer.step_count = counters["step"]
         records = [r for r in ckpt.read_metrics(run_dir) if r["epoch"] <= counters["epoch"]]
         ckpt.write_metrics(run_dir, records)
     ckpt.save_config(run_dir, cfg)
 
-    engine_info = {
-        "device": str(device),
-        "precision": precision,
-        "optimizer": opt_kind,
-        "threads": torch.get_num_threads(),
-    }
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    dynamic = cfg.data.binarize == "dynamic"
-    lcfg, mcfg = cfg.loss, cfg.model
-
-    def step(xb: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if dynamic:
-            xb = torch.bernoulli(xb, generator=gen)
-        with autocast:
-            out = model(xb, generator=gen)
-        terms = vae_loss(out.logits, xb, out.mu, out.logvar, beta, mcfg.likelihood, mcfg.sigma, lcfg.free_bits)
-        optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
-        optimizer.step()
-        return terms.total.detach(), terms.recon.detach(), terms.kl.detach()
-
     saved_epoch = counters["epoch"]
     try:
         for epoch in range(counters["epoch"], cfg.train.epochs):
-            model.train()
-            t0 = time.perf_counter()
-            perm = torch.randperm(n, device=device, generator=gen)
-            sums = torch.zeros(3, dtype=torch.float64, device=device)  # total, recon, kl (sum over images)
-            bar = tqdm(
-                range(steps_per_epoch),
-                desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
-                disable=None if progress else True,  # None: off when stderr is not a terminal
-                leave=True,
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
-            beta = lcfg.beta
-            for i in bar:
-                idx = perm[i * bs : (i + 1) * bs]
-                beta = beta_at(counters["step"], total_steps, lcfg)
-                total, recon, kl = step(x_train[idx], beta)
-                sums += torch.stack([total, recon, kl]).double() * idx.shape[0]
-                counters["step"] += 1
-                if (i + 1) % log_every == 0:
-                    seen = min((i + 1) * bs, n)
-                    running = sums[0].item() / seen
-                    _check_finite(running, epoch, run_dir)
-                    bar.set_postfix(loss=f"{running:.2f}", beta=f"{beta:.3g}", refresh=False)
-            bar.close()
-            means = (sums / n).tolist()
-            _check_finite(means[0], epoch, run_dir)
-            seconds = time.perf_counter() - t0
+            try:
+                stats = trainer.run_epoch(f"epoch {epoch + 1}/{cfg.train.epochs}", progress, log_every)
+            except TrainingDiverged as e:
+                raise TrainingDiverged(
+                    f"{e}; the last good checkpoint (epoch {saved_epoch}) is kept in {run_dir}; "
+                    "lower --lr or check the data"
+                ) from None
             counters["epoch"] = epoch + 1
-            counters["train_seconds"] += seconds
+            counters["step"] = trainer.step_count
+            counters["train_seconds"] += stats["seconds"]
             test = elbo_metrics(model, x_test)
             record = {
                 "epoch": epoch + 1,
-                "step": counters["step"],
-                "beta": beta,
-                "train_loss": means[0],
-                "train_recon": means[1],
-                "train_kl": means[2],
+                "step": trainer.step_count,
+                **stats,
                 "test_loss": test["loss"],
                 "test_recon": test["recon"],
                 "test_kl": test["kl"],
-                "seconds": seconds,
             }
             # train_state is written last: it is the commit point that --resume trusts
             ckpt.append_metrics(run_dir, record)
             ckpt.save_model(run_dir, model, cfg)
-            ckpt.save_train_state(run_dir, model, optimizer, gen, counters)
+            ckpt.save_train_state(run_dir, model, trainer.optimizer, trainer.gen, counters)
             saved_epoch = counters["epoch"]
             records.append(record)
             if progress:
                 print(
-                    f"epoch {epoch + 1}: train {means[0]:.2f}  test {test['loss']:.2f} nats  ({seconds:.2f} s)",
+                    f"epoch {epoch + 1}: train {stats['train_loss']:.2f}  test {test['loss']:.2f} nats  "
+                    f"({stats['seconds']:.2f} s)",
                     file=sys.stderr,
                 )
     except KeyboardInterrupt:
@@ -257,7 +314,7 @@ def train(
         train_seconds=counters["train_seconds"],
         epochs=counters["epoch"],
         params=count_params(model),
-        engine=engine_info,
+        engine=trainer.info,
     )
     ckpt.atomic_write_json(run_dir / ckpt.SUMMARY, summary)
     if records:
@@ -265,9 +322,6 @@ def train(
     return TrainResult(run_dir, summary, records)
 
 
-def _check_finite(value: float, epoch: int, run_dir: Path) -> None:
+def _check_finite(value: float, where: str) -> None:
     if not math.isfinite(value):
-        raise TrainingDiverged(
-            f"loss became {value} in epoch {epoch + 1}; the last good checkpoint (epoch {epoch}) is kept in "
-            f"{run_dir}; lower --lr or check the data"
-        )
+        raise TrainingDiverged(f"loss became {value} in {where or 'training'}")

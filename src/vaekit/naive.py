@@ -63,11 +63,14 @@ def textbook_loss(recon_x, x, mu, logvar):
     return bce + kld
 
 
-def textbook_epoch(model: TextbookVAE, loader: DataLoader, optimizer: torch.optim.Optimizer) -> float:
-    """One epoch of the textbook loop; returns the mean training loss per image."""
+def textbook_epoch(
+    model: TextbookVAE, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device | str = "cpu"
+) -> float:
+    """One epoch of the textbook loop (each batch moved to ``device``); returns the mean training loss per image."""
     model.train()
     train_loss = 0.0
     for data in loader:
+        data = data.to(device)
         optimizer.zero_grad()
         recon_batch, mu, logvar = model(data)
         loss = textbook_loss(recon_batch, data, mu, logvar)
