@@ -176,8 +176,8 @@ class Trainer:
             "threads": torch.get_num_threads(),
         }
 
-    def step(self, xb: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimisation step on a batch (B, P); returns detached (total, recon, kl)."""
+    def step(self, xb: torch.Tensor, beta: float) -> torch.Tensor:
+        """One optimisation step on a batch (B, P); returns the detached losses [total, recon, kl], shape (3,)."""
         if self.cfg.data.binarize == "dynamic":
             xb = torch.bernoulli(xb, generator=self.gen)
         if self.step_kind == "fused":
@@ -189,7 +189,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         self.optimizer.step()
-        return terms.total.detach(), terms.recon.detach(), terms.kl.detach()
+        return torch.stack([terms.total, terms.recon, terms.kl]).detach()
 
     def run_epoch(self, desc: str = "", progress: bool = False, log_every: int = 50) -> dict[str, float]:
         """One shuffled pass over the training data; returns mean train loss/recon/kl, last beta and seconds.
@@ -214,8 +214,7 @@ class Trainer:
         for i in bar:
             idx = perm[i * bs : (i + 1) * bs]
             beta = beta_at(self.step_count, self.total_steps, lcfg)
-            total, recon, kl = self.step(x[idx], beta)
-            sums += torch.stack([total, recon, kl]).double() * idx.shape[0]
+            sums.add_(self.step(x[idx], beta), alpha=idx.shape[0])
             self.step_count += 1
             if (i + 1) % log_every == 0:
                 running = sums[0].item() / min((i + 1) * bs, n)

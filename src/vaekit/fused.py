@@ -51,7 +51,7 @@ def flatten_parameters(model: nn.Module) -> Tensor:
 
 
 class FusedVAEStep:
-    """``step(x, beta) -> (total, recon, kl)``: one optimisation step of the MLP Gaussian VAE, fused."""
+    """``step(x, beta) -> [total, recon, kl]``: one optimisation step of the MLP Gaussian VAE, fused."""
 
     def __init__(
         self,
@@ -88,7 +88,7 @@ class FusedVAEStep:
         self.log_norm = 0.0 if self.likelihood == "bernoulli" else math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
 
     @torch.no_grad()
-    def __call__(self, x: Tensor, beta: float) -> tuple[Tensor, Tensor, Tensor]:
+    def __call__(self, x: Tensor, beta: float) -> Tensor:
         n = x.shape[0]
         d = self.model.latent_dim
         enc_out = [t[:n] for t in self.enc_out]
@@ -174,5 +174,30 @@ class FusedVAEStep:
                 torch.ops.aten.threshold_backward(prev, enc_out[i - 1], 0.0, grad_input=prev)
                 dh = prev
 
-        self.optimizer.step()
-        return total.detach(), recon.detach(), kl.detach()
+        self._adam()
+        return torch.stack([total, recon, kl])
+
+    def _adam(self) -> None:
+        """Adam on the flat buffer: the fused kernel called directly (the optimizer object keeps the state)."""
+        state = self.optimizer.state[self.param]
+        if not state:  # first step: let torch.optim.Adam create its state
+            self.optimizer.step()
+            return
+        group = self.optimizer.param_groups[0]
+        beta1, beta2 = group["betas"]
+        state["step"].add_(1)
+        torch._fused_adam_(
+            [self.param],
+            [self.param.grad],
+            [state["exp_avg"]],
+            [state["exp_avg_sq"]],
+            [],
+            [state["step"]],
+            amsgrad=False,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=False,
+        )
