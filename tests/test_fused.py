@@ -21,7 +21,7 @@ def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, bet
     model = copy.deepcopy(ref)
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     g_ref, g_fused = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    step = FusedVAEStep(model, lr=1e-3, batch_size=16, generator=g_fused, free_bits=free_bits)
+    step = FusedVAEStep(model, lr=1e-3, batch_size=16, free_bits=free_bits)
     x = torch.rand(40, 36)
     for it in range(6):
         xb = x[:16] if it % 2 == 0 else x[16:27]  # full and short batches
@@ -30,7 +30,7 @@ def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, bet
         opt.zero_grad()
         terms.total.backward()
         opt.step()
-        total, recon, kl = step(xb, beta)
+        total, recon, kl = step(xb, beta, torch.randn(xb.shape[0], 4, generator=g_fused))
         torch.testing.assert_close(total, terms.total.detach(), atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(recon, terms.recon.detach(), atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(kl, terms.kl.detach(), atol=1e-5, rtol=1e-5)
@@ -40,13 +40,13 @@ def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, bet
 
 def test_parameters_live_in_one_buffer():
     model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=2))
-    step = FusedVAEStep(model, 1e-3, 4, torch.Generator().manual_seed(0))
+    step = FusedVAEStep(model, 1e-3, 4)
     ptr = step.param.data_ptr()
     size = step.param.numel() * step.param.element_size()
     for p in model.parameters():
         assert ptr <= p.data_ptr() < ptr + size
     before = [p.detach().clone() for p in model.parameters()]
-    step(torch.rand(4, 16), 1.0)
+    step(torch.rand(4, 16), 1.0, torch.randn(4, 2))
     assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
 
 
@@ -56,4 +56,4 @@ def test_unsupported_models_are_refused():
     assert supports(GaussianVAE(cfg, encoder=mlp([16, 4]), decoder=mlp([2, 16])))
     assert not supports(odd)
     with pytest.raises(ValueError):
-        FusedVAEStep(odd, 1e-3, 4, torch.Generator())
+        FusedVAEStep(odd, 1e-3, 4)

@@ -144,6 +144,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else _default_run_dir(f"{cfg.model.preset}-{dataset_tag}")
     result = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     s = result.summary
+    if not s:  # a data-parallel worker other than rank 0: rank 0 reports
+        return 0
     print(
         f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['kl']:.2f}), "
         f"active units {s['active_units']}/{cfg.model.latent_dim}, {s['params']:,} parameters, "

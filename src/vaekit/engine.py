@@ -140,26 +140,82 @@ def resolve_step(step: str, model: torch.nn.Module, precision: str) -> str:
     return step
 
 
+@dataclass
+class Dist:
+    """Data-parallel context: this process's rank among ``world`` processes (1 = single process)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_reduce_(self, t: torch.Tensor, average: bool = False) -> torch.Tensor:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t)
+            if average:
+                t.div_(self.world)
+        return t
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def init_distributed(device: torch.device) -> tuple[Dist, bool]:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns (context, we_initialised_it)."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), False
+    import torch.distributed as dist
+
+    created = False
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        created = True
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return Dist(dist.get_rank(), dist.get_world_size()), created
+
+
 class Trainer:
     """Model, optimizer, RNG and the step function of one run; ``run_epoch()`` trains one pass over the data.
 
     ``train()`` wraps it with checkpoints and logs; ``vaekit bench`` drives several Trainers epoch by epoch.
+    Data parallel: every rank draws the same permutation and the same noise for the *global* batch and
+    keeps its own shard (every ``world``-th sample), so ranks stay in lockstep and a run on N processes
+    follows the single-process run up to the order of floating-point sums.
     """
 
-    def __init__(self, cfg: RunConfig, x_train: torch.Tensor, device: torch.device):
+    def __init__(self, cfg: RunConfig, x_train: torch.Tensor, device: torch.device, dist: Dist | None = None):
         self.cfg, self.x_train, self.device = cfg, x_train, device
+        self.dist = dist or Dist()
         self.precision = resolve_precision(cfg.train.precision, device)
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model).to(device)
         self.gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
         self.step_kind = resolve_step(cfg.train.step, self.model, self.precision)
+        hook = (lambda g: self.dist.all_reduce_(g, average=True)) if self.dist.world > 1 else None
         if self.step_kind == "fused":
             self._fused = fused.FusedVAEStep(
-                self.model, cfg.train.lr, cfg.train.batch_size, self.gen, cfg.loss.free_bits
+                self.model, cfg.train.lr, cfg.train.batch_size, cfg.loss.free_bits, grad_hook=hook
             )
             self.optimizer, self.opt_kind = self._fused.optimizer, "adam-fused-flat"
+            self._net = self.model
         else:
             self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), cfg.train.lr, device)
+            self._net = self.model
+            if self.dist.world > 1:
+                from torch.nn.parallel import DistributedDataParallel
+
+                self._net = DistributedDataParallel(self.model)
         self._autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.steps_per_epoch = math.ceil(x_train.shape[0] / cfg.train.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.train.epochs
@@ -174,17 +230,25 @@ class Trainer:
             "step": self.step_kind,
             "optimizer": self.opt_kind,
             "threads": torch.get_num_threads(),
+            "processes": self.dist.world,
         }
 
     def step(self, xb: torch.Tensor, beta: float) -> torch.Tensor:
-        """One optimisation step on a batch (B, P); returns the detached losses [total, recon, kl], shape (3,)."""
+        """One optimisation step on a global batch (B, P); returns the detached local losses [total, recon, kl].
+
+        Noise (and dynamic binarization) is drawn for the whole global batch, then each rank keeps its shard.
+        """
+        rank, world = self.dist.rank, self.dist.world
         if self.cfg.data.binarize == "dynamic":
             xb = torch.bernoulli(xb, generator=self.gen)
+        eps = torch.randn(xb.shape[0], self.cfg.model.latent_dim, device=xb.device, generator=self.gen)
+        if world > 1:
+            xb, eps = xb[rank::world], eps[rank::world]
         if self.step_kind == "fused":
-            return self._fused(xb, beta)
+            return self._fused(xb, beta, eps)
         lcfg, mcfg = self.cfg.loss, self.cfg.model
         with self._autocast:
-            out = self.model(xb, generator=self.gen)
+            out = self._net(xb, eps=eps)
         terms = vae_loss(out.logits, xb, out.mu, out.logvar, beta, mcfg.likelihood, mcfg.sigma, lcfg.free_bits)
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
@@ -199,13 +263,14 @@ class Trainer:
         self.model.train()
         x, bs, lcfg = self.x_train, self.cfg.train.batch_size, self.cfg.loss
         n = x.shape[0]
+        rank, world = self.dist.rank, self.dist.world
         t0 = time.perf_counter()
         perm = torch.randperm(n, device=self.device, generator=self.gen)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # total, recon, kl (sums over images)
         bar = tqdm(
             range(self.steps_per_epoch),
             desc=desc,
-            disable=None if progress else True,  # None: off when stderr is not a terminal
+            disable=None if progress and self.dist.is_main else True,  # None: off when stderr is not a terminal
             leave=True,
             dynamic_ncols=True,
             file=sys.stderr,
@@ -214,14 +279,15 @@ class Trainer:
         for i in bar:
             idx = perm[i * bs : (i + 1) * bs]
             beta = beta_at(self.step_count, self.total_steps, lcfg)
-            sums.add_(self.step(x[idx], beta), alpha=idx.shape[0])
+            local = len(range(rank, idx.shape[0], world))
+            sums.add_(self.step(x[idx], beta), alpha=local)
             self.step_count += 1
             if (i + 1) % log_every == 0:
-                running = sums[0].item() / min((i + 1) * bs, n)
+                running = sums[0].item() / max(1, min((i + 1) * bs, n) // world)
                 _check_finite(running, desc)
                 bar.set_postfix(loss=f"{running:.2f}", beta=f"{beta:.3g}", refresh=False)
         bar.close()
-        means = (sums / n).tolist()
+        means = (self.dist.all_reduce_(sums) / n).tolist()
         _check_finite(means[0], desc)
         return {
             "train_loss": means[0],
@@ -249,13 +315,37 @@ def train(
     """
     cfg.validate()
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, resume, overwrite)
     device = resolve_device(cfg.train.device)
+    dist, created = init_distributed(device)
+    try:
+        return _train(cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every)
+    finally:
+        if created:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path,
+    device: torch.device,
+    dist: Dist,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    dataset: ImageDataset | None,
+    log_every: int,
+) -> TrainResult:
+    main = dist.is_main
+    if main:
+        prepare_run_dir(run_dir, resume, overwrite)
+    dist.barrier()
     if cfg.train.precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
         print("note: this CPU has no bf16 matrix units; bf16 will be slower than fp32", file=sys.stderr)
 
     x_train, x_test = load_data_tensors(cfg, device, dataset, quiet=not progress)
-    trainer = Trainer(cfg, x_train, device)
+    trainer = Trainer(cfg, x_train, device, dist)
     model = trainer.model
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
     records: list[dict[str, Any]] = []
@@ -263,8 +353,11 @@ def train(
         counters = ckpt.load_train_state(run_dir, model, trainer.optimizer, trainer.gen).counters
         trainer.step_count = counters["step"]
         records = [r for r in ckpt.read_metrics(run_dir) if r["epoch"] <= counters["epoch"]]
-        ckpt.write_metrics(run_dir, records)
-    ckpt.save_config(run_dir, cfg)
+        dist.barrier()
+        if main:
+            ckpt.write_metrics(run_dir, records)
+    if main:
+        ckpt.save_config(run_dir, cfg)
 
     saved_epoch = counters["epoch"]
     try:
@@ -279,6 +372,8 @@ def train(
             counters["epoch"] = epoch + 1
             counters["step"] = trainer.step_count
             counters["train_seconds"] += stats["seconds"]
+            if not main:  # rank 0 evaluates and writes; the others go on to the next epoch
+                continue
             test = elbo_metrics(model, x_test)
             record = {
                 "epoch": epoch + 1,
@@ -308,6 +403,9 @@ def train(
         )
         raise
 
+    dist.barrier()
+    if not main:
+        return TrainResult(run_dir, {}, records)
     summary = evaluate_model(model, x_test)
     summary.update(
         train_seconds=counters["train_seconds"],

@@ -13,6 +13,7 @@ It computes exactly what ``vae_loss(...).total.backward(); Adam.step()`` compute
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -58,12 +59,12 @@ class FusedVAEStep:
         model: GaussianVAE,
         lr: float,
         batch_size: int,
-        generator: torch.Generator,
         free_bits: float = 0.0,
+        grad_hook: Callable[[Tensor], None] | None = None,
     ):
         if not supports(model):
             raise ValueError("the fused step needs a GaussianVAE with ReLU MLP encoder and decoder")
-        self.model, self.gen, self.free_bits = model, generator, free_bits
+        self.model, self.free_bits, self.grad_hook = model, free_bits, grad_hook
         self.likelihood, self.sigma = model.cfg.likelihood, model.cfg.sigma
         self.enc, self.dec = _linears(model.encoder), _linears(model.decoder)
         flat = flatten_parameters(model)
@@ -82,20 +83,20 @@ class FusedVAEStep:
         self.dec_out = [torch.empty(b, m.out_features, device=dev) for m in self.dec]
         self.enc_grad = [torch.empty(b, m.out_features, device=dev) for m in self.enc]
         self.dec_grad = [torch.empty(b, m.out_features, device=dev) for m in self.dec]
-        self.eps = torch.empty(b, d, device=dev)
         self.z = torch.empty(b, d, device=dev)
         self.std = torch.empty(b, d, device=dev)
         self.log_norm = 0.0 if self.likelihood == "bernoulli" else math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
 
     @torch.no_grad()
-    def __call__(self, x: Tensor, beta: float) -> Tensor:
+    def __call__(self, x: Tensor, beta: float, eps: Tensor) -> Tensor:
+        """One step on x (n, P) with reparameterisation noise eps (n, D); returns [total, recon, kl]."""
         n = x.shape[0]
         d = self.model.latent_dim
         enc_out = [t[:n] for t in self.enc_out]
         dec_out = [t[:n] for t in self.dec_out]
         enc_grad = [t[:n] for t in self.enc_grad]
         dec_grad = [t[:n] for t in self.dec_grad]
-        eps, z, std = self.eps[:n], self.z[:n], self.std[:n]
+        z, std = self.z[:n], self.std[:n]
 
         # ---- forward
         h = x
@@ -106,7 +107,6 @@ class FusedVAEStep:
             h = out
         mu, logvar = h[:, :d], h[:, d:]  # (n, D) each
         torch.exp(logvar.mul(0.5), out=std)
-        torch.randn(eps.shape, generator=self.gen, out=eps, device=eps.device)
         torch.addcmul(mu, std, eps, out=z)
         h = z
         for i, (m, out) in enumerate(zip(self.dec, dec_out, strict=True)):
@@ -174,6 +174,8 @@ class FusedVAEStep:
                 torch.ops.aten.threshold_backward(prev, enc_out[i - 1], 0.0, grad_input=prev)
                 dh = prev
 
+        if self.grad_hook is not None:
+            self.grad_hook(self.param.grad)  # e.g. the all-reduce of data-parallel training: one bucket
         self._adam()
         return torch.stack([total, recon, kl])
 

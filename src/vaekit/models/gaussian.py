@@ -73,9 +73,13 @@ class GaussianVAE(nn.Module):
         eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> VAEOutput:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None, eps: Tensor | None = None) -> VAEOutput:
+        """Encode, sample z (with the given noise ``eps`` (B, D) if any), decode."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar, generator)
+        if eps is None:
+            z = self.reparameterize(mu, logvar, generator)
+        else:
+            z = mu + torch.exp(0.5 * logvar) * eps
         return VAEOutput(self.decode(z), mu, logvar, z)
 
     def mean_image(self, logits: Tensor) -> Tensor:
