@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `vaekit bench` on a CUDA machine: the textbook loop vs the engine on the same card, in one process.
+# Writes bench-gpu.json into $OUT (or the current folder) and prints the markdown table.
+#
+# The machine needs Python with a CUDA build of torch plus numpy, safetensors, tqdm, matplotlib and pillow.
+# It may have no network: carry MNIST as the cache file, e.g.
+#   mkdir -p .cache && cp ~/.cache/vaekit/mnist.npz .cache/     (run `vaekit data fetch mnist` first)
+# Takes about 1-2 minutes on a current data-centre GPU (4 epochs per variant).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+export VAEKIT_CACHE="${VAEKIT_CACHE:-$PWD/.cache}"
+PY="${PYTHON:-python3}"
+"$PY" - <<'PYCODE'
+import sys, torch
+if not torch.cuda.is_available():
+    sys.exit("error: no CUDA device visible to torch; run this on a GPU machine")
+print(f"GPU: {torch.cuda.get_device_name()}  torch {torch.__version__}", file=sys.stderr)
+PYCODE
+"$PY" -m vaekit bench --device cuda --epochs "${EPOCHS:-3}" --variants "${VARIANTS:-naive,fp32,auto}" \
+    --json "${OUT:-.}/bench-gpu.json"
