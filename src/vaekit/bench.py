@@ -191,14 +191,15 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 def markdown_table(report: dict[str, Any]) -> str:
     """The report as a markdown table."""
     rows = [
-        "| variant | s/epoch (median) | warm-up s | test loss (nats) | peak RSS (MB) | speedup vs naive |",
-        "|---|---|---|---|---|---|",
+        "| variant | s/epoch (median) | warm-up s | test loss (nats) | peak RSS (MB) | RSS added (MB) "
+        "| speedup vs naive |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, v in report["variants"].items():
         sp = report["speedup"].get(name)
         rows.append(
             f"| {name} | {v['sec_per_epoch']:.3f} | {v['warmup_sec']:.3f} | {v['test_loss']:.2f} | "
-            f"{v['peak_rss_mb']:.0f} | {f'{sp:.2f}x' if sp else '–'} |"
+            f"{v['peak_rss_mb']:.0f} | {v['rss_added_mb']:.0f} | {f'{sp:.2f}x' if sp else '–'} |"
         )
     return "\n".join(rows)
 

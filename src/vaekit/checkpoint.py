@@ -7,6 +7,7 @@ A run directory holds:
   metrics.jsonl             one JSON line per epoch
   summary.json              test metrics and train_seconds, written at the end
   loss_curves.png           train/test loss, reconstruction and KL per epoch
+  report.html (+ figures)   written at the end of training by `vaekit report`'s code
 Nothing here is ever unpickled.
 """
 
@@ -32,7 +33,7 @@ STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVES = "loss_curves.png"
-RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES)
+RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES, "report.html")
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:

@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--no-report", action="store_true", help="skip report.html at the end")
 
     e = sub.add_parser("evaluate", help="test-set metrics of a run")
     e.add_argument("run", help="run directory")
@@ -87,6 +88,35 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=64, help="number of samples")
     s.add_argument("--out", required=True, help="PNG file to write")
     s.add_argument("--seed", type=int, default=0)
+
+    def run_verb(name: str, help: str) -> argparse.ArgumentParser:
+        v = sub.add_parser(name, help=help)
+        v.add_argument("run", help="run directory")
+        v.add_argument("--out", help="folder for the files (default: the run directory)")
+        v.add_argument("--device", choices=DEVICES, default="cpu")
+        return v
+
+    dg = run_verb("diagnose", "posterior-collapse diagnosis: KL per dimension, active units, collapsed dims")
+    dg.add_argument("--json", action="store_true", help="print one JSON object")
+    run_verb("latent", "encode the test set: latent.csv and a scatter plot latent.png")
+    mf = run_verb("manifold", "decode a grid over the prior (2-D latents): manifold.png")
+    mf.add_argument("--n", type=int, default=20, help="grid size per axis")
+    ip = run_verb("interpolate", "interpolate between two test images: PNG strip and animated GIF")
+    ip.add_argument("--from", dest="src", required=True, help="a label (e.g. 0) or index:N")
+    ip.add_argument("--to", dest="dst", required=True, help="a label (e.g. 9) or index:N")
+    ip.add_argument("--steps", type=int, default=10)
+    ip.add_argument("--mode", choices=["linear", "slerp"], default="linear")
+    tv = run_verb("traverse", "vary each latent dimension over [-3, 3]: traverse.png")
+    tv.add_argument("--index", type=int, default=0, help="test image whose mean is the centre")
+    tv.add_argument("--steps", type=int, default=9)
+    at = run_verb("attribute", "attribute vectors: mean z of one selection minus another, added at strengths")
+    at.add_argument("--positive", required=True, help="label=K, ink>Q or ink<Q (Q a quantile of stroke mass)")
+    at.add_argument("--negative", required=True, help="label=K, ink>Q or ink<Q")
+    at.add_argument("--strengths", default="-2,-1,0,1,2", help="comma list of multiples of the vector")
+    at.add_argument("--json", action="store_true", help="print one JSON object")
+    rc = run_verb("recon", "test images above their reconstructions, and prior samples")
+    rc.add_argument("-n", type=int, default=16)
+    run_verb("report", "report.html: config, metrics, curves, KL chart, images, latent map, interpolation")
 
     b = sub.add_parser("bench", help="the textbook loop vs the engine, side by side on the same data")
     b.add_argument("--epochs", type=int, default=3, help="timed epochs per variant (after one warm-up epoch)")
@@ -142,7 +172,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = build_train_config(args)
     dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
     run_dir = Path(args.out) if args.out else _default_run_dir(f"{cfg.model.preset}-{dataset_tag}")
-    result = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    result = train(
+        cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet, report=not args.no_report
+    )
     s = result.summary
     if not s:  # a data-parallel worker other than rank 0: rank 0 reports
         return 0
@@ -224,6 +256,70 @@ def cmd_tiny(args: argparse.Namespace) -> int:
     return 0 if all(c.passed for c in checks) else 1
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """diagnose / latent / manifold / interpolate / traverse / attribute / recon / report."""
+    from . import explore
+    from .latent import parse_strengths
+    from .runs import open_run
+
+    run = open_run(args.run, args.device)
+    out = Path(args.out) if args.out else run.path
+    out.mkdir(parents=True, exist_ok=True)
+    c = args.command
+    if c == "diagnose":
+        d = explore.diagnose(run, out)
+        if args.json:
+            print(json.dumps(d))
+            return 0
+        print(
+            f"KL total {d['kl_total']:.2f} nats over {len(d['kl_per_dim'])} dimensions; "
+            f"active units {d['active_units']}; collapsed (KL < {explore.COLLAPSE_THRESHOLD}): "
+            f"{', '.join(f'z{i + 1}' for i in d['collapsed']) or 'none'}"
+        )
+        for i, v in enumerate(d["kl_per_dim"]):
+            print(f"  z{i + 1:<3} {v:8.3f} nats {'#' * min(60, int(v * 10))}")
+        print(out / "kl_per_dim.png")
+    elif c == "latent":
+        r = explore.latent_map(run, out)
+        print(f"{r['rows']} rows -> {r['csv']}\n{r['png']} ({r['method']})")
+    elif c == "manifold":
+        print(explore.manifold(run, out, args.n))
+    elif c == "interpolate":
+        png, gif = explore.interpolate_run(run, args.src, args.dst, out, args.steps, args.mode)
+        print(f"{png}\n{gif}")
+    elif c == "traverse":
+        print(explore.traverse_run(run, out, args.index, args.steps))
+    elif c == "attribute":
+        res, path = explore.attribute_run(run, args.positive, args.negative, parse_strengths(args.strengths), out)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "norm": res.norm,
+                        "strengths": res.strengths,
+                        "mean_ink": res.mean_ink,
+                        "n_positive": res.n_positive,
+                        "n_negative": res.n_negative,
+                        "png": str(path),
+                    }
+                )
+            )
+            return 0
+        print(f"vector |v| = {res.norm:.3f} (from {res.n_positive} positive, {res.n_negative} negative images)")
+        print("strength  mean ink of decoded images")
+        for s_, m in zip(res.strengths, res.mean_ink, strict=True):
+            print(f"{s_:+8.2f}  {m:.4f}")
+        print(path)
+    elif c == "recon":
+        print(explore.reconstructions(run, out, args.n))
+        print(explore.samples(run, out))
+    elif c == "report":
+        from .report import build_report
+
+        print(build_report(run, out))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench, markdown_table, write_json
 
@@ -244,6 +340,10 @@ COMMANDS = {
     "sample": cmd_sample,
     "data": cmd_data,
     "tiny": cmd_tiny,
+    **{
+        v: cmd_explore
+        for v in ("diagnose", "latent", "manifold", "interpolate", "traverse", "attribute", "recon", "report")
+    },
 }
 
 

@@ -307,8 +307,11 @@ def train(
     progress: bool = True,
     dataset: ImageDataset | None = None,
     log_every: int = 50,
+    report: bool = True,
 ) -> TrainResult:
     """Train ``cfg`` into ``run_dir``; returns the final test metrics and per-epoch records.
+
+    At the end, writes ``report.html`` (with its figures) into the run directory unless ``report`` is False.
 
     Checkpoints after every epoch. ``resume`` continues from the last one and gives the same weights as an
     uninterrupted run. A non-finite loss raises TrainingDiverged and leaves the last good checkpoint.
@@ -318,7 +321,9 @@ def train(
     device = resolve_device(cfg.train.device)
     dist, created = init_distributed(device)
     try:
-        return _train(cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every)
+        return _train(
+            cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every, report
+        )
     finally:
         if created:
             import torch.distributed
@@ -336,6 +341,7 @@ def _train(
     progress: bool,
     dataset: ImageDataset | None,
     log_every: int,
+    report: bool,
 ) -> TrainResult:
     main = dist.is_main
     if main:
@@ -344,7 +350,9 @@ def _train(
     if cfg.train.precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
         print("note: this CPU has no bf16 matrix units; bf16 will be slower than fp32", file=sys.stderr)
 
-    x_train, x_test = load_data_tensors(cfg, device, dataset, quiet=not progress)
+    if dataset is None:
+        dataset = load_dataset(cfg.data.dataset, cfg.data.data_dir, quiet=not progress)
+    x_train, x_test = load_data_tensors(cfg, device, dataset)
     trainer = Trainer(cfg, x_train, device, dist)
     model = trainer.model
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
@@ -416,6 +424,14 @@ def _train(
     ckpt.atomic_write_json(run_dir / ckpt.SUMMARY, summary)
     if records:
         loss_curves(records, run_dir / ckpt.CURVES)
+    if report:
+        from .report import build_report
+        from .runs import Run
+
+        model.eval()
+        path = build_report(Run(run_dir, model, cfg, x_test, dataset.y_test))
+        if progress:
+            print(f"report: {path}", file=sys.stderr)
     return TrainResult(run_dir, summary, records)
 
 

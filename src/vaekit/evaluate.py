@@ -94,10 +94,7 @@ def evaluate_run(
     run_dir: str | Path, iw_samples: int = 0, device: str = "auto", progress: bool = False
 ) -> dict[str, Any]:
     """Load a run and evaluate it on its dataset's test split (same binarization as in training)."""
-    from .checkpoint import load_model
-    from .engine import load_data_tensors, resolve_device
+    from .runs import open_run
 
-    dev = resolve_device(device)
-    model, cfg = load_model(run_dir, dev)
-    _, x_test = load_data_tensors(cfg, dev, quiet=True)
-    return evaluate_model(model, x_test, iw_samples, progress=progress)
+    run = open_run(run_dir, device)
+    return evaluate_model(run.model, run.x_test, iw_samples, progress=progress)

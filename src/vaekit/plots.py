@@ -34,17 +34,31 @@ def save_grid(images: np.ndarray, path: str | Path, ncol: int | None = None, sca
     return atomic_write(path, lambda tmp: Image.fromarray(grid, mode="L").save(tmp, format="PNG"))
 
 
-def loss_curves(records: list[dict], path: str | Path) -> Path:
-    """Plot train/test loss, recon and KL per epoch (and beta when it changes) from ``metrics.jsonl`` records."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_figure(fig, path: str | Path) -> Path:
+    plt = _pyplot()
+    try:
+        return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+
+
+def loss_curves(records: list[dict], path: str | Path) -> Path:
+    """Plot train/test loss, recon and KL per epoch, and the beta schedule, from ``metrics.jsonl`` records."""
+    plt = _pyplot()
+
     epochs = [r["epoch"] for r in records]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
     for ax, key, title in zip(
-        axes, ("loss", "recon", "kl"), ("-ELBO (nats)", "reconstruction (nats)", "KL (nats)"), strict=True
+        axes[:3], ("loss", "recon", "kl"), ("-ELBO (nats)", "reconstruction (nats)", "KL (nats)"), strict=True
     ):
         ax.plot(epochs, [r[f"train_{key}"] for r in records], marker="o", label="train")
         ax.plot(epochs, [r[f"test_{key}"] for r in records], marker="o", label="test")
@@ -52,17 +66,87 @@ def loss_curves(records: list[dict], path: str | Path) -> Path:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0].legend()
-    betas = [r["beta"] for r in records]
-    if len(set(betas)) > 1:
-        twin = axes[2].twinx()
-        twin.plot(epochs, betas, color="grey", linestyle="--", label="beta")
-        twin.set_ylabel("beta (end of epoch)")
+    axes[3].plot(epochs, [r["beta"] for r in records], marker="o", color="grey")
+    axes[3].set_title("beta (end of epoch)")
+    axes[3].set_xlabel("epoch")
+    axes[3].set_ylim(bottom=0)
+    axes[3].grid(alpha=0.3)
     fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def kl_bar_chart(kl_per_dim: list[float], path: str | Path, threshold: float = 0.01) -> Path:
+    """Bar chart of the KL of each latent dimension (log scale) with the collapse threshold drawn."""
+    plt = _pyplot()
+    kl = np.maximum(np.asarray(kl_per_dim, dtype=float), 1e-5)
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(kl) + 2), 3.6))
+    colors = ["#c44e52" if v < threshold else "#4c72b0" for v in kl_per_dim]
+    ax.bar(range(1, len(kl) + 1), kl, color=colors)
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"collapse threshold {threshold} nats")
+    ax.set_yscale("log")
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("KL (nats, test-set mean)")
+    ax.set_xticks(range(1, len(kl) + 1))
+    ax.set_title(f"KL per dimension: {sum(v >= threshold for v in kl_per_dim)} of {len(kl)} above threshold")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def latent_scatter(
+    points: np.ndarray, labels: np.ndarray | None, path: str | Path, xlabel: str, ylabel: str, title: str
+) -> Path:
+    """Scatter of (N, 2) points coloured by label, with a legend."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.5)
+    else:
+        cmap = plt.get_cmap("tab10" if len(np.unique(labels)) <= 10 else "tab20")
+        for i, lab in enumerate(np.unique(labels)):
+            sel = labels == lab
+            ax.scatter(points[sel, 0], points[sel, 1], s=3, alpha=0.6, color=cmap(i % cmap.N), label=str(lab))
+        ax.legend(title="label", markerscale=4, loc="best", fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.2)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def labeled_grid(
+    images: np.ndarray, path: str | Path, row_labels: list[str], col_labels: list[str] | None = None, title: str = ""
+) -> Path:
+    """(R, C, H, W) images in [0, 1] as one picture with a label per row (and per column)."""
+    plt = _pyplot()
+    r, c, h, w = images.shape
+    grid = image_grid(images.reshape(r * c, h, w), ncol=c, pad=2, scale=1).astype(np.float32) / 255.0
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * c, 0.6 + 0.55 * r))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([2 + i * (h + 2) + h / 2 for i in range(r)], row_labels, fontsize=8)
+    if col_labels:
+        ax.set_xticks([2 + j * (w + 2) + w / 2 for j in range(c)], col_labels, fontsize=8)
+    else:
+        ax.set_xticks([])
+    ax.tick_params(length=0)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def save_gif(frames: np.ndarray, path: str | Path, scale: int = 4, ms_per_frame: int = 120) -> Path:
+    """(S, H, W) frames in [0, 1] as an animated GIF that plays forward and back, looping."""
+    from PIL import Image
+
+    seq = list(frames) + list(frames[-2:0:-1])
+    ims = [
+        Image.fromarray(np.kron(np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8), np.ones((scale, scale), np.uint8)))
+        for f in seq
+    ]
 
     def write(tmp: Path) -> None:
-        fig.savefig(tmp, format="png", dpi=100)
+        ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=ms_per_frame, loop=0)
 
-    try:
-        return atomic_write(Path(path), write)
-    finally:
-        plt.close(fig)
+    return atomic_write(Path(path), write)

@@ -1,0 +1,133 @@
+"""`vaekit report`: one self-contained HTML page per run (images embedded), to open in any browser."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from ._io import atomic_write
+from .explore import diagnose, interpolate_run, latent_map, reconstructions, samples
+from .plots import loss_curves
+from .runs import Run, open_run
+
+REPORT = "report.html"
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; } td, th { padding: 3px 12px; border-bottom: 1px solid #eee; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; image-rendering: pixelated; border: 1px solid #eee; }
+figure { margin: 1em 0; } figcaption { color: #666; font-size: 0.9em; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
+"""
+
+# Marks the page once every image has decoded, so a headless browser can check it.
+_CHECK = """
+<script>
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images-loaded', ok + '/' + imgs.length);
+});
+</script>
+"""
+
+
+def _img(path: Path, caption: str) -> str:
+    mime = "image/gif" if path.suffix == ".gif" else "image/png"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img alt="{html.escape(caption)}" src="data:{mime};base64,{data}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f'<td class="num">{v:,.3f}</td>'
+        if isinstance(v, int):
+            return f'<td class="num">{v:,}</td>'
+        return f"<td>{html.escape(str(v))}</td>"
+
+    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th>{cell(v)}</tr>" for k, v in rows) + "</table>"
+
+
+def _interpolation_ends(run: Run) -> tuple[str, str]:
+    y = run.y_test
+    if y is not None and len(np.unique(y)) > 1:
+        first = int(y[0])
+        other = int(next(v for v in y if v != first))
+        return str(first), str(other)
+    return "index:0", "index:1"
+
+
+def build_report(run: Run, out_dir: Path | None = None) -> Path:
+    """Write the run's figures (if missing or stale) and ``report.html`` into ``out_dir``; returns its path."""
+    out_dir = Path(out_dir or run.path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = ckpt.read_metrics(run.path)
+    summary_path = run.path / ckpt.SUMMARY
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    diag = diagnose(run, out_dir)
+    curves = loss_curves(records, out_dir / ckpt.CURVES) if records else None
+    lat = latent_map(run, out_dir)
+    recon = reconstructions(run, out_dir)
+    samp = samples(run, out_dir)
+    a, b = _interpolation_ends(run)
+    strip, gif = interpolate_run(run, a, b, out_dir)
+
+    cfg = run.cfg
+    title = f"{cfg.model.preset} VAE on {Path(cfg.data.dataset).name}"
+    metrics = [
+        ("test loss (negative ELBO, nats)", summary.get("loss")),
+        ("reconstruction (nats)", summary.get("recon")),
+        ("KL (nats)", summary.get("kl")),
+        ("active units", f"{diag['active_units']} / {cfg.model.latent_dim}"),
+        ("collapsed dimensions (KL < 0.01)", ", ".join(f"z{d + 1}" for d in diag["collapsed"]) or "none"),
+        ("parameters", summary.get("params")),
+        ("epochs", summary.get("epochs")),
+        ("training time (s)", summary.get("train_seconds")),
+        ("engine", ", ".join(f"{k}={v}" for k, v in summary.get("engine", {}).items())),
+    ]
+    if "nll_iw" in summary:
+        metrics.insert(3, ("importance-weighted NLL (nats)", summary["nll_iw"]))
+    metrics = [(k, v) for k, v in metrics if v is not None]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p>Run directory: <code>{html.escape(str(run.path))}</code></p>",
+        "<h2>Test metrics</h2>",
+        _table(metrics),
+    ]
+    if curves:
+        parts += ["<h2>Training</h2>", _img(curves, "loss, reconstruction and KL per epoch (train and test); beta")]
+    parts += [
+        "<h2>Latent dimensions</h2>",
+        _img(out_dir / "kl_per_dim.png", "KL per latent dimension on the test set; red bars are collapsed"),
+        _img(lat["png"], f"latent map of the test set ({lat['method']})"),
+        "<h2>Reconstructions and samples</h2>",
+        _img(recon, "test images (top) and reconstructions from the posterior mean (bottom)"),
+        _img(samp, "decoder means of 64 draws from the prior"),
+        "<h2>Interpolation</h2>",
+        _img(strip, f"linear interpolation between posterior means: {a} to {b}"),
+        _img(gif, "the same, animated"),
+        "<h2>Configuration</h2>",
+        f"<pre>{html.escape(json.dumps(cfg.to_dict(), indent=2))}</pre>",
+        _CHECK,
+        "</body></html>",
+    ]
+    text = "\n".join(parts)
+    return atomic_write(out_dir / REPORT, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def report_run(run_dir: str | Path, out_dir: str | Path | None = None, device: str = "cpu") -> Path:
+    """Open a run directory and build its report."""
+    return build_report(open_run(run_dir, device), Path(out_dir) if out_dir else None)
