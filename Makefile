@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (train + evaluate the classic VAE on MNIST) and `make test`.
+# Two entry points: `make demo` (train + evaluate the classic VAE on MNIST, with an HTML report) and `make test`.
 # Both create .venv on first use and reuse it afterwards.
 PYTHON ?= python3
 VENV   := .venv
@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/vaekit data fetch mnist
 	$(BIN)/vaekit train --preset classic --dataset mnist --epochs 10 --out $(DEMO_RUN)
 	$(BIN)/vaekit evaluate $(DEMO_RUN)
-	$(BIN)/vaekit sample $(DEMO_RUN) -n 64 --out $(DEMO_RUN)/samples.png
 	@echo "run directory: $(DEMO_RUN)"
+	@echo "open $(DEMO_RUN)/report.html in a browser"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests

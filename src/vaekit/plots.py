@@ -46,7 +46,7 @@ def _pyplot():
 def _save_figure(fig, path: str | Path) -> Path:
     plt = _pyplot()
     try:
-        return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+        return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
     finally:
         plt.close(fig)
 
