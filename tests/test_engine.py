@@ -162,3 +162,22 @@ def test_active_units_counts_dimensions_that_vary():
         last.weight[0, 0] = 5.0  # only mu_0 depends on the input
     x = torch.rand(1000, 4)
     assert elbo_metrics(model, x)["active_units"] == 1
+
+
+def test_iw_nll_matches_its_definition():
+    import math
+
+    from vaekit.losses import log_normal, recon_nll
+    from vaekit.models import GaussianVAE
+
+    torch.manual_seed(0)
+    model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3)).eval()
+    x, k = torch.rand(5, 16), 7
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        eps = torch.randn(k, 5, 3, generator=torch.Generator().manual_seed(0))
+        z = mu + torch.exp(0.5 * logvar) * eps
+        log_px = -recon_nll(model.decode(z.reshape(-1, 3)), x.repeat(k, 1), "bernoulli").reshape(k, 5)
+        log_w = log_px + log_normal(z, torch.zeros_like(z), torch.zeros_like(z)) - log_normal(z, mu, logvar)
+        expected = -(torch.logsumexp(log_w.double(), 0) - math.log(k)).mean().item()
+    assert iw_nll(model, x, k) == pytest.approx(expected, rel=1e-6)

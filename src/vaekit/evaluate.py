@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -73,7 +74,11 @@ def iw_nll(
         eps = torch.randn(k, c, d, device=x.device, generator=g)
         z = mu + torch.exp(0.5 * logvar) * eps  # (K, c, D)
         logits = model.decode(z.reshape(k * c, d))  # (K*c, P)
-        log_px_z = -recon_nll(logits, xb.repeat(k, 1), cfg.likelihood, cfg.sigma).reshape(k, c)
+        if cfg.likelihood == "bernoulli":
+            # log p(x|z) = sum_p x_p l_p - softplus(l_p): two passes over the logits, no (K*c, P) copy of x
+            log_px_z = torch.einsum("kcp,cp->kc", logits.view(k, c, -1), xb) - F.softplus(logits).sum(-1).view(k, c)
+        else:
+            log_px_z = -recon_nll(logits, xb.repeat(k, 1), cfg.likelihood, cfg.sigma).reshape(k, c)
         log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))  # (K, c)
         log_qz = log_normal(z, mu, logvar)  # (K, c)
         log_w = (log_px_z + log_pz - log_qz).double()
