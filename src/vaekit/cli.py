@@ -29,6 +29,13 @@ TRAIN_FLAGS = {
     "beta": ("loss", "beta"),
     "anneal": ("loss", "anneal"),
     "free_bits": ("loss", "free_bits"),
+    "model": ("model", "kind"),
+    "codebook_size": ("model", "codebook_size"),
+    "code_dim": ("model", "code_dim"),
+    "levels": ("model", "levels"),
+    "groups": ("model", "groups"),
+    "codebook_update": ("model", "codebook_update"),
+    "commitment": ("model", "commitment"),
     "dataset": ("data", "dataset"),
     "data_dir": ("data", "data_dir"),
     "binarize": ("data", "binarize"),
@@ -55,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model into a run directory")
     t.add_argument("--config", help="TOML file with [model] [loss] [data] [train] tables")
     t.add_argument("--preset", choices=sorted(PRESETS), help="model architecture (default classic)")
+    t.add_argument("--model", choices=["gaussian", "vq", "fsq", "mgvq"], help="model family (default gaussian)")
+    t.add_argument("--codebook-size", type=int, help="vq/mgvq: codes per codebook (default 512); fsq: picks levels")
+    t.add_argument("--code-dim", type=int, help="vq/mgvq: channels per token vector (default 64)")
+    t.add_argument("--levels", help="fsq: levels per channel, e.g. 8,5,5,5 (default)")
+    t.add_argument("--groups", type=int, help="mgvq: codebooks per token (default 2)")
+    t.add_argument("--codebook-update", choices=["loss", "ema"], help="vq/mgvq: codebook loss or EMA updates")
+    t.add_argument("--commitment", type=float, help="vq/mgvq: commitment weight beta_c (default 0.25)")
+    t.add_argument("--dead-code-restart", choices=["on", "off"], help="vq/mgvq: re-seed unused codes (default on)")
     t.add_argument("--dataset", help="mnist, fashion-mnist, or a path (default mnist)")
     t.add_argument("--data-dir", help="folder searched first for the dataset's files")
     t.add_argument("--epochs", type=int)
@@ -118,6 +133,16 @@ def _parser() -> argparse.ArgumentParser:
     rc.add_argument("-n", type=int, default=16)
     run_verb("report", "report.html: config, metrics, curves, KL chart, images, latent map, interpolation")
 
+    tk = sub.add_parser("tokenize", help="a tokenizer run's tokens for a data split, as an .npy array")
+    tk.add_argument("run", help="run directory of a vq / fsq / mgvq model")
+    tk.add_argument("--out", required=True, help=".npy file to write: (N, 7, 7) or (N, 7, 7, G) integers")
+    tk.add_argument("--split", choices=["test", "train"], default="test")
+    dt = sub.add_parser("detokenize", help="decode an .npy array of tokens into a PNG grid")
+    dt.add_argument("run", help="run directory of a vq / fsq / mgvq model")
+    dt.add_argument("tokens", help=".npy file written by vaekit tokenize")
+    dt.add_argument("--out", required=True, help="PNG file to write")
+    dt.add_argument("-n", type=int, default=64, help="decode at most this many token grids")
+
     b = sub.add_parser("bench", help="the textbook loop vs the engine, side by side on the same data")
     b.add_argument("--epochs", type=int, default=3, help="timed epochs per variant (after one warm-up epoch)")
     b.add_argument("--variants", default="naive,fp32,auto", help="comma list of naive, fp32, bf16, auto")
@@ -140,7 +165,7 @@ def _default_run_dir(prefix: str) -> Path:
 
 def build_train_config(args: argparse.Namespace):
     """Defaults <- preset <- config file <- command-line flags. On --resume, the run's own config.json."""
-    from .config import RunConfig, load_json_config, load_toml, update
+    from .config import ModelConfig, RunConfig, load_json_config, load_toml, update
     from .models import preset_config
 
     overrides: dict[str, dict[str, Any]] = {}
@@ -153,15 +178,27 @@ def build_train_config(args: argparse.Namespace):
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
         cfg = load_json_config(Path(args.out) / "config.json")
         changed = [f"{s}.{k}" for s, kv in overrides.items() for k in kv if (s, k) != ("train", "epochs")]
+        changed += ["model.dead_code_restart"] if args.dead_code_restart is not None else []
         if changed or args.config or args.preset:
             raise ConfigError(
                 f"--resume continues a run as configured; only --epochs may change (got {changed or 'a config'})"
             )
         return update(cfg, overrides, "command line")
+    if args.dead_code_restart is not None:
+        overrides.setdefault("model", {})["dead_code_restart"] = args.dead_code_restart == "on"
     file_cfg = load_toml(args.config) if args.config else {}
-    preset = args.preset or file_cfg.get("model", {}).get("preset", "classic")
-    cfg = RunConfig(model=preset_config(preset))
+    kind = args.model or file_cfg.get("model", {}).get("kind", "gaussian")
+    if kind == "gaussian":
+        cfg = RunConfig(model=preset_config(args.preset or file_cfg.get("model", {}).get("preset", "classic")))
+    else:
+        if args.preset:
+            raise ConfigError(f"--preset names Gaussian VAE architectures; --model {kind} has its own")
+        cfg = RunConfig(model=ModelConfig(kind=kind, preset=kind))
     update(cfg, file_cfg, args.config or "config")
+    if kind == "fsq" and args.codebook_size and not args.levels:
+        from .quantizers import levels_for
+
+        overrides["model"]["levels"] = levels_for(args.codebook_size)
     update(cfg, overrides, "command line")
     return cfg.validate()
 
@@ -178,11 +215,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     s = result.summary
     if not s:  # a data-parallel worker other than rank 0: rank 0 reports
         return 0
-    print(
-        f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['kl']:.2f}), "
-        f"active units {s['active_units']}/{cfg.model.latent_dim}, {s['params']:,} parameters, "
-        f"trained {s['train_seconds']:.1f} s ({s['engine']['precision']}, {s['engine']['optimizer']})"
-    )
+    eng = s["engine"]
+    timing = f"trained {s['train_seconds']:.1f} s ({eng['precision']}, {eng['optimizer']})"
+    if cfg.model.kind == "gaussian":
+        print(
+            f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['kl']:.2f}), "
+            f"active units {s['active_units']}/{cfg.model.latent_dim}, {s['params']:,} parameters, {timing}"
+        )
+    else:
+        print(
+            f"test recon {s['recon']:.2f} nats, mse {s['mse']:.4f}, codebook usage {s['codebook_usage']:.3f} "
+            f"(perplexity {s['perplexity']:.1f}, {s['dead_codes']} dead), {s['params']:,} parameters, {timing}"
+        )
     print(f"run directory: {run_dir}")
     return 0
 
@@ -263,9 +307,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from .runs import open_run
 
     run = open_run(args.run, args.device)
+    c = args.command
+    if run.cfg.model.kind != "gaussian" and c not in ("recon", "report"):
+        raise ConfigError(
+            f"`vaekit {c}` looks at a Gaussian latent; this run is a {run.cfg.model.kind} tokenizer "
+            "(try vaekit recon, report, tokenize or detokenize)"
+        )
     out = Path(args.out) if args.out else run.path
     out.mkdir(parents=True, exist_ok=True)
-    c = args.command
     if c == "diagnose":
         d = explore.diagnose(run, out)
         if args.json:
@@ -312,11 +361,23 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(path)
     elif c == "recon":
         print(explore.reconstructions(run, out, args.n))
-        print(explore.samples(run, out))
+        if run.cfg.model.kind == "gaussian":
+            print(explore.samples(run, out))
     elif c == "report":
         from .report import build_report
 
         print(build_report(run, out))
+    return 0
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    from .tokens import detokenize_file, tokenize_run
+
+    if args.command == "tokenize":
+        path, shape = tokenize_run(args.run, args.out, args.split)
+        print(f"{path}: tokens of shape {shape}")
+    else:
+        print(detokenize_file(args.run, args.tokens, args.out, args.n))
     return 0
 
 
@@ -340,6 +401,8 @@ COMMANDS = {
     "sample": cmd_sample,
     "data": cmd_data,
     "tiny": cmd_tiny,
+    "tokenize": cmd_tokenize,
+    "detokenize": cmd_tokenize,
     **{
         v: cmd_explore
         for v in ("diagnose", "latent", "manifold", "interpolate", "traverse", "attribute", "recon", "report")

@@ -10,6 +10,7 @@ from typing import Any
 
 from .errors import ConfigError
 
+KINDS = ("gaussian", "vq", "fsq", "mgvq")
 LIKELIHOODS = ("bernoulli", "gaussian")
 ANNEALS = ("none", "linear", "sigmoid", "cyclical")
 BINARIZE = ("none", "dynamic", "static")
@@ -20,12 +21,22 @@ STEPS = ("auto", "fused", "autograd")
 
 @dataclass
 class ModelConfig:
-    preset: str = "classic"  # named architecture: classic (784-400-20) or tiny (< 300k parameters)
+    kind: str = "gaussian"  # gaussian (VAE) | vq | fsq | mgvq (conv tokenizers with discrete latents)
+    preset: str = "classic"  # named architecture: classic (784-400-20), tiny (< 300k parameters), or the kind
     input_shape: tuple[int, ...] = (28, 28)  # image shape (H, W); filled in from the data
     hidden: tuple[int, ...] = (400,)  # encoder hidden widths; the decoder mirrors them
     latent_dim: int = 20  # size of z
     likelihood: str = "bernoulli"  # p(x|z): bernoulli on logits, or gaussian with fixed sigma
     sigma: float = 1.0  # decoder standard deviation for the gaussian likelihood
+    # tokenizers (kind vq / fsq / mgvq)
+    codebook_size: int = 512  # codes per codebook (vq, mgvq: per group)
+    code_dim: int = 64  # channels of each grid vector (vq, mgvq); fsq uses len(levels)
+    levels: tuple[int, ...] = (8, 5, 5, 5)  # fsq: levels per channel (8,5,5,5 = 1000 codes)
+    groups: int = 2  # mgvq: codebooks per token
+    codebook_update: str = "loss"  # vq: loss (codebook loss) | ema (moving averages, decay 0.99)
+    commitment: float = 0.25  # vq: beta_c, weight of the commitment loss
+    dead_code_restart: bool = True  # vq: re-seed codes unused for dead_after steps
+    dead_after: int = 100  # vq: steps without use before a code counts as dead
 
 
 @dataclass
@@ -74,6 +85,14 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for values no run can use."""
+        _choice("model.kind", self.model.kind, KINDS)
+        _choice("model.codebook_update", self.model.codebook_update, ("loss", "ema"))
+        _positive("model.codebook_size", self.model.codebook_size)
+        _positive("model.groups", self.model.groups)
+        if self.model.kind == "fsq" and (not self.model.levels or min(self.model.levels) < 2):
+            raise ConfigError(f"model.levels must be integers >= 2, got {list(self.model.levels)}")
+        if self.model.kind == "mgvq" and self.model.code_dim % self.model.groups:
+            raise ConfigError(f"model.code_dim {self.model.code_dim} must split evenly into {self.model.groups} groups")
         _choice("model.likelihood", self.model.likelihood, LIKELIHOODS)
         _choice("loss.anneal", self.loss.anneal, ANNEALS)
         _choice("data.binarize", self.data.binarize, BINARIZE)

@@ -27,8 +27,8 @@ from . import fused
 from .config import RunConfig
 from .data import ImageDataset, load_dataset
 from .errors import ConfigError, RunError, TrainingDiverged
-from .evaluate import elbo_metrics, evaluate_model
-from .losses import vae_loss
+from .evaluate import evaluate_model, test_metrics
+from .losses import bernoulli_nll, vae_loss
 from .models import build_model, count_params
 from .plots import loss_curves
 from .schedules import beta_at
@@ -201,6 +201,10 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model).to(device)
         self.gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
+        self.tokenizer = cfg.model.kind != "gaussian"
+        self.aux = "quant" if self.tokenizer else "kl"  # the name of the third loss term
+        if self.tokenizer:
+            self.model.generator = self.gen
         self.step_kind = resolve_step(cfg.train.step, self.model, self.precision)
         hook = (lambda g: self.dist.all_reduce_(g, average=True)) if self.dist.world > 1 else None
         if self.step_kind == "fused":
@@ -241,11 +245,23 @@ class Trainer:
         rank, world = self.dist.rank, self.dist.world
         if self.cfg.data.binarize == "dynamic":
             xb = torch.bernoulli(xb, generator=self.gen)
-        eps = torch.randn(xb.shape[0], self.cfg.model.latent_dim, device=xb.device, generator=self.gen)
+        if self.tokenizer:
+            eps = xb[:, :0]  # tokenizers draw no reparameterisation noise
+        else:
+            eps = torch.randn(xb.shape[0], self.cfg.model.latent_dim, device=xb.device, generator=self.gen)
         if world > 1:
             xb, eps = xb[rank::world], eps[rank::world]
         if self.step_kind == "fused":
             return self._fused(xb, beta, eps)
+        if self.tokenizer:
+            with self._autocast:
+                tout = self._net(xb)
+            recon = bernoulli_nll(tout.logits.float(), xb).mean()
+            total = recon + tout.quant_loss
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            return torch.stack([total, recon, tout.quant_loss]).detach()
         lcfg, mcfg = self.cfg.loss, self.cfg.model
         with self._autocast:
             out = self._net(xb, eps=eps)
@@ -292,7 +308,7 @@ class Trainer:
         return {
             "train_loss": means[0],
             "train_recon": means[1],
-            "train_kl": means[2],
+            f"train_{self.aux}": means[2],
             "beta": beta,
             "seconds": time.perf_counter() - t0,
         }
@@ -382,14 +398,15 @@ def _train(
             counters["train_seconds"] += stats["seconds"]
             if not main:  # rank 0 evaluates and writes; the others go on to the next epoch
                 continue
-            test = elbo_metrics(model, x_test)
+            test = test_metrics(model, x_test)
+            model.train()
             record = {
                 "epoch": epoch + 1,
                 "step": trainer.step_count,
                 **stats,
                 "test_loss": test["loss"],
                 "test_recon": test["recon"],
-                "test_kl": test["kl"],
+                f"test_{trainer.aux}": test[trainer.aux],
             }
             # train_state is written last: it is the commit point that --resume trusts
             ckpt.append_metrics(run_dir, record)

@@ -86,8 +86,63 @@ def iw_nll(
     return (total / n).item()
 
 
-def evaluate_model(model: GaussianVAE, x_test: Tensor, iw_samples: int = 0, progress: bool = False) -> dict[str, Any]:
-    """All test metrics of a model: ``loss, recon, kl, kl_per_dim, active_units, params`` (+ ``nll_iw``)."""
+@torch.no_grad()
+def code_counts(model, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """How often each code is used on ``x``: (G, K) counts (G = 1 except for multi-group VQ)."""
+    model.eval()
+    k = model.codebook_size
+    counts = None
+    for i in range(0, x.shape[0], batch_size):
+        idx = model.tokenize(x[i : i + batch_size])
+        idx = idx.reshape(-1, idx.shape[-1]) if model.cfg.kind == "mgvq" else idx.reshape(-1, 1)
+        c = torch.stack([torch.bincount(idx[:, g], minlength=k) for g in range(idx.shape[1])])
+        counts = c if counts is None else counts + c
+    return counts
+
+
+def usage_stats(counts: Tensor) -> dict[str, Any]:
+    """codebook_usage (fraction of codes used at least once), perplexity (exp entropy), dead_codes; mean over groups."""
+    p = counts.double() / counts.sum(1, keepdim=True)
+    entropy = -(p * torch.log(p.clamp(min=1e-30))).sum(1)
+    return {
+        "codebook_usage": (counts > 0).double().mean().item(),
+        "perplexity": torch.exp(entropy).mean().item(),
+        "dead_codes": int((counts == 0).sum().item()),
+    }
+
+
+@torch.no_grad()
+def tokenizer_metrics(model, x: Tensor, batch_size: int = 1000) -> dict[str, Any]:
+    """Test metrics of a tokenizer: ``loss`` (recon + quant), ``recon`` (BCE nats/image), ``quant``, ``mse``
+    (per pixel), ``codebook_usage``, ``perplexity``, ``dead_codes``."""
+    model.eval()
+    n = x.shape[0]
+    recon = quant = sq = 0.0
+    for i in range(0, n, batch_size):
+        xb = x[i : i + batch_size]
+        out = model(xb)
+        recon += recon_nll(out.logits, xb, "bernoulli").sum().item()
+        quant += out.quant_loss.item() * xb.shape[0]
+        sq += (torch.sigmoid(out.logits) - xb).pow(2).sum().item()
+    m = {"loss": (recon + quant) / n, "recon": recon / n, "quant": quant / n, "mse": sq / x.numel()}
+    m.update(usage_stats(code_counts(model, x, batch_size)))
+    return m
+
+
+def test_metrics(model, x: Tensor) -> dict[str, Any]:
+    """The per-epoch test metrics of either model family (``loss``, ``recon`` and ``kl`` or ``quant``)."""
+    return elbo_metrics(model, x) if isinstance(model, GaussianVAE) else tokenizer_metrics(model, x)
+
+
+def evaluate_model(model, x_test: Tensor, iw_samples: int = 0, progress: bool = False) -> dict[str, Any]:
+    """All test metrics of a model: ``loss, recon, kl, kl_per_dim, active_units, params`` (+ ``nll_iw``);
+    for tokenizers ``loss, recon, quant, mse, codebook_usage, perplexity, dead_codes, params``."""
+    if not isinstance(model, GaussianVAE):
+        if iw_samples:
+            from .errors import ConfigError
+
+            raise ConfigError("--iw-samples applies to Gaussian VAEs; tokenizers have no continuous posterior")
+        return tokenizer_metrics(model, x_test) | {"params": count_params(model)}
     out = elbo_metrics(model, x_test)
     if iw_samples:
         out["nll_iw"] = iw_nll(model, x_test, iw_samples, progress=progress)

@@ -57,9 +57,13 @@ def loss_curves(records: list[dict], path: str | Path) -> Path:
 
     epochs = [r["epoch"] for r in records]
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
-    for ax, key, title in zip(
-        axes[:3], ("loss", "recon", "kl"), ("-ELBO (nats)", "reconstruction (nats)", "KL (nats)"), strict=True
-    ):
+    aux = "kl" if "train_kl" in records[0] else "quant"
+    titles = (
+        ("-ELBO (nats)", "reconstruction (nats)", "KL (nats)")
+        if aux == "kl"
+        else ("loss (nats)", "reconstruction (nats)", "codebook + commitment")
+    )
+    for ax, key, title in zip(axes[:3], ("loss", "recon", aux), titles, strict=True):
         ax.plot(epochs, [r[f"train_{key}"] for r in records], marker="o", label="train")
         ax.plot(epochs, [r[f"test_{key}"] for r in records], marker="o", label="test")
         ax.set_title(title)
@@ -132,6 +136,29 @@ def labeled_grid(
     ax.tick_params(length=0)
     if title:
         ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def code_histogram(counts: np.ndarray, path: str | Path) -> Path:
+    """Bar chart of how often each code is used, sorted from most to least used, one line per group."""
+    plt = _pyplot()
+    counts = np.atleast_2d(np.asarray(counts))
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    for g, c in enumerate(counts):
+        used = (c > 0).sum()
+        ax.bar(
+            np.arange(len(c)),
+            np.sort(c)[::-1],
+            width=1.0,
+            alpha=0.6,
+            label=f"group {g + 1}: {used} of {len(c)} codes used" if len(counts) > 1 else f"{used} of {len(c)} used",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("code (sorted by use)")
+    ax.set_ylabel("uses on the test set")
+    ax.set_title("code usage")
+    ax.legend()
     fig.tight_layout()
     return _save_figure(fig, path)
 

@@ -76,6 +76,8 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
     records = ckpt.read_metrics(run.path)
     summary_path = run.path / ckpt.SUMMARY
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if run.cfg.model.kind != "gaussian":
+        return _tokenizer_report(run, out_dir, records, summary)
     diag = diagnose(run, out_dir)
     curves = loss_curves(records, out_dir / ckpt.CURVES) if records else None
     lat = latent_map(run, out_dir)
@@ -124,8 +126,65 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
         _CHECK,
         "</body></html>",
     ]
+    return _write(out_dir, parts)
+
+
+def _write(out_dir: Path, parts: list[str]) -> Path:
     text = "\n".join(parts)
     return atomic_write(out_dir / REPORT, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dict[str, Any]) -> Path:
+    from .evaluate import code_counts
+    from .plots import code_histogram
+
+    cfg = run.cfg
+    counts = code_counts(run.model, run.x_test).cpu().numpy()
+    hist = code_histogram(counts, out_dir / "code_usage.png")
+    curves = loss_curves(records, out_dir / ckpt.CURVES) if records else None
+    recon = reconstructions(run, out_dir)
+    title = f"{cfg.model.kind.upper()} tokenizer on {Path(cfg.data.dataset).name}"
+    grid = "x".join(map(str, run.model.grid))
+    keys = [
+        ("reconstruction (BCE nats per image)", "recon"),
+        ("mean squared error per pixel", "mse"),
+        ("codebook + commitment loss", "quant"),
+        ("codebook usage (test set)", "codebook_usage"),
+        ("perplexity of the code histogram", "perplexity"),
+        ("dead codes (unused on the test set)", "dead_codes"),
+        ("parameters", "params"),
+        ("epochs", "epochs"),
+        ("training time (s)", "train_seconds"),
+    ]
+    metrics = [(k, summary[v]) for k, v in keys if v in summary]
+    metrics.insert(
+        0,
+        (
+            "tokens per image",
+            f"{grid} grid, {run.model.codebook_size} codes per token"
+            + (f" x {cfg.model.groups} groups" if cfg.model.kind == "mgvq" else ""),
+        ),
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p>Run directory: <code>{html.escape(str(run.path))}</code></p>",
+        "<h2>Test metrics</h2>",
+        _table(metrics),
+    ]
+    if curves:
+        parts += ["<h2>Training</h2>", _img(curves, "loss, reconstruction and quantizer loss per epoch")]
+    parts += [
+        "<h2>Reconstructions</h2>",
+        _img(recon, "test images (top) and their reconstructions from the tokens (bottom)"),
+        "<h2>Codes</h2>",
+        _img(hist, "how often each code is used on the test set, most used first"),
+        "<h2>Configuration</h2>",
+        f"<pre>{html.escape(json.dumps(cfg.to_dict(), indent=2))}</pre>",
+        _CHECK,
+        "</body></html>",
+    ]
+    return _write(out_dir, parts)
 
 
 def report_run(run_dir: str | Path, out_dir: str | Path | None = None, device: str = "cpu") -> Path:

@@ -101,9 +101,13 @@ class GaussianVAE(nn.Module):
         return self.mean_image(self.decode(mu))
 
 
-def build_model(cfg: ModelConfig) -> GaussianVAE:
-    """The model a config describes."""
-    return GaussianVAE(cfg)
+def build_model(cfg: ModelConfig):
+    """The model a config describes: a GaussianVAE, or a ConvTokenizer for kind vq / fsq / mgvq."""
+    if cfg.kind == "gaussian":
+        return GaussianVAE(cfg)
+    from .tokenizer import ConvTokenizer
+
+    return ConvTokenizer(cfg)
 
 
 def count_params(model: nn.Module) -> int:

@@ -1,0 +1,139 @@
+"""Convolutional image tokenizer: an image -> a (H/4, W/4) grid of D-dim vectors -> quantizer -> decoder.
+
+The quantizer is VQ (``vq``), FSQ (``fsq``) or multi-group VQ (``mgvq``); see ``vaekit.quantizers``.
+A 28x28 image becomes 7x7 tokens; the decoder reads the quantised grid back into Bernoulli logits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from ..errors import ConfigError
+from ..quantizers import FSQ, GroupedVQ, VectorQuantizer
+
+TOKENIZER_KINDS = ("vq", "fsq", "mgvq")
+
+
+@dataclass
+class TokenizerOutput:
+    logits: Tensor  # (B, P) Bernoulli logits of the reconstruction
+    z_e: Tensor  # (B, h, w, D) encoder output
+    z_q: Tensor  # (B, h, w, D) quantised (straight-through)
+    indices: Tensor  # (B, h, w) or (B, h, w, G) integer tokens
+    quant_loss: Tensor  # () codebook + commitment loss (0 for FSQ)
+
+
+def _encoder(c: int, d: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, c, 4, 2, 1), nn.ReLU(),  # H/2
+        nn.Conv2d(c, 2 * c, 4, 2, 1), nn.ReLU(),  # H/4
+        nn.Conv2d(2 * c, 2 * c, 3, 1, 1), nn.ReLU(),
+        nn.Conv2d(2 * c, d, 1),
+    )  # fmt: skip
+
+
+def _decoder(c: int, d: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(d, 2 * c, 3, 1, 1), nn.ReLU(),
+        nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ReLU(),  # H/2
+        nn.ConvTranspose2d(c, 1, 4, 2, 1),  # H
+    )  # fmt: skip
+
+
+class ConvTokenizer(nn.Module):
+    """Encoder (conv, stride 4) -> quantizer on each grid position -> decoder (transposed conv)."""
+
+    def __init__(self, cfg: ModelConfig, width: int = 32):
+        super().__init__()
+        if cfg.kind not in TOKENIZER_KINDS:
+            raise ConfigError(f"unknown tokenizer kind {cfg.kind!r}; choose one of {', '.join(TOKENIZER_KINDS)}")
+        if len(cfg.input_shape) != 2 or cfg.input_shape[0] % 4 or cfg.input_shape[1] % 4:
+            raise ConfigError(f"tokenizers need 2-D images with sides divisible by 4, got {tuple(cfg.input_shape)}")
+        self.cfg = cfg
+        dead = cfg.dead_after if cfg.dead_code_restart else 0
+        vq_kw = dict(beta=cfg.commitment, update=cfg.codebook_update, dead_after=dead)
+        if cfg.kind == "fsq":
+            self.quantizer: nn.Module = FSQ(cfg.levels)
+            d = len(cfg.levels)
+        elif cfg.kind == "vq":
+            self.quantizer = VectorQuantizer(cfg.codebook_size, cfg.code_dim, **vq_kw)
+            d = cfg.code_dim
+        else:
+            self.quantizer = GroupedVQ(cfg.codebook_size, cfg.code_dim, cfg.groups, **vq_kw)
+            d = cfg.code_dim
+        self.code_dim = d
+        self.encoder, self.decoder = _encoder(width, d), _decoder(width, d)
+        if cfg.kind == "fsq":
+            # Normalise each channel over the batch before the tanh bound: without it the encoder drifts into
+            # tanh's flat tails, where the straight-through gradient vanishes and whole channels freeze on one level.
+            self.encoder.append(nn.BatchNorm2d(d, affine=False))
+        self.generator: torch.Generator | None = None  # set by the trainer: k-means and restarts draw from it
+
+    @property
+    def codebook_size(self) -> int:
+        """Codes per codebook (per group for mgvq)."""
+        return self.quantizer.codebook_size if self.cfg.kind == "fsq" else self.cfg.codebook_size
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        h, w = self.cfg.input_shape
+        return h // 4, w // 4
+
+    def encode(self, x: Tensor) -> Tensor:
+        """(B, P) pixels -> (B, h, w, D) encoder output."""
+        img = x.reshape(x.shape[0], 1, *self.cfg.input_shape)
+        return self.encoder(img).permute(0, 2, 3, 1)
+
+    def decode(self, z_q: Tensor) -> Tensor:
+        """(B, h, w, D) codes -> (B, P) logits."""
+        return self.decoder(z_q.permute(0, 3, 1, 2)).reshape(z_q.shape[0], -1)
+
+    def _quantize(self, z_e: Tensor):
+        if self.cfg.kind != "fsq":
+            for q in self.quantizer.modules():
+                if isinstance(q, VectorQuantizer):
+                    q.generator = self.generator
+        return self.quantizer(z_e)
+
+    def forward(self, x: Tensor) -> TokenizerOutput:
+        z_e = self.encode(x)
+        q = self._quantize(z_e)
+        return TokenizerOutput(self.decode(q.z_q), z_e, q.z_q, q.indices, q.loss)
+
+    @torch.no_grad()
+    def tokenize(self, x: Tensor) -> Tensor:
+        """(B, P) images -> (B, h, w) int64 tokens, or (B, h, w, G) for mgvq."""
+        self.eval()
+        return self._quantize(self.encode(x)).indices
+
+    def codes(self, indices: Tensor) -> Tensor:
+        """Tokens -> (B, h, w, D) code vectors."""
+        if self.cfg.kind == "fsq":
+            return self.quantizer.indices_to_codes(indices)
+        if self.cfg.kind == "vq":
+            return self.quantizer.codebook[indices]
+        return torch.cat([q.codebook[indices[..., g]] for g, q in enumerate(self.quantizer.quantizers)], -1)
+
+    @torch.no_grad()
+    def detokenize(self, indices: Tensor) -> Tensor:
+        """Tokens -> (B, H, W) images in [0, 1]."""
+        self.eval()
+        n = self.codebook_size
+        if indices.min() < 0 or indices.max() >= n:
+            raise ConfigError(f"tokens must lie in [0, {n}), found [{int(indices.min())}, {int(indices.max())}]")
+        return torch.sigmoid(self.decode(self.codes(indices))).reshape(-1, *self.cfg.input_shape)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """(B, P) -> (B, H, W) reconstructions in [0, 1]."""
+        self.eval()
+        return torch.sigmoid(self(x).logits).reshape(-1, *self.cfg.input_shape)
+
+    @property
+    def tokens_per_image(self) -> int:
+        return math.prod(self.grid)
