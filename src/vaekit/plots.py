@@ -53,28 +53,29 @@ def _save_figure(fig, path: str | Path) -> Path:
 
 def loss_curves(records: list[dict], path: str | Path) -> Path:
     """Plot train/test loss, recon and KL per epoch, and the beta schedule, from ``metrics.jsonl`` records."""
-    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
 
+    plt = _pyplot()
     epochs = [r["epoch"] for r in records]
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
     aux = "kl" if "train_kl" in records[0] else "quant"
-    titles = (
-        ("-ELBO (nats)", "reconstruction (nats)", "KL (nats)")
-        if aux == "kl"
-        else ("loss (nats)", "reconstruction (nats)", "codebook + commitment")
-    )
-    for ax, key, title in zip(axes[:3], ("loss", "recon", aux), titles, strict=True):
+    panels = [("loss", "-ELBO (nats)"), ("recon", "reconstruction (nats)"), ("kl", "KL (nats)")]
+    if aux == "quant":
+        panels = [("loss", "loss (nats)"), ("recon", "reconstruction (nats)"), ("quant", "codebook + commitment")]
+    show_beta = aux == "kl"
+    fig, axes = plt.subplots(1, 4 if show_beta else 3, figsize=(15 if show_beta else 11.5, 3.4))
+    for ax, (key, title) in zip(axes, panels, strict=False):
         ax.plot(epochs, [r[f"train_{key}"] for r in records], marker="o", label="train")
         ax.plot(epochs, [r[f"test_{key}"] for r in records], marker="o", label="test")
         ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
     axes[0].legend()
-    axes[3].plot(epochs, [r["beta"] for r in records], marker="o", color="grey")
-    axes[3].set_title("beta (end of epoch)")
-    axes[3].set_xlabel("epoch")
-    axes[3].set_ylim(bottom=0)
-    axes[3].grid(alpha=0.3)
+    if show_beta:
+        axes[3].plot(epochs, [r["beta"] for r in records], marker="o", color="grey")
+        axes[3].set_title("beta (end of epoch)")
+        axes[3].set_ylim(bottom=0)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save_figure(fig, path)
 

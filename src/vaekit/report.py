@@ -52,7 +52,7 @@ def _img(path: Path, caption: str) -> str:
 def _table(rows: list[tuple[str, Any]]) -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):
-            return f'<td class="num">{v:,.3f}</td>'
+            return f'<td class="num">{v:,.3f}</td>' if abs(v) >= 0.1 else f'<td class="num">{v:.5f}</td>'
         if isinstance(v, int):
             return f'<td class="num">{v:,}</td>'
         return f"<td>{html.escape(str(v))}</td>"
