@@ -39,6 +39,16 @@ def supports(model: nn.Module) -> bool:
     )
 
 
+def _mlp_forward(layers: list[nn.Linear], h: Tensor, outs: list[Tensor]) -> Tensor:
+    """Linear-ReLU-...-Linear into preallocated ``outs`` (post-ReLU values are kept for the backward pass)."""
+    for i, (m, out) in enumerate(zip(layers, outs, strict=True)):
+        torch.addmm(m.bias, h, m.weight.t(), out=out)
+        if i < len(layers) - 1:
+            out.clamp_min_(0.0)
+        h = out
+    return h
+
+
 def flatten_parameters(model: nn.Module) -> Tensor:
     """Move all parameters into one contiguous buffer (each parameter becomes a view of it); returns the buffer."""
     params = list(model.parameters())
@@ -99,22 +109,11 @@ class FusedVAEStep:
         z, std = self.z[:n], self.std[:n]
 
         # ---- forward
-        h = x
-        for i, (m, out) in enumerate(zip(self.enc, enc_out, strict=True)):
-            torch.addmm(m.bias, h, m.weight.t(), out=out)
-            if i < len(self.enc) - 1:
-                out.clamp_min_(0.0)
-            h = out
+        h = _mlp_forward(self.enc, x, enc_out)  # (n, 2D)
         mu, logvar = h[:, :d], h[:, d:]  # (n, D) each
         torch.exp(logvar.mul(0.5), out=std)
         torch.addcmul(mu, std, eps, out=z)
-        h = z
-        for i, (m, out) in enumerate(zip(self.dec, dec_out, strict=True)):
-            torch.addmm(m.bias, h, m.weight.t(), out=out)
-            if i < len(self.dec) - 1:
-                out.clamp_min_(0.0)
-            h = out
-        logits = h  # (n, P)
+        logits = _mlp_forward(self.dec, z, dec_out)  # (n, P)
 
         # ---- loss terms (for logging and the divergence check)
         var = std * std
@@ -139,19 +138,7 @@ class FusedVAEStep:
             dh.sub_(x).div_(n)
         else:
             torch.sub(logits, x, out=dh).div_(self.sigma**2 * n)
-        for i in range(len(self.dec) - 1, -1, -1):
-            m = self.dec[i]
-            gw, gb = self.g[id(m)]
-            inp = dec_out[i - 1] if i > 0 else z
-            torch.mm(dh.t(), inp, out=gw)
-            torch.sum(dh, 0, out=gb)
-            if i > 0:
-                prev = dec_grad[i - 1]
-                torch.mm(dh, m.weight, out=prev)
-                torch.ops.aten.threshold_backward(prev, dec_out[i - 1], 0.0, grad_input=prev)
-                dh = prev
-            else:
-                dz = torch.mm(dh, m.weight)  # (n, D)
+        dz = self._mlp_backward(self.dec, z, dec_out, dec_grad, dh, input_grad=True)  # (n, D)
         dout = enc_grad[-1]
         dmu, dlogvar = dout[:, :d], dout[:, d:]
         scale = beta / n
@@ -161,23 +148,38 @@ class FusedVAEStep:
         else:
             torch.addcmul(dz, mu, mask, value=scale, out=dmu)
             torch.mul(dz * eps * std + (var - 1.0) * mask * scale, 0.5, out=dlogvar)
-        dh = dout
-        for i in range(len(self.enc) - 1, -1, -1):
-            m = self.enc[i]
-            gw, gb = self.g[id(m)]
-            inp = enc_out[i - 1] if i > 0 else x
-            torch.mm(dh.t(), inp, out=gw)
-            torch.sum(dh, 0, out=gb)
-            if i > 0:
-                prev = enc_grad[i - 1]
-                torch.mm(dh, m.weight, out=prev)
-                torch.ops.aten.threshold_backward(prev, enc_out[i - 1], 0.0, grad_input=prev)
-                dh = prev
+        self._mlp_backward(self.enc, x, enc_out, enc_grad, dout, input_grad=False)
 
         if self.grad_hook is not None:
             self.grad_hook(self.param.grad)  # e.g. the all-reduce of data-parallel training: one bucket
         self._adam()
         return torch.stack([total, recon, kl])
+
+    def _mlp_backward(
+        self,
+        layers: list[nn.Linear],
+        inp: Tensor,
+        outs: list[Tensor],
+        grads: list[Tensor],
+        dh: Tensor,
+        input_grad: bool,
+    ) -> Tensor | None:
+        """Backward through Linear-ReLU-...-Linear given dL/d(last output) ``dh``; fills the weight gradients.
+
+        ``outs[i]`` is layer i's (post-ReLU) output and ``grads[i]`` a buffer of its shape. Returns dL/d(inp)
+        when ``input_grad``.
+        """
+        for i in range(len(layers) - 1, -1, -1):
+            m = layers[i]
+            gw, gb = self.g[id(m)]
+            torch.mm(dh.t(), outs[i - 1] if i > 0 else inp, out=gw)
+            torch.sum(dh, 0, out=gb)
+            if i > 0:
+                prev = grads[i - 1]
+                torch.mm(dh, m.weight, out=prev)
+                torch.ops.aten.threshold_backward(prev, outs[i - 1], 0.0, grad_input=prev)  # through the ReLU
+                dh = prev
+        return torch.mm(dh, layers[0].weight) if input_grad else None
 
     def _adam(self) -> None:
         """Adam on the flat buffer: the fused kernel called directly (the optimizer object keeps the state)."""

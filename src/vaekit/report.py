@@ -102,13 +102,7 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
     if "nll_iw" in summary:
         metrics.insert(3, ("importance-weighted NLL (nats)", summary["nll_iw"]))
     metrics = [(k, v) for k, v in metrics if v is not None]
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1><p>Run directory: <code>{html.escape(str(run.path))}</code></p>",
-        "<h2>Test metrics</h2>",
-        _table(metrics),
-    ]
+    parts = []
     if curves:
         parts += ["<h2>Training</h2>", _img(curves, "loss, reconstruction and KL per epoch (train and test); beta")]
     parts += [
@@ -121,15 +115,24 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
         "<h2>Interpolation</h2>",
         _img(strip, f"linear interpolation between posterior means: {a} to {b}"),
         _img(gif, "the same, animated"),
+    ]
+    return _write(out_dir, run, title, metrics, parts)
+
+
+def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], body: list[str]) -> Path:
+    """The page: title, run directory, metrics table, the given sections, the configuration."""
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p>Run directory: <code>{html.escape(str(run.path))}</code></p>",
+        "<h2>Test metrics</h2>",
+        _table(metrics),
+        *body,
         "<h2>Configuration</h2>",
-        f"<pre>{html.escape(json.dumps(cfg.to_dict(), indent=2))}</pre>",
+        f"<pre>{html.escape(json.dumps(run.cfg.to_dict(), indent=2))}</pre>",
         _CHECK,
         "</body></html>",
     ]
-    return _write(out_dir, parts)
-
-
-def _write(out_dir: Path, parts: list[str]) -> Path:
     text = "\n".join(parts)
     return atomic_write(out_dir / REPORT, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
@@ -165,13 +168,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
             + (f" x {cfg.model.groups} groups" if cfg.model.kind == "mgvq" else ""),
         ),
     )
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1><p>Run directory: <code>{html.escape(str(run.path))}</code></p>",
-        "<h2>Test metrics</h2>",
-        _table(metrics),
-    ]
+    parts = []
     if curves:
         parts += ["<h2>Training</h2>", _img(curves, "loss, reconstruction and quantizer loss per epoch")]
     parts += [
@@ -179,12 +176,8 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         _img(recon, "test images (top) and their reconstructions from the tokens (bottom)"),
         "<h2>Codes</h2>",
         _img(hist, "how often each code is used on the test set, most used first"),
-        "<h2>Configuration</h2>",
-        f"<pre>{html.escape(json.dumps(cfg.to_dict(), indent=2))}</pre>",
-        _CHECK,
-        "</body></html>",
     ]
-    return _write(out_dir, parts)
+    return _write(out_dir, run, title, metrics, parts)
 
 
 def report_run(run_dir: str | Path, out_dir: str | Path | None = None, device: str = "cpu") -> Path:
