@@ -103,10 +103,8 @@ def test_mnist_download_then_cache(http_root, monkeypatch):
     np.testing.assert_array_equal(ds.x_test, arrays[2])
     for f in root.glob("*.gz"):
         f.unlink()  # the second load must come from the cache
-    t0 = time.perf_counter()
     again = load_builtin("mnist", quiet=True)
-    assert time.perf_counter() - t0 < 1.0
-    assert again.source.endswith("mnist.npz")
+    assert again.source.endswith("mnist.npz")  # the uncompressed uint8 cache
     np.testing.assert_array_equal(again.x_train, arrays[0])
     np.testing.assert_array_equal(again.y_train, arrays[1])
 
