@@ -89,7 +89,7 @@ def test_corrupt_data_exits_2(tmp_path, capsys):
     np.savez(nan, x=np.full((10, 4, 4), np.nan, np.float32))
     assert run_cli("data", "info", nan) == 2
     assert "NaN" in one_line_error(capsys)
-    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+    assert not (tmp_path / "r").exists()  # nothing created for a run that could not start
 
 
 def test_unknown_config_key(tmp_path, capsys):
@@ -99,10 +99,15 @@ def test_unknown_config_key(tmp_path, capsys):
     assert "unknown setting model.latent_dims" in one_line_error(capsys)
 
 
-def test_existing_run_is_not_overwritten(trained_run, blob_npz, capsys):
+def test_existing_run_is_not_overwritten(trained_run, blob_npz, capsys, tmp_path):
     before = (trained_run / "model.safetensors").read_bytes()
     assert run_cli("train", "--dataset", blob_npz, "--out", trained_run, *SMALL) == 2
     assert "--overwrite" in one_line_error(capsys)
+    assert (trained_run / "model.safetensors").read_bytes() == before
+    # --overwrite with data that cannot be read keeps the old run whole
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"garbage")
+    assert run_cli("train", "--dataset", bad, "--out", trained_run, "--overwrite", "--quiet") == 2
     assert (trained_run / "model.safetensors").read_bytes() == before
 
 

@@ -360,15 +360,14 @@ def _train(
     report: bool,
 ) -> TrainResult:
     main = dist.is_main
+    if cfg.train.precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        print("note: this CPU has no bf16 matrix units; bf16 will be slower than fp32", file=sys.stderr)
+    if dataset is None:  # data first: a bad dataset must not cost an existing run its files
+        dataset = load_dataset(cfg.data.dataset, cfg.data.data_dir, quiet=not progress)
+    x_train, x_test = load_data_tensors(cfg, device, dataset)
     if main:
         prepare_run_dir(run_dir, resume, overwrite)
     dist.barrier()
-    if cfg.train.precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
-        print("note: this CPU has no bf16 matrix units; bf16 will be slower than fp32", file=sys.stderr)
-
-    if dataset is None:
-        dataset = load_dataset(cfg.data.dataset, cfg.data.data_dir, quiet=not progress)
-    x_train, x_test = load_data_tensors(cfg, device, dataset)
     trainer = Trainer(cfg, x_train, device, dist)
     model = trainer.model
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
