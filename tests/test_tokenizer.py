@@ -31,9 +31,11 @@ def test_usage_stats():
     assert s["codebook_usage"] == 0.5 and s["dead_codes"] == 2 and s["perplexity"] == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize("kind", ["vq", "fsq", "mgvq"])
+@pytest.mark.parametrize("kind", ["vq", "vq-ema", "fsq", "mgvq"])
 def test_train_evaluate_tokenize_detokenize(kind, tmp_path, blob_npz, capsys):
     run = tmp_path / kind
+    extra = ["--codebook-update", "ema"] if kind == "vq-ema" else []
+    kind = kind.split("-")[0]
     args = [
         "train",
         "--model",
