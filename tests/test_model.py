@@ -34,3 +34,10 @@ def test_encoder_and_decoder_are_swappable():
     enc, dec = mlp([16, 4]), mlp([2, 16])
     model = GaussianVAE(cfg, encoder=enc, decoder=dec)
     assert model.encoder is enc and model(torch.rand(3, 16)).logits.shape == (3, 16)
+
+
+def test_public_api_is_reexported():
+    import vaekit
+
+    for name in vaekit.__all__:
+        assert getattr(vaekit, name) is not None
