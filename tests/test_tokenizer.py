@@ -51,6 +51,7 @@ def test_train_evaluate_tokenize_detokenize(kind, tmp_path, blob_npz, capsys):
         "--quiet",
         "--out",
         str(run),
+        *extra,
     ]
     if kind != "fsq":
         args += ["--codebook-size", "16", "--code-dim", "8"]
@@ -68,6 +69,8 @@ def test_train_evaluate_tokenize_detokenize(kind, tmp_path, blob_npz, capsys):
     assert main(["detokenize", str(run), str(tmp_path / "t.npy"), "--out", str(tmp_path / "g.png")]) == 0
     assert (tmp_path / "g.png").stat().st_size > 0
     assert (run / "report.html").is_file() and (run / "code_usage.png").is_file()
+    update = json.loads((run / "config.json").read_text())["model"]["codebook_update"]
+    assert update == ("ema" if extra else "loss")
     bad = tmp_path / "bad.npy"
     np.save(bad, np.full((2, 3, 3), 1, np.int32))
     assert main(["detokenize", str(run), str(bad), "--out", str(tmp_path / "x.png")]) == 2
