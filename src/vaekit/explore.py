@@ -171,6 +171,6 @@ def reconstructions(run: Run, out_dir: Path, n: int = 16) -> Path:
 
 def samples(run: Run, out_dir: Path, n: int = 64, seed: int = 0) -> Path:
     """Decoder means of ``n`` draws from the prior: ``samples.png``."""
-    g = torch.Generator(device=run.x_test.device).manual_seed(seed)
-    images = run.model.sample(n, generator=g).cpu().numpy()
-    return save_grid(images, out_dir / "samples.png")
+    from .sampling import prior_grid
+
+    return prior_grid(run.model, n, out_dir / "samples.png", seed)
