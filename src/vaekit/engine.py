@@ -383,6 +383,7 @@ def _train(
         ckpt.save_config(run_dir, cfg)
 
     saved_epoch = counters["epoch"]
+    test: dict[str, Any] | None = None  # the latest epoch's test metrics: the final ones, unless none ran
     try:
         for epoch in range(counters["epoch"], cfg.train.epochs):
             try:
@@ -430,7 +431,9 @@ def _train(
     dist.barrier()
     if not main:
         return TrainResult(run_dir, {}, records)
-    summary = evaluate_model(model, x_test)
+    # the last epoch's test metrics are the final ones (same model, same evaluation seed); compute them only
+    # when this call trained no epoch (a resume of a finished run)
+    summary = dict(test, params=count_params(model)) if test is not None else evaluate_model(model, x_test)
     summary.update(
         train_seconds=counters["train_seconds"],
         epochs=counters["epoch"],
