@@ -73,7 +73,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
-def make_optimizer(params, lr: float, device: torch.device) -> tuple[torch.optim.Optimizer, str]:
+def make_optimizer(params, lr: float) -> tuple[torch.optim.Optimizer, str]:
     """Adam with the fused kernel when available; returns ``(optimizer, kind)``."""
     params = list(params)
     try:
@@ -214,7 +214,7 @@ class Trainer:
             self.optimizer, self.opt_kind = self._fused.optimizer, "adam-fused-flat"
             self._net = self.model
         else:
-            self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), cfg.train.lr, device)
+            self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), cfg.train.lr)
             self._net = self.model
             if self.dist.world > 1:
                 from torch.nn.parallel import DistributedDataParallel
