@@ -5,7 +5,8 @@
 # The machine needs Python with a CUDA build of torch plus numpy, safetensors, tqdm, matplotlib and pillow.
 # It may have no network: carry MNIST as the cache file, e.g.
 #   mkdir -p .cache && cp ~/.cache/vaekit/mnist.npz .cache/     (run `vaekit data fetch mnist` first)
-# Takes about 1-2 minutes on a current data-centre GPU (4 epochs per variant).
+# Takes about 1-2 minutes on a current data-centre GPU (4 epochs per variant). When pytest is installed it first
+# checks that the captured CUDA graph reproduces eager steps (tests/test_cudagraph.py, a few seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
@@ -17,5 +18,8 @@ if not torch.cuda.is_available():
     sys.exit("error: no CUDA device visible to torch; run this on a GPU machine")
 print(f"GPU: {torch.cuda.get_device_name()}  torch {torch.__version__}", file=sys.stderr)
 PYCODE
-"$PY" -m vaekit bench --device cuda --epochs "${EPOCHS:-3}" --variants "${VARIANTS:-naive,fp32,auto}" \
+if "$PY" -c "import pytest" 2>/dev/null; then
+    "$PY" -m pytest -q -p no:cacheprovider tests/test_cudagraph.py
+fi
+"$PY" -m vaekit bench --device cuda --epochs "${EPOCHS:-3}" --variants "${VARIANTS:-naive,fp32-nograph,fp32,auto}" \
     --json "${OUT:-.}/bench-gpu.json"

@@ -28,8 +28,14 @@ from .errors import ConfigError
 from .evaluate import elbo_metrics
 from .models import preset_config
 
-# name -> engine precision; "naive" is the textbook loop
-ENGINE_VARIANTS = {"fp32": "fp32", "bf16": "bf16", "auto": "auto"}
+# name -> engine switches (precision, graph); "naive" is the textbook loop. "fp32-nograph" differs from
+# "fp32" only on a GPU, where it shows what CUDA-graph replay adds to the fused step.
+ENGINE_VARIANTS = {
+    "fp32": ("fp32", "auto"),
+    "fp32-nograph": ("fp32", "off"),
+    "bf16": ("bf16", "auto"),
+    "auto": ("auto", "auto"),
+}
 ALL_VARIANTS = ("naive", *ENGINE_VARIANTS)
 
 
@@ -96,9 +102,10 @@ class _Naive:
 class _Engine:
     """The engine's ``Trainer`` with one precision setting as a benchmark variant."""
 
-    def __init__(self, ds: ImageDataset, device: torch.device, seed: int, precision: str, epochs: int):
+    def __init__(self, ds: ImageDataset, device: torch.device, seed: int, switches: tuple[str, str], epochs: int):
         cfg = RunConfig(model=preset_config("classic"))
-        cfg.train.seed, cfg.train.device, cfg.train.precision, cfg.train.epochs = seed, device.type, precision, epochs
+        cfg.train.seed, cfg.train.device, cfg.train.epochs = seed, device.type, epochs
+        cfg.train.precision, cfg.train.graph = switches
         x_train, self.x_test = load_data_tensors(cfg, device, ds, quiet=True)
         self.trainer = Trainer(cfg, x_train, device)
         self.device = device

@@ -23,6 +23,7 @@ TRAIN_FLAGS = {
     "device": ("train", "device"),
     "precision": ("train", "precision"),
     "step": ("train", "step"),
+    "graph": ("train", "graph"),
     "latent_dim": ("model", "latent_dim"),
     "likelihood": ("model", "likelihood"),
     "sigma": ("model", "sigma"),
@@ -43,7 +44,7 @@ TRAIN_FLAGS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .config import ANNEALS, BINARIZE, DEVICES, LIKELIHOODS, PRECISIONS, STEPS
+    from .config import ANNEALS, BINARIZE, DEVICES, GRAPHS, LIKELIHOODS, PRECISIONS, STEPS
     from .models import PRESETS
 
     p = argparse.ArgumentParser(prog="vaekit", description="Variational autoencoders, trained fast.")
@@ -86,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=DEVICES)
     t.add_argument("--precision", choices=PRECISIONS)
     t.add_argument("--step", choices=STEPS, help="fused (hand-derived backward) or autograd; auto picks")
+    t.add_argument(
+        "--graph", choices=GRAPHS, help="replay the fused step as a CUDA graph (GPU); auto: where it applies"
+    )
     t.add_argument("--out", help="run directory (default runs/PRESET-DATASET-TIME)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
@@ -145,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="the textbook loop vs the engine, side by side on the same data")
     b.add_argument("--epochs", type=int, default=3, help="timed epochs per variant (after one warm-up epoch)")
-    b.add_argument("--variants", default="naive,fp32,auto", help="comma list of naive, fp32, bf16, auto")
+    b.add_argument("--variants", default="naive,fp32,auto", help="comma list of naive, fp32, fp32-nograph, bf16, auto")
     b.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     b.add_argument("--dataset", default="mnist")
     b.add_argument("--json", dest="json_out", help="write the report as JSON to this file")

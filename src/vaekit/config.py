@@ -17,6 +17,7 @@ BINARIZE = ("none", "dynamic", "static")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 STEPS = ("auto", "fused", "autograd")
+GRAPHS = ("auto", "on", "off")
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16 (auto = bf16 where the hardware is fast at it)
     step: str = "auto"  # auto | fused | autograd (auto = fused where the model allows it)
+    graph: str = "auto"  # auto | on | off: replay the fused step as a CUDA graph (auto = on where it applies)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class RunConfig:
         _choice("train.device", self.train.device, DEVICES)
         _choice("train.precision", self.train.precision, PRECISIONS)
         _choice("train.step", self.train.step, STEPS)
+        _choice("train.graph", self.train.graph, GRAPHS)
         _positive("model.latent_dim", self.model.latent_dim)
         _positive("train.epochs", self.train.epochs)
         _positive("train.batch_size", self.train.batch_size)

@@ -6,6 +6,7 @@ Speed switches (all reported in ``summary.json`` under ``engine``):
   step        fused: forward + hand-derived backward + one Adam kernel on a flat parameter buffer
               (the MLP Gaussian VAE in fp32; see fused.py), or autograd for everything else
   optimizer   Adam with the fused kernel where the build has it, else the multi-tensor (foreach) one
+  graph       on a GPU, the fused step captured once as a CUDA graph and replayed (see cudagraph.py)
 No host synchronisation happens inside an epoch except every ``log_every`` steps for the progress bar.
 """
 
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from . import fused
 from .config import RunConfig
+from .cudagraph import GraphedStep
 from .data import ImageDataset, load_dataset
 from .errors import ConfigError, RunError, TrainingDiverged
 from .evaluate import evaluate_model, test_metrics
@@ -140,6 +142,15 @@ def resolve_step(step: str, model: torch.nn.Module, precision: str) -> str:
     return step
 
 
+def resolve_graph(graph: str, device: torch.device, step: str, world: int) -> bool:
+    """``auto`` -> replay the step as a CUDA graph where it applies: the fused step, on CUDA, one process."""
+    applies = device.type == "cuda" and step == "fused" and world == 1
+    if graph == "on" and not applies:
+        why = "--device cuda" if device.type != "cuda" else "the fused step" if step != "fused" else "a single process"
+        raise ConfigError(f"--graph on needs {why}; use --graph auto or off")
+    return graph != "off" and applies
+
+
 @dataclass
 class Dist:
     """Data-parallel context: this process's rank among ``world`` processes (1 = single process)."""
@@ -207,11 +218,13 @@ class Trainer:
             self.model.generator = self.gen
         self.step_kind = resolve_step(cfg.train.step, self.model, self.precision)
         hook = (lambda g: self.dist.all_reduce_(g, average=True)) if self.dist.world > 1 else None
+        self.graph = resolve_graph(cfg.train.graph, device, self.step_kind, self.dist.world)
         if self.step_kind == "fused":
-            self._fused = fused.FusedVAEStep(
+            step = fused.FusedVAEStep(
                 self.model, cfg.train.lr, cfg.train.batch_size, cfg.loss.free_bits, grad_hook=hook
             )
-            self.optimizer, self.opt_kind = self._fused.optimizer, "adam-fused-flat"
+            self._fused = GraphedStep(step, cfg.train.batch_size, x_train.shape[1]) if self.graph else step
+            self.optimizer, self.opt_kind = step.optimizer, "adam-fused-flat"
             self._net = self.model
         else:
             self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), cfg.train.lr)
@@ -233,6 +246,7 @@ class Trainer:
             "precision": self.precision,
             "step": self.step_kind,
             "optimizer": self.opt_kind,
+            "graph": "on" if self.graph else "off",
             "threads": torch.get_num_threads(),
             "processes": self.dist.world,
         }
