@@ -57,4 +57,3 @@ def test_unsupported_models_are_refused():
     assert not supports(odd)
     with pytest.raises(ValueError):
         FusedVAEStep(odd, 1e-3, 4)
-

@@ -27,6 +27,10 @@ TRAIN_FLAGS = {
     "latent_dim": ("model", "latent_dim"),
     "likelihood": ("model", "likelihood"),
     "sigma": ("model", "sigma"),
+    "arch": ("model", "arch"),
+    "hidden": ("model", "hidden"),
+    "encoder_paths": ("model", "encoder_paths"),
+    "posterior_sigma": ("model", "posterior_sigma"),
     "beta": ("loss", "beta"),
     "anneal": ("loss", "anneal"),
     "free_bits": ("loss", "free_bits"),
@@ -44,7 +48,7 @@ TRAIN_FLAGS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .config import ANNEALS, BINARIZE, DEVICES, GRAPHS, LIKELIHOODS, PRECISIONS, STEPS
+    from .config import ANNEALS, ARCHS, BINARIZE, DEVICES, ENCODER_PATHS, GRAPHS, LIKELIHOODS, PRECISIONS, STEPS
     from .models import PRESETS
 
     p = argparse.ArgumentParser(prog="vaekit", description="Variational autoencoders, trained fast.")
@@ -64,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="TOML file with [model] [loss] [data] [train] tables")
     t.add_argument("--preset", choices=sorted(PRESETS), help="model architecture (default classic)")
     t.add_argument("--model", choices=["gaussian", "vq", "fsq", "mgvq"], help="model family (default gaussian)")
+    t.add_argument("--arch", choices=ARCHS, help="gaussian: mlp or conv encoder/decoder (the preset decides)")
+    t.add_argument("--hidden", help="gaussian: dense hidden widths, e.g. 512,256 (the decoder mirrors them)")
+    t.add_argument("--encoder-paths", choices=ENCODER_PATHS, help="gaussian: shared trunk, or dual mu/logvar nets")
+    t.add_argument("--posterior-sigma", type=float, help="gaussian: fix q(z|x)'s std to this (learn mu only)")
     t.add_argument("--codebook-size", type=int, help="vq/mgvq: codes per codebook (default 512); fsq: picks levels")
     t.add_argument("--code-dim", type=int, help="vq/mgvq: channels per token vector (default 64)")
     t.add_argument("--levels", help="fsq: levels per channel, e.g. 8,5,5,5 (default)")

@@ -11,6 +11,8 @@ from typing import Any
 from .errors import ConfigError
 
 KINDS = ("gaussian", "vq", "fsq", "mgvq")
+ARCHS = ("mlp", "conv")
+ENCODER_PATHS = ("shared", "dual")
 LIKELIHOODS = ("bernoulli", "gaussian")
 ANNEALS = ("none", "linear", "sigmoid", "cyclical")
 BINARIZE = ("none", "dynamic", "static")
@@ -29,6 +31,11 @@ class ModelConfig:
     latent_dim: int = 20  # size of z
     likelihood: str = "bernoulli"  # p(x|z): bernoulli on logits, or gaussian with fixed sigma
     sigma: float = 1.0  # decoder standard deviation for the gaussian likelihood
+    # Gaussian VAE variants
+    arch: str = "mlp"  # mlp | conv (two stride-2 convolutions, then `hidden` dense layers; mirrored decoder)
+    channels: tuple[int, ...] = (32, 64)  # conv: channels of the two stride-2 convolutions
+    encoder_paths: str = "shared"  # shared trunk with a [mu, logvar] head | dual: separate mu and logvar networks
+    posterior_sigma: float = 0.0  # > 0: q(z|x) = N(mu(x), posterior_sigma^2 I), sigma fixed, only mu learned
     # tokenizers (kind vq / fsq / mgvq)
     codebook_size: int = 512  # codes per codebook (vq, mgvq: per group)
     code_dim: int = 64  # channels of each grid vector (vq, mgvq); fsq uses len(levels)
@@ -96,6 +103,16 @@ class RunConfig:
         if self.model.kind == "mgvq" and self.model.code_dim % self.model.groups:
             raise ConfigError(f"model.code_dim {self.model.code_dim} must split evenly into {self.model.groups} groups")
         _choice("model.likelihood", self.model.likelihood, LIKELIHOODS)
+        _choice("model.arch", self.model.arch, ARCHS)
+        _choice("model.encoder_paths", self.model.encoder_paths, ENCODER_PATHS)
+        if len(self.model.channels) != 2 or min(self.model.channels) <= 0:
+            raise ConfigError(f"model.channels must be two positive widths, got {list(self.model.channels)}")
+        if self.model.posterior_sigma < 0:
+            raise ConfigError(f"model.posterior_sigma must be >= 0 (0 = learned), got {self.model.posterior_sigma}")
+        if self.model.posterior_sigma > 0 and self.model.encoder_paths == "dual":
+            raise ConfigError(
+                "a fixed posterior sigma leaves no log-variance path; use encoder_paths = shared or posterior_sigma = 0"
+            )
         _choice("loss.anneal", self.loss.anneal, ANNEALS)
         _choice("data.binarize", self.data.binarize, BINARIZE)
         _choice("train.device", self.train.device, DEVICES)

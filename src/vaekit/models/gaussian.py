@@ -1,4 +1,10 @@
-"""Gaussian-latent VAE (Kingma & Welling 2013, arXiv 1312.6114) with Bernoulli or fixed-sigma Gaussian decoders."""
+"""Gaussian-latent VAE (Kingma & Welling 2013, arXiv 1312.6114) with Bernoulli or fixed-sigma Gaussian decoders.
+
+Variants, all behind the same (B, P) -> (B, 2D) = [mu, logvar] encoder contract:
+  arch           mlp, or conv (two stride-2 convolutions + dense layers; transposed-conv decoder)
+  encoder_paths  shared (one trunk, joint [mu, logvar] head) or dual (separate mu and logvar networks)
+  posterior_sigma  > 0 fixes q(z|x)'s scale: the encoder learns mu only and logvar = 2 log sigma
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,15 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from .nets import mlp
+from .nets import DualPath, FixedSigma, conv_decoder, conv_encoder, mlp
 
 # Named architectures. `classic` is the 784-400-20 model of the original paper and most tutorials;
-# `tiny` is the best-scoring architecture we found under 300,000 parameters (see README).
+# `tiny` is the best-scoring architecture we found under 300,000 parameters (see README); `conv` is a
+# convolutional VAE (28x28 -> 32x14x14 -> 64x7x7 -> z; mirrored with transposed convolutions).
 PRESETS: dict[str, dict] = {
     "classic": {"hidden": (400,), "latent_dim": 20},
     "tiny": {"hidden": (144, 128), "latent_dim": 20},
+    "conv": {"arch": "conv", "hidden": (), "latent_dim": 20, "channels": (32, 64)},
 }
 
 
@@ -45,9 +53,8 @@ class GaussianVAE(nn.Module):
     def __init__(self, cfg: ModelConfig, encoder: nn.Module | None = None, decoder: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
-        p, d = self.num_pixels, cfg.latent_dim
-        self.encoder = encoder if encoder is not None else mlp([p, *cfg.hidden, 2 * d])
-        self.decoder = decoder if decoder is not None else mlp([d, *reversed(cfg.hidden), p])
+        self.encoder = encoder if encoder is not None else _encoder(cfg)
+        self.decoder = decoder if decoder is not None else _decoder(cfg)
 
     @property
     def num_pixels(self) -> int:
@@ -99,6 +106,37 @@ class GaussianVAE(nn.Module):
         """Decode the posterior mean of each image; (B, *input_shape) in [0, 1]."""
         mu, _ = self.encode(x)
         return self.mean_image(self.decode(mu))
+
+
+def _check_conv_shape(cfg: ModelConfig) -> None:
+    shape = tuple(cfg.input_shape)
+    if len(shape) != 2 or shape[0] % 4 or shape[1] % 4:
+        raise ConfigError(f"the conv VAE needs 2-D images with sides divisible by 4, got {shape}; use arch = mlp")
+
+
+def _encoder(cfg: ModelConfig) -> nn.Module:
+    """(B, P) -> (B, 2D) = [mu, logvar] as the config's arch / encoder_paths / posterior_sigma say."""
+    p, d = math.prod(cfg.input_shape), cfg.latent_dim
+
+    def net(out: int) -> nn.Module:
+        if cfg.arch == "conv":
+            _check_conv_shape(cfg)
+            return conv_encoder(cfg.input_shape, cfg.channels, cfg.hidden, out)
+        return mlp([p, *cfg.hidden, out])
+
+    if cfg.posterior_sigma > 0:
+        return FixedSigma(net(d), cfg.posterior_sigma)
+    if cfg.encoder_paths == "dual":
+        return DualPath(net(d), net(d))
+    return net(2 * d)
+
+
+def _decoder(cfg: ModelConfig) -> nn.Module:
+    """(B, D) -> (B, P) logits (Bernoulli) or means (Gaussian)."""
+    if cfg.arch == "conv":
+        _check_conv_shape(cfg)
+        return conv_decoder(cfg.input_shape, cfg.channels, cfg.hidden, cfg.latent_dim)
+    return mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(cfg.input_shape)])
 
 
 def build_model(cfg: ModelConfig):
