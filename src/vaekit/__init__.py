@@ -31,6 +31,7 @@ _EXPORTS = {
     "preset_config": "vaekit.models",
     "build_report": "vaekit.report",
     "bench": "vaekit.bench",
+    "NumpyVAE": "vaekit.portable",
     "VaekitError": "vaekit.errors",
 }
 

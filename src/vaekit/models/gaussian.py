@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..arch import decoder_plan, encoder_plan
 from ..config import ModelConfig
 from ..errors import ConfigError
-from .nets import DualPath, FixedSigma, conv_decoder, conv_encoder, mlp
+from .nets import DualPath, FixedSigma, build
 
 # Named architectures. `classic` is the 784-400-20 model of the original paper and most tutorials;
 # `tiny` is the best-scoring architecture we found under 300,000 parameters (see README); `conv` is a
@@ -108,35 +109,19 @@ class GaussianVAE(nn.Module):
         return self.mean_image(self.decode(mu))
 
 
-def _check_conv_shape(cfg: ModelConfig) -> None:
-    shape = tuple(cfg.input_shape)
-    if len(shape) != 2 or shape[0] % 4 or shape[1] % 4:
-        raise ConfigError(f"the conv VAE needs 2-D images with sides divisible by 4, got {shape}; use arch = mlp")
-
-
 def _encoder(cfg: ModelConfig) -> nn.Module:
     """(B, P) -> (B, 2D) = [mu, logvar] as the config's arch / encoder_paths / posterior_sigma say."""
-    p, d = math.prod(cfg.input_shape), cfg.latent_dim
-
-    def net(out: int) -> nn.Module:
-        if cfg.arch == "conv":
-            _check_conv_shape(cfg)
-            return conv_encoder(cfg.input_shape, cfg.channels, cfg.hidden, out)
-        return mlp([p, *cfg.hidden, out])
-
-    if cfg.posterior_sigma > 0:
-        return FixedSigma(net(d), cfg.posterior_sigma)
-    if cfg.encoder_paths == "dual":
-        return DualPath(net(d), net(d))
-    return net(2 * d)
+    plan = encoder_plan(cfg)
+    if plan.joint is not None:
+        return build(plan.joint)
+    if plan.fixed_logvar is not None:
+        return FixedSigma(build(plan.mu), cfg.posterior_sigma)
+    return DualPath(build(plan.mu), build(plan.logvar))
 
 
 def _decoder(cfg: ModelConfig) -> nn.Module:
     """(B, D) -> (B, P) logits (Bernoulli) or means (Gaussian)."""
-    if cfg.arch == "conv":
-        _check_conv_shape(cfg)
-        return conv_decoder(cfg.input_shape, cfg.channels, cfg.hidden, cfg.latent_dim)
-    return mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(cfg.input_shape)])
+    return build(decoder_plan(cfg))
 
 
 def build_model(cfg: ModelConfig):

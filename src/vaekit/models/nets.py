@@ -1,4 +1,4 @@
-"""Building blocks for encoders and decoders: MLPs, a conv stack and its mirror, dual-path and fixed-sigma heads."""
+"""PyTorch modules from the layer plans of ``vaekit.arch``, plus the dual-path and fixed-sigma encoder heads."""
 
 from __future__ import annotations
 
@@ -8,39 +8,33 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .. import arch
+
+_LAYERS = {
+    "linear": nn.Linear,
+    "relu": nn.ReLU,
+    "flatten": nn.Flatten,
+    "unflatten": lambda shape: nn.Unflatten(1, shape),
+    "conv": lambda c_in, c_out: nn.Conv2d(c_in, c_out, 4, 2, 1),
+    "convT": lambda c_in, c_out: nn.ConvTranspose2d(c_in, c_out, 4, 2, 1),
+}
+
+
+def build(plan: arch.Plan) -> nn.Sequential:
+    """An ``nn.Sequential`` with one module per layer of the plan (nested plans become nested Sequentials)."""
+    return nn.Sequential(
+        *(build(layer) if isinstance(layer, list) else _LAYERS[layer[0]](*layer[1:]) for layer in plan)
+    )
+
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
-
-
-def conv_encoder(shape: Sequence[int], channels: Sequence[int], hidden: Sequence[int], out: int) -> nn.Sequential:
-    """(B, H*W) pixels -> (B, out): two 4x4 stride-2 convolutions (H -> H/4), then dense layers ``hidden``."""
-    (h, w), (c1, c2) = shape, channels
-    return nn.Sequential(
-        nn.Unflatten(1, (1, h, w)),
-        nn.Conv2d(1, c1, 4, 2, 1), nn.ReLU(),  # (B, c1, H/2, W/2)
-        nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(),  # (B, c2, H/4, W/4)
-        nn.Flatten(),
-        mlp([c2 * (h // 4) * (w // 4), *hidden, out]),
-    )  # fmt: skip
-
-
-def conv_decoder(shape: Sequence[int], channels: Sequence[int], hidden: Sequence[int], latent: int) -> nn.Sequential:
-    """(B, latent) -> (B, H*W): the mirror of ``conv_encoder`` with transposed convolutions."""
-    (h, w), (c1, c2) = shape, channels
-    return nn.Sequential(
-        mlp([latent, *reversed(hidden), c2 * (h // 4) * (w // 4)]), nn.ReLU(),
-        nn.Unflatten(1, (c2, h // 4, w // 4)),
-        nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(),  # (B, c1, H/2, W/2)
-        nn.ConvTranspose2d(c1, 1, 4, 2, 1),  # (B, 1, H, W)
-        nn.Flatten(),
-    )  # fmt: skip
+    net = build(arch.mlp(sizes))
+    if activation is not nn.ReLU:
+        for i, m in enumerate(net):
+            if isinstance(m, nn.ReLU):
+                net[i] = activation()
+    return net
 
 
 class DualPath(nn.Module):
