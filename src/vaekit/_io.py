@@ -13,7 +13,8 @@ from typing import Any
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temp file onto ``path``; returns ``path``.
 
-    A crash at any point leaves either the old file or the new one, never a torn one.
+    A crash at any point leaves either the old file or the new one, never a torn one. The file gets the
+    permissions a plain ``open()`` would give it (or keeps those of the file it replaces), not mkstemp's 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -21,6 +22,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        os.chmod(tmp_path, path.stat().st_mode & 0o777 if path.exists() else _open_mode())
         write(tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
@@ -29,6 +31,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+def _open_mode() -> int:
+    """0o666 minus the process umask: what ``open(path, "w")`` would create."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -144,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     rc = run_verb("recon", "test images above their reconstructions, and prior samples")
     rc.add_argument("-n", type=int, default=16)
     run_verb("report", "report.html: config, metrics, curves, KL chart, images, latent map, interpolation")
+    run_verb("explorer", "explorer.html: sliders and a 2-D pad that decode latents live in the browser")
 
     tk = sub.add_parser("tokenize", help="a tokenizer run's tokens for a data split, as an .npy array")
     tk.add_argument("run", help="run directory of a vq / fsq / mgvq model")
@@ -313,7 +314,7 @@ def cmd_tiny(args: argparse.Namespace) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    """diagnose / latent / manifold / interpolate / traverse / attribute / recon / report."""
+    """diagnose / latent / manifold / interpolate / traverse / attribute / recon / report / explorer."""
     from . import explore
     from .latent import parse_strengths
     from .runs import open_run
@@ -379,6 +380,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
         from .report import build_report
 
         print(build_report(run, out))
+    elif c == "explorer":
+        from .explorer import build_explorer
+
+        print(build_explorer(run, out / "explorer.html"))
     return 0
 
 
@@ -417,7 +422,17 @@ COMMANDS = {
     "detokenize": cmd_tokenize,
     **{
         v: cmd_explore
-        for v in ("diagnose", "latent", "manifold", "interpolate", "traverse", "attribute", "recon", "report")
+        for v in (
+            "diagnose",
+            "latent",
+            "manifold",
+            "interpolate",
+            "traverse",
+            "attribute",
+            "recon",
+            "report",
+            "explorer",
+        )
     },
 }
 
