@@ -170,6 +170,7 @@ def test_report_embeds_every_figure(run, tmp_path):
     for _, data in uris:
         assert base64.b64decode(data)[:4] in (b"\x89PNG", b"GIF8")
     assert "data-images-loaded" in text and "Test metrics" in text
+    assert "href='explorer.html'" in text and (tmp_path / "explorer.html").stat().st_size > 1000
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -33,7 +33,7 @@ STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVES = "loss_curves.png"
-RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES, "report.html")
+RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES, "report.html", "explorer.html")
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:

@@ -13,6 +13,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from ._io import atomic_write
 from .explore import diagnose, interpolate_run, latent_map, reconstructions, samples
+from .explorer import build_explorer
 from .plots import loss_curves
 from .runs import Run, open_run
 
@@ -85,6 +86,7 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
     samp = samples(run, out_dir)
     a, b = _interpolation_ends(run)
     strip, gif = interpolate_run(run, a, b, out_dir)
+    explorer = build_explorer(run, out_dir / "explorer.html")
 
     cfg = run.cfg
     title = f"{cfg.model.preset} VAE on {Path(cfg.data.dataset).name}"
@@ -115,6 +117,9 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
         "<h2>Interpolation</h2>",
         _img(strip, f"linear interpolation between posterior means: {a} to {b}"),
         _img(gif, "the same, animated"),
+        "<h2>Explore</h2>",
+        f"<p><a href='{explorer.name}'>Open the latent explorer</a>: sliders and a 2-D pad that decode latents "
+        "live in the browser, with this run's test images on the map.</p>",
     ]
     return _write(out_dir, run, title, metrics, parts)
 
