@@ -184,3 +184,12 @@ def test_iw_nll_matches_its_definition():
         log_w = log_px + log_normal(z, torch.zeros_like(z), torch.zeros_like(z)) - log_normal(z, mu, logvar)
         expected = -(torch.logsumexp(log_w.double(), 0) - math.log(k)).mean().item()
     assert iw_nll(model, x, k) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_switch_that_cannot_apply_fails_before_the_run_directory_exists(tmp_path, blob_npz):
+    from vaekit.errors import ConfigError
+
+    cfg = small_cfg(blob_npz, graph="on")  # CUDA graphs on a CPU run
+    with pytest.raises(ConfigError, match="--graph on"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -313,6 +313,10 @@ def cmd_tiny(args: argparse.Namespace) -> int:
     return 0 if all(c.passed for c in checks) else 1
 
 
+# verbs that open a finished run and write files into it (cmd_explore)
+EXPLORE_VERBS = "diagnose latent manifold interpolate traverse attribute recon report explorer".split()
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     """diagnose / latent / manifold / interpolate / traverse / attribute / recon / report / explorer."""
     from . import explore
@@ -420,20 +424,7 @@ COMMANDS = {
     "tiny": cmd_tiny,
     "tokenize": cmd_tokenize,
     "detokenize": cmd_tokenize,
-    **{
-        v: cmd_explore
-        for v in (
-            "diagnose",
-            "latent",
-            "manifold",
-            "interpolate",
-            "traverse",
-            "attribute",
-            "recon",
-            "report",
-            "explorer",
-        )
-    },
+    **{v: cmd_explore for v in EXPLORE_VERBS},
 }
 
 

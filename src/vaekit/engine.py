@@ -379,10 +379,10 @@ def _train(
     if dataset is None:  # data first: a bad dataset must not cost an existing run its files
         dataset = load_dataset(cfg.data.dataset, cfg.data.data_dir, quiet=not progress)
     x_train, x_test = load_data_tensors(cfg, device, dataset)
+    trainer = Trainer(cfg, x_train, device, dist)  # before the run directory: a switch that cannot apply leaves it be
     if main:
         prepare_run_dir(run_dir, resume, overwrite)
     dist.barrier()
-    trainer = Trainer(cfg, x_train, device, dist)
     model = trainer.model
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
     records: list[dict[str, Any]] = []
