@@ -72,6 +72,9 @@ def test_resume_extends_a_run(trained_run):
         (["evaluate", "/no/such/run"], "no such run directory"),
         (["sample", "/no/such/run", "--out", "x.png"], "no such run directory"),
         (["data", "info", "/no/such/dir"], "no such file"),
+        (["sweep", "--betas", "1,x", "--quiet"], "--betas takes a comma list"),
+        (["sweep", "--betas", "1,2", "--beta", "3", "--quiet"], "instead of --beta"),
+        (["sweep", "--betas", "1", "--model", "vq", "--quiet"], "MLP Gaussian VAEs"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, capsys, tmp_path, monkeypatch):
@@ -129,3 +132,15 @@ def test_console_entry_point_runs_as_a_module(tmp_path):
         text=True,
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+
+
+def test_sweep_prints_a_table_and_writes_a_run_per_model(tmp_path, blob_npz, capsys):
+    out = tmp_path / "sweep"
+    assert run_cli("sweep", "--betas", "1,4", "--seeds", "0,1", "--dataset", blob_npz, "--out", out, *SMALL) == 0
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 4 and rows[0].startswith("| beta | seed") and "4 models" in table
+    runs = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert runs == ["beta1-seed0", "beta1-seed1", "beta4-seed0", "beta4-seed1"]
+    assert run_cli("evaluate", out / "beta4-seed1", "--json") == 0  # an ordinary run directory
+    assert json.loads(capsys.readouterr().out)["params"] > 0

@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--data-dir")
     i.add_argument("--json", action="store_true", help="print one JSON object")
 
-    t = sub.add_parser("train", help="train a model into a run directory")
+    t = argparse.ArgumentParser(add_help=False)  # the settings of a run, shared by `train` and `sweep`
     t.add_argument("--config", help="TOML file with [model] [loss] [data] [train] tables")
     t.add_argument("--preset", choices=sorted(PRESETS), help="model architecture (default classic)")
     t.add_argument("--model", choices=["gaussian", "vq", "fsq", "mgvq"], help="model family (default gaussian)")
@@ -98,11 +98,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--graph", choices=GRAPHS, help="replay the fused step as a CUDA graph (GPU); auto: where it applies"
     )
-    t.add_argument("--out", help="run directory (default runs/PRESET-DATASET-TIME)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.add_argument("--no-report", action="store_true", help="skip report.html at the end")
+    tr = sub.add_parser("train", parents=[t], help="train a model into a run directory")
+    tr.add_argument("--out", help="run directory (default runs/PRESET-DATASET-TIME)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    tr.add_argument("--no-report", action="store_true", help="skip report.html at the end")
+    sw = sub.add_parser(
+        "sweep", parents=[t], help="train one MLP VAE per beta and seed at once (batched), a run directory each"
+    )
+    sw.add_argument("--betas", required=True, help="comma list of KL weights, e.g. 0.5,1,2,4")
+    sw.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
+    sw.add_argument("--out", help="folder for the runs, sweep.json and sweep.png (default runs/sweep-...-TIME)")
+    sw.add_argument("--overwrite", action="store_true", help="replace existing runs of the same names in --out")
+    sw.set_defaults(resume=False)
 
     e = sub.add_parser("evaluate", help="test-set metrics of a run")
     e.add_argument("run", help="run directory")
@@ -241,6 +250,31 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"(perplexity {s['perplexity']:.1f}, {s['dead_codes']} dead), {s['params']:,} parameters, {timing}"
         )
     print(f"run directory: {run_dir}")
+    return 0
+
+
+def _numbers(text: str, kind: type, flag: str) -> list:
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} takes a comma list of numbers, got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{flag} needs at least one value")
+    return values
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import markdown_table, sweep
+
+    if args.beta is not None or args.seed is not None:
+        raise ConfigError("a sweep takes --betas and --seeds (comma lists) instead of --beta and --seed")
+    betas, seeds = _numbers(args.betas, float, "--betas"), _numbers(args.seeds, int, "--seeds")
+    cfg = build_train_config(args)
+    dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
+    out = Path(args.out) if args.out else _default_run_dir(f"sweep-{cfg.model.preset}-{dataset_tag}")
+    result = sweep(cfg, betas, seeds, out, overwrite=args.overwrite, progress=not args.quiet)
+    print(markdown_table(result))
+    print(f"{len(result.rows)} models, {result.seconds_per_epoch:.2f} s per epoch for all of them; runs in {out}")
     return 0
 
 
@@ -418,6 +452,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 COMMANDS = {
     "bench": cmd_bench,
     "train": cmd_train,
+    "sweep": cmd_sweep,
     "evaluate": cmd_evaluate,
     "sample": cmd_sample,
     "data": cmd_data,

@@ -61,6 +61,33 @@ def flatten_parameters(model: nn.Module) -> Tensor:
     return flat
 
 
+def adam_flat(optimizer: torch.optim.Optimizer, param: Tensor) -> None:
+    """One Adam update of the single flat ``param`` of a fused ``torch.optim.Adam``: the fused kernel called
+    directly (the optimizer object keeps the state, so checkpoints and resume see an ordinary Adam)."""
+    state = optimizer.state[param]
+    if not state:  # first step: let torch.optim.Adam create its state
+        optimizer.step()
+        return
+    group = optimizer.param_groups[0]
+    beta1, beta2 = group["betas"]
+    state["step"].add_(1)
+    torch._fused_adam_(
+        [param],
+        [param.grad],
+        [state["exp_avg"]],
+        [state["exp_avg_sq"]],
+        [],
+        [state["step"]],
+        amsgrad=False,
+        lr=group["lr"],
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=group["weight_decay"],
+        eps=group["eps"],
+        maximize=False,
+    )
+
+
 class FusedVAEStep:
     """``step(x, beta) -> [total, recon, kl]``: one optimisation step of the MLP Gaussian VAE, fused."""
 
@@ -154,7 +181,7 @@ class FusedVAEStep:
 
         if self.grad_hook is not None:
             self.grad_hook(self.param.grad)  # e.g. the all-reduce of data-parallel training: one bucket
-        self._adam()
+        adam_flat(self.optimizer, self.param)
         return torch.stack([total, recon, kl])
 
     def _mlp_backward(
@@ -182,28 +209,3 @@ class FusedVAEStep:
                 torch.ops.aten.threshold_backward(prev, outs[i - 1], 0.0, grad_input=prev)  # through the ReLU
                 dh = prev
         return torch.mm(dh, layers[0].weight) if input_grad else None
-
-    def _adam(self) -> None:
-        """Adam on the flat buffer: the fused kernel called directly (the optimizer object keeps the state)."""
-        state = self.optimizer.state[self.param]
-        if not state:  # first step: let torch.optim.Adam create its state
-            self.optimizer.step()
-            return
-        group = self.optimizer.param_groups[0]
-        beta1, beta2 = group["betas"]
-        state["step"].add_(1)
-        torch._fused_adam_(
-            [self.param],
-            [self.param.grad],
-            [state["exp_avg"]],
-            [state["exp_avg_sq"]],
-            [],
-            [state["step"]],
-            amsgrad=False,
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            maximize=False,
-        )

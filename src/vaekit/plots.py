@@ -80,6 +80,27 @@ def loss_curves(records: list[dict], path: str | Path) -> Path:
     return _save_figure(fig, path)
 
 
+def sweep_chart(rows: list[dict], path: str | Path) -> Path:
+    """Test loss, reconstruction and KL against beta for a sweep's models, one line per seed."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.4))
+    betas = sorted({r["beta"] for r in rows})
+    panels = (("loss", "test -ELBO (nats)"), ("recon", "reconstruction (nats)"), ("kl", "KL (nats)"))
+    for seed in sorted({r["seed"] for r in rows}):
+        pts = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["beta"])
+        for ax, (key, title) in zip(axes, panels, strict=True):
+            ax.plot([r["beta"] for r in pts], [r[key] for r in pts], marker="o", label=f"seed {seed}")
+            ax.set_title(title)
+    for ax in axes:
+        ax.set_xlabel("beta")
+        if len(betas) > 2 and betas[0] > 0:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
 def kl_bar_chart(kl_per_dim: list[float], path: str | Path, threshold: float = 0.01) -> Path:
     """Bar chart of the KL of each latent dimension (log scale) with the collapse threshold drawn."""
     plt = _pyplot()

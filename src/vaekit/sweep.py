@@ -1,0 +1,289 @@
+"""`vaekit sweep`: a grid of MLP VAEs (betas x seeds) trained at once, as one batched computation.
+
+Each model of a sweep is the model `vaekit train` gives with that beta and seed: the same initialisation
+(``torch.manual_seed(seed)`` before building it), the same data order and the same noise (each model keeps its
+own generator and draws from it in the engine's order). Only the arithmetic is shared: the K models' parameters
+are stacked (K, out, in) in one flat buffer, every matrix product of the step is one batched product over the
+K models, the element-wise work runs once on (K, ...) tensors, and one fused Adam kernel updates them all
+(Adam is element-wise, so this is K independent Adams). On a GPU, where one model's step is bound by kernel
+launches, K models cost about what one does; on a CPU the gain is the batched products' (see the README).
+
+Every model is written as an ordinary run directory (config.json, model.safetensors, metrics.jsonl,
+summary.json, loss_curves.png) that `evaluate`, `report`, `explorer`, `diagnose`... open as usual; the sweep
+adds ``sweep.json`` and ``sweep.png`` (test loss, reconstruction and KL against beta) beside them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from ._io import atomic_write_json
+from .config import RunConfig
+from .data import ImageDataset, load_dataset
+from .engine import load_data_tensors, prepare_run_dir, resolve_device
+from .errors import ConfigError, TrainingDiverged
+from .evaluate import elbo_metrics, evaluate_model
+from .fused import _linears, adam_flat, supports
+from .models import GaussianVAE, build_model, count_params
+from .plots import loss_curves, sweep_chart
+from .schedules import beta_at
+
+
+class SweepStep:
+    """``step(x, betas, eps) -> (K, 3)`` [total, recon, kl] per model: one fused step of K stacked MLP VAEs.
+
+    The same computation as ``FusedVAEStep`` (see fused.py for the derivation) with a leading model axis:
+    x (K, n, P), eps (K, n, D), betas (K,). After construction every model's parameters are views into the
+    stacked buffer, so each model stays an ordinary ``GaussianVAE`` for evaluation and checkpoints.
+    """
+
+    def __init__(self, models: list[GaussianVAE], lr: float, batch_size: int, free_bits: float = 0.0):
+        if not models or not all(supports(m) for m in models):
+            raise ConfigError("a sweep trains MLP Gaussian VAEs with a shared encoder and a learned posterior")
+        per_model = [_linears(m.encoder) + _linears(m.decoder) for m in models]
+        shapes = [tuple(m.weight.shape) for m in per_model[0]]
+        if any([tuple(m.weight.shape) for m in layers] != shapes for layers in per_model):
+            raise ConfigError("all models of a sweep need the same architecture")
+        k, self.n_enc = len(models), len(_linears(models[0].encoder))
+        self.models, self.free_bits = models, free_bits
+        cfg = models[0].cfg
+        self.likelihood, self.sigma, self.latent_dim = cfg.likelihood, cfg.sigma, cfg.latent_dim
+        total = sum(k * (o * i + o) for o, i in shapes)
+        flat = torch.empty(total, device=per_model[0][0].weight.device)
+        grad = torch.zeros_like(flat)
+        self.W, self.b, self.gW, self.gb = [], [], [], []
+        offset = 0
+        for j, (o, i) in enumerate(shapes):  # layer j: W (K, o, i), then b (K, o)
+            w_sl, b_sl = slice(offset, offset + k * o * i), slice(offset + k * o * i, offset + k * (o * i + o))
+            offset = b_sl.stop
+            W, b = flat[w_sl].view(k, o, i), flat[b_sl].view(k, o)
+            for m, layers in enumerate(per_model):
+                W[m].copy_(layers[j].weight.detach())
+                b[m].copy_(layers[j].bias.detach())
+                layers[j].weight.data, layers[j].bias.data = W[m], b[m]
+            self.W.append(W)
+            self.b.append(b)
+            self.gW.append(grad[w_sl].view(k, o, i))
+            self.gb.append(grad[b_sl].view(k, o))
+        self.param = nn.Parameter(flat)
+        self.param.grad = grad
+        self.optimizer = torch.optim.Adam([self.param], lr=lr, fused=True)
+        dev = flat.device
+        self.out = [torch.empty(k, batch_size, o, device=dev) for o, _ in shapes]  # activations, per layer
+        self.grad = [torch.empty(k, batch_size, o, device=dev) for o, _ in shapes]  # dL/d(activation)
+        self.z = torch.empty(k, batch_size, self.latent_dim, device=dev)
+        self.std = torch.empty(k, batch_size, self.latent_dim, device=dev)
+        self.log_norm = 0.0 if self.likelihood == "bernoulli" else math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
+
+    def _forward(self, layers: range, h: Tensor, n: int) -> Tensor:
+        for j in layers:
+            out = self.out[j][:, :n]
+            torch.baddbmm(self.b[j].unsqueeze(1), h, self.W[j].transpose(1, 2), out=out)
+            if j != layers[-1]:
+                out.clamp_min_(0.0)
+            h = out
+        return h
+
+    def _backward(self, layers: range, inp: Tensor, dh: Tensor, n: int, input_grad: bool) -> Tensor | None:
+        for j in reversed(layers):
+            prev = self.out[j - 1][:, :n] if j != layers[0] else inp
+            torch.bmm(dh.transpose(1, 2), prev, out=self.gW[j])
+            torch.sum(dh, 1, out=self.gb[j])
+            if j != layers[0]:
+                g = self.grad[j - 1][:, :n]
+                torch.bmm(dh, self.W[j], out=g)
+                torch.ops.aten.threshold_backward(g, prev, 0.0, grad_input=g)  # through the ReLU
+                dh = g
+        return torch.bmm(dh, self.W[layers[0]]) if input_grad else None
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor, betas: Tensor, eps: Tensor) -> Tensor:
+        n, d = x.shape[1], self.latent_dim
+        enc, dec = range(self.n_enc), range(self.n_enc, len(self.W))
+        z, std = self.z[:, :n], self.std[:, :n]
+        h = self._forward(enc, x, n)  # (K, n, 2D)
+        mu, logvar = h[..., :d], h[..., d:]
+        torch.exp(logvar.mul(0.5), out=std)
+        torch.addcmul(mu, std, eps, out=z)
+        logits = self._forward(dec, z, n)  # (K, n, P)
+
+        var = std * std
+        kl_per_dim = (mu * mu + var - 1.0 - logvar).mul_(0.5).mean(1)  # (K, D)
+        kl = kl_per_dim.sum(1)  # (K,)
+        if self.likelihood == "bernoulli":
+            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2)) / n
+        else:
+            recon = (logits - x).pow_(2).sum((1, 2)) / (2 * self.sigma**2 * n) + self.log_norm * x.shape[2]
+        scale = (betas / n).unsqueeze(1)  # (K, 1)
+        if self.free_bits > 0:
+            mask = (kl_per_dim >= self.free_bits).to(mu.dtype)  # (K, D)
+            kl_term = torch.clamp(kl_per_dim, min=self.free_bits).sum(1)
+            scale = scale * mask
+        else:
+            kl_term = kl
+        total = recon + betas * kl_term
+
+        dh = self.grad[-1][:, :n]
+        if self.likelihood == "bernoulli":
+            torch.sigmoid(logits, out=dh)
+            dh.sub_(x).div_(n)
+        else:
+            torch.sub(logits, x, out=dh).div_(self.sigma**2 * n)
+        dz = self._backward(dec, z, dh, n, input_grad=True)  # (K, n, D)
+        dout = self.grad[self.n_enc - 1][:, :n]
+        dmu, dlogvar = dout[..., :d], dout[..., d:]
+        w = scale.unsqueeze(1)  # (K, 1, D) or (K, 1, 1): d(beta * KL)/d(mu) = w * mu
+        torch.addcmul(dz, mu, w, out=dmu)
+        torch.mul(dz * eps * std + (var - 1.0) * w, 0.5, out=dlogvar)
+        self._backward(enc, x, dout, n, input_grad=False)
+        adam_flat(self.optimizer, self.param)
+        return torch.stack([total, recon, kl], 1)
+
+
+@dataclass
+class SweepResult:
+    out_dir: Path
+    rows: list[dict[str, Any]]  # one per model: beta, seed, run, test metrics
+    seconds_per_epoch: float
+
+
+def point_name(beta: float, seed: int) -> str:
+    return f"beta{beta:g}-seed{seed}"
+
+
+def sweep(
+    base: RunConfig,
+    betas: list[float],
+    seeds: list[int],
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    dataset: ImageDataset | None = None,
+    log_every: int = 50,
+) -> SweepResult:
+    """Train one model per (beta, seed) of ``base`` together; write a run directory for each into ``out_dir``."""
+    base.validate()
+    if not betas or not seeds:
+        raise ConfigError("a sweep needs at least one beta and one seed")
+    if base.model.kind != "gaussian" or not (base.train.step in ("auto", "fused") and base.train.precision != "bf16"):
+        raise ConfigError("a sweep trains MLP Gaussian VAEs with the fused fp32 step; drop --step/--precision")
+    points = [(b, s) for s in seeds for b in betas]
+    if len(set(points)) != len(points):
+        raise ConfigError("betas and seeds must not repeat")
+    out_dir, device = Path(out_dir), resolve_device(base.train.device)
+    if dataset is None:
+        dataset = load_dataset(base.data.dataset, base.data.data_dir, quiet=not progress)
+    x_train, x_test = load_data_tensors(base, device, dataset)
+    cfgs, models, gens = [], [], []
+    for beta, seed in points:
+        cfg = copy.deepcopy(base)
+        cfg.loss.beta, cfg.train.seed = beta, seed
+        torch.manual_seed(seed)  # as the engine does: the same initial weights as `vaekit train --seed`
+        models.append(build_model(cfg.model).to(device))
+        gens.append(torch.Generator(device=device).manual_seed(seed))
+        cfgs.append(cfg)
+    step = SweepStep(models, base.train.lr, base.train.batch_size, base.loss.free_bits)
+    runs = [out_dir / point_name(b, s) for b, s in points]
+    for run in runs:  # all checks first, then write
+        prepare_run_dir(run, resume=False, overwrite=overwrite)
+    for run, cfg in zip(runs, cfgs, strict=True):
+        ckpt.save_config(run, cfg)
+
+    n, bs, k = x_train.shape[0], base.train.batch_size, len(points)
+    steps = math.ceil(n / bs)
+    total_steps = steps * base.train.epochs
+    records: list[list[dict[str, Any]]] = [[] for _ in points]
+    seconds, step_count = 0.0, 0
+    try:
+        for epoch in range(base.train.epochs):
+            t0 = time.perf_counter()
+            perms = [torch.randperm(n, device=device, generator=g) for g in gens]
+            sums = torch.zeros(k, 3, dtype=torch.float64, device=device)
+            desc = f"sweep epoch {epoch + 1}/{base.train.epochs}"
+            bar = tqdm(range(steps), desc=desc, disable=None if progress else True, file=sys.stderr, dynamic_ncols=True)
+            for i in bar:
+                xs, noise = [], []
+                for p, g in zip(perms, gens, strict=True):  # each model's own batch and noise, in the engine's order
+                    xb = x_train[p[i * bs : (i + 1) * bs]]
+                    if base.data.binarize == "dynamic":
+                        xb = torch.bernoulli(xb, generator=g)
+                    xs.append(xb)
+                    noise.append(torch.randn(xb.shape[0], base.model.latent_dim, device=device, generator=g))
+                betas_now = torch.tensor([beta_at(step_count, total_steps, c.loss) for c in cfgs], device=device)
+                sums.add_(step(torch.stack(xs), betas_now, torch.stack(noise)), alpha=xs[0].shape[0])
+                step_count += 1
+                if (i + 1) % log_every == 0 and not torch.isfinite(sums[:, 0]).all():
+                    break
+            bar.close()
+            seconds += time.perf_counter() - t0
+            means = (sums / n).tolist()
+            bad = [point_name(*pt) for pt, m in zip(points, means, strict=True) if not math.isfinite(m[0])]
+            if bad:
+                raise TrainingDiverged(
+                    f"loss became non-finite for {', '.join(bad)} in epoch {epoch + 1}; the finished epochs are kept "
+                    f"in {out_dir}; lower --lr or drop those betas"
+                )
+            for j, (model, run) in enumerate(zip(models, runs, strict=True)):
+                test = elbo_metrics(model, x_test)
+                model.train()
+                rec = {
+                    "epoch": epoch + 1,
+                    "step": step_count,
+                    "train_loss": means[j][0],
+                    "train_recon": means[j][1],
+                    "train_kl": means[j][2],
+                    "beta": beta_at(step_count - 1, total_steps, cfgs[j].loss),
+                    "seconds": time.perf_counter() - t0,
+                    "test_loss": test["loss"],
+                    "test_recon": test["recon"],
+                    "test_kl": test["kl"],
+                }
+                ckpt.append_metrics(run, rec)
+                ckpt.save_model(run, model, cfgs[j])
+                records[j].append(rec)
+            if progress:
+                print(f"sweep epoch {epoch + 1}: {time.perf_counter() - t0:.2f} s for {k} models", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; finished epochs of every model are saved under {out_dir}", file=sys.stderr)
+        raise
+
+    engine = {"device": str(device), "precision": "fp32", "step": "fused-sweep", "models": k,
+              "threads": torch.get_num_threads()}  # fmt: skip
+    rows = []
+    for (beta, seed), model, run, recs in zip(points, models, runs, records, strict=True):
+        model.eval()
+        summary = evaluate_model(model, x_test)
+        summary.update(train_seconds=seconds, epochs=base.train.epochs, params=count_params(model), engine=engine)
+        atomic_write_json(run / ckpt.SUMMARY, summary)
+        loss_curves(recs, run / ckpt.CURVES)
+        rows.append({"beta": beta, "seed": seed, "run": run.name, **{m: summary[m] for m in _COLUMNS}})
+    result = SweepResult(out_dir, rows, seconds / base.train.epochs)
+    atomic_write_json(out_dir / "sweep.json", {"seconds_per_epoch": result.seconds_per_epoch, "models": rows})
+    sweep_chart(rows, out_dir / "sweep.png")
+    return result
+
+
+_COLUMNS = ("loss", "recon", "kl", "active_units")
+
+
+def markdown_table(result: SweepResult) -> str:
+    lines = ["| beta | seed | test loss | recon | KL | active units | run |", "|---|---|---|---|---|---|---|"]
+    for r in result.rows:
+        lines.append(
+            f"| {r['beta']:g} | {r['seed']} | {r['loss']:.2f} | {r['recon']:.2f} | {r['kl']:.2f} | "
+            f"{r['active_units']} | {r['run']} |"
+        )
+    return "\n".join(lines)

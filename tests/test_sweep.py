@@ -1,0 +1,85 @@
+"""A sweep trains exactly the models that separate runs train, with the work of all of them batched together."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+from vaekit.checkpoint import load_model, read_metrics
+from vaekit.config import ModelConfig, RunConfig
+from vaekit.engine import train
+from vaekit.errors import ConfigError, RunError
+from vaekit.fused import FusedVAEStep
+from vaekit.models import GaussianVAE
+from vaekit.sweep import SweepStep, point_name, sweep
+
+
+@pytest.mark.parametrize("likelihood, free_bits", [("bernoulli", 0.0), ("gaussian", 0.4)])
+def test_sweep_step_matches_one_fused_step_per_model(likelihood, free_bits):
+    cfg = ModelConfig(input_shape=(6, 6), hidden=(16, 8), latent_dim=3, likelihood=likelihood, sigma=0.6)
+    models = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        models.append(GaussianVAE(cfg))
+    solo = [FusedVAEStep(copy.deepcopy(m), 1e-3, 8, free_bits) for m in models]
+    swept = SweepStep(models, 1e-3, 8, free_bits)
+    g = torch.Generator().manual_seed(5)
+    betas = torch.tensor([0.5, 1.0, 3.0])
+    for it in range(5):
+        n = 5 if it == 2 else 8  # a short batch too
+        x, eps = torch.rand(3, n, 36, generator=g), torch.randn(3, n, 3, generator=g)
+        out = swept(x, betas, eps)
+        for k, step in enumerate(solo):
+            torch.testing.assert_close(out[k], step(x[k], float(betas[k]), eps[k]), atol=1e-4, rtol=1e-5)
+    for k, step in enumerate(solo):
+        for (name, a), b in zip(step.model.state_dict().items(), models[k].state_dict().values(), strict=True):
+            torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5, msg=f"model {k} {name}")
+
+
+def _base(npz, epochs=2):
+    cfg = RunConfig(model=ModelConfig(preset="test", hidden=(32,), latent_dim=4))
+    cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size, cfg.train.device = str(npz), epochs, 32, "cpu"
+    return cfg
+
+
+def test_sweep_models_equal_separate_runs(tmp_path, blob_npz):
+    base = _base(blob_npz)
+    base.loss.anneal = "linear"  # the per-step schedule must follow each model's own beta
+    result = sweep(base, [0.5, 2.0], [0, 3], tmp_path / "sweep", progress=False)
+    assert [r["run"] for r in result.rows] == [point_name(b, s) for s in (0, 3) for b in (0.5, 2.0)]
+    for beta, seed in [(2.0, 0), (0.5, 3)]:
+        cfg = copy.deepcopy(base)
+        cfg.loss.beta, cfg.train.seed = beta, seed
+        train(cfg, tmp_path / f"solo-{beta}-{seed}", progress=False, report=False)
+        solo, _ = load_model(tmp_path / f"solo-{beta}-{seed}")
+        swept, swept_cfg = load_model(tmp_path / "sweep" / point_name(beta, seed))
+        assert swept_cfg.loss.beta == beta and swept_cfg.train.seed == seed
+        for (name, a), b in zip(solo.state_dict().items(), swept.state_dict().values(), strict=True):
+            torch.testing.assert_close(b, a, atol=2e-5, rtol=1e-4, msg=name)
+        got = read_metrics(tmp_path / "sweep" / point_name(beta, seed))
+        want = read_metrics(tmp_path / f"solo-{beta}-{seed}")
+        assert [r["train_loss"] for r in got] == pytest.approx([r["train_loss"] for r in want], rel=1e-4)
+
+
+def test_sweep_writes_runs_a_table_and_a_chart_and_refuses_to_overwrite(tmp_path, blob_npz):
+    out = tmp_path / "sweep"
+    sweep(_base(blob_npz, epochs=1), [1.0, 4.0], [0], out, progress=False)
+    for name in (point_name(1.0, 0), point_name(4.0, 0)):
+        for f in ("config.json", "model.safetensors", "metrics.jsonl", "summary.json", "loss_curves.png"):
+            assert (out / name / f).is_file(), (name, f)
+    table = json.loads((out / "sweep.json").read_text())
+    assert len(table["models"]) == 2 and table["seconds_per_epoch"] > 0 and (out / "sweep.png").stat().st_size > 0
+    assert table["models"][1]["kl"] < table["models"][0]["kl"]  # beta 4 squeezes the KL
+    with pytest.raises(RunError, match="--overwrite"):
+        sweep(_base(blob_npz, epochs=1), [1.0], [0], out, progress=False)
+
+
+def test_sweep_refuses_models_it_cannot_batch(tmp_path, blob_npz):
+    conv = _base(blob_npz)
+    conv.model.arch = "conv"
+    with pytest.raises(ConfigError, match="MLP"):
+        sweep(conv, [1.0], [0], tmp_path / "a", progress=False)
+    with pytest.raises(ConfigError, match="repeat"):
+        sweep(_base(blob_npz), [1.0, 1.0], [0], tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
