@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `vaekit bench` on a CUDA machine: the textbook loop vs the engine on the same card, in one process.
-# Writes bench-gpu.json into $OUT (or the current folder) and prints the markdown table.
+# Writes bench-gpu.json (and sweep-gpu.json, a 4-model sweep; SWEEP=0 skips it) into $OUT (or the current
+# folder) and prints the markdown tables.
 #
 # The machine needs Python with a CUDA build of torch plus numpy, safetensors, tqdm, matplotlib and pillow.
 # It may have no network: carry MNIST as the cache file, e.g.
@@ -23,3 +24,9 @@ if "$PY" -c "import pytest" 2>/dev/null; then
 fi
 "$PY" -m vaekit bench --device cuda --epochs "${EPOCHS:-3}" --variants "${VARIANTS:-naive,fp32-nograph,fp32,auto}" \
     --json "${OUT:-.}/bench-gpu.json"
+# A sweep of four models (one batched computation) on the same card: seconds per epoch for all four.
+if [ "${SWEEP:-1}" = 1 ]; then
+    "$PY" -m vaekit sweep --betas 0.5,1,2,4 --epochs 2 --device cuda --quiet --overwrite \
+        --out "${TMPDIR:-/tmp}/vaekit-gpu-sweep"
+    cp "${TMPDIR:-/tmp}/vaekit-gpu-sweep/sweep.json" "${OUT:-.}/sweep-gpu.json"
+fi
