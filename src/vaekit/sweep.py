@@ -207,6 +207,8 @@ def sweep(
     total_steps = steps * base.train.epochs
     records: list[list[dict[str, Any]]] = [[] for _ in points]
     seconds, step_count = 0.0, 0
+    last: list[float] = []
+    betas_now = torch.empty(0)
     try:
         for epoch in range(base.train.epochs):
             t0 = time.perf_counter()
@@ -222,7 +224,9 @@ def sweep(
                         xb = torch.bernoulli(xb, generator=g)
                     xs.append(xb)
                     noise.append(torch.randn(xb.shape[0], base.model.latent_dim, device=device, generator=g))
-                betas_now = torch.tensor([beta_at(step_count, total_steps, c.loss) for c in cfgs], device=device)
+                now = [beta_at(step_count, total_steps, c.loss) for c in cfgs]
+                if now != last:  # a copy to the device only when a schedule moves (never for constant betas)
+                    last, betas_now = now, torch.tensor(now, device=device)
                 sums.add_(step(torch.stack(xs), betas_now, torch.stack(noise)), alpha=xs[0].shape[0])
                 step_count += 1
                 if (i + 1) % log_every == 0 and not torch.isfinite(sums[:, 0]).all():
