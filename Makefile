@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/vaekit train --preset classic --dataset mnist --epochs 10 --out $(DEMO_RUN)
 	$(BIN)/vaekit evaluate $(DEMO_RUN)
 	@echo "run directory: $(DEMO_RUN)"
-	@echo "open $(DEMO_RUN)/report.html in a browser"
+	@echo "open $(DEMO_RUN)/report.html in a browser (and explorer.html, linked from it)"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests
