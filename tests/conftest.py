@@ -28,3 +28,32 @@ def blob_npz(tmp_path):
     path = tmp_path / "blobs.npz"
     np.savez(path, x=x, y=y)
     return path
+
+
+# Gaussian-VAE variants small enough to build in milliseconds; every inference path is checked on each
+GAUSSIAN_VARIANTS = {
+    "mlp": dict(hidden=(12, 8)),
+    "mlp-dual": dict(hidden=(12,), encoder_paths="dual"),
+    "mlp-fixed-sigma": dict(hidden=(12,), posterior_sigma=0.4),
+    "conv": dict(arch="conv", channels=(3, 5), hidden=(7,)),
+    "conv-dual-gaussian": dict(arch="conv", channels=(2, 4), hidden=(), encoder_paths="dual", likelihood="gaussian"),
+}
+
+
+def saved_gaussian_run(path, **model_kw):
+    """An untrained Gaussian VAE on 8x12 images with perturbed weights, saved as a run directory at path."""
+    import torch
+
+    from vaekit.checkpoint import save_config, save_model
+    from vaekit.config import ModelConfig, RunConfig
+    from vaekit.models import build_model
+
+    torch.manual_seed(0)
+    cfg = RunConfig(model=ModelConfig(input_shape=(8, 12), latent_dim=3, **model_kw))
+    model = build_model(cfg.model)
+    with torch.no_grad():  # move biases off zero so that every term of the computation is exercised
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    save_model(path, model, cfg)
+    save_config(path, cfg)
+    return model

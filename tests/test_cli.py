@@ -72,6 +72,7 @@ def test_resume_extends_a_run(trained_run):
         (["evaluate", "/no/such/run"], "no such run directory"),
         (["sample", "/no/such/run", "--out", "x.png"], "no such run directory"),
         (["data", "info", "/no/such/dir"], "no such file"),
+        (["export", "/no/such/run"], "no such run directory"),
         (["sweep", "--betas", "1,x", "--quiet"], "--betas takes a comma list"),
         (["sweep", "--betas", "1,2", "--beta", "3", "--quiet"], "instead of --beta"),
         (["sweep", "--betas", "1", "--model", "vq", "--quiet"], "MLP Gaussian VAEs"),
@@ -144,3 +145,9 @@ def test_sweep_prints_a_table_and_writes_a_run_per_model(tmp_path, blob_npz, cap
     assert runs == ["beta1-seed0", "beta1-seed1", "beta4-seed0", "beta4-seed1"]
     assert run_cli("evaluate", out / "beta4-seed1", "--json") == 0  # an ordinary run directory
     assert json.loads(capsys.readouterr().out)["params"] > 0
+
+
+def test_export_writes_two_onnx_models(trained_run, capsys, tmp_path):
+    pytest.importorskip("onnx")
+    assert run_cli("export", trained_run, "--out", tmp_path / "onnx") == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "onnx" / f) for f in ("encoder.onnx", "decoder.onnx")]

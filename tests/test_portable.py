@@ -7,36 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.checkpoint import save_config, save_model
-from vaekit.config import ModelConfig, RunConfig
+from conftest import GAUSSIAN_VARIANTS, saved_gaussian_run
+from vaekit.config import ModelConfig
 from vaekit.errors import RunError
-from vaekit.models import build_model
 from vaekit.portable import NumpyVAE
 
-VARIANTS = {
-    "mlp": dict(hidden=(12, 8)),
-    "mlp-dual": dict(hidden=(12,), encoder_paths="dual"),
-    "mlp-fixed-sigma": dict(hidden=(12,), posterior_sigma=0.4),
-    "conv": dict(arch="conv", channels=(3, 5), hidden=(7,)),
-    "conv-dual-gaussian": dict(arch="conv", channels=(2, 4), hidden=(), encoder_paths="dual", likelihood="gaussian"),
-}
 
-
-def _saved_run(tmp_path, **model_kw):
-    torch.manual_seed(0)
-    cfg = RunConfig(model=ModelConfig(input_shape=(8, 12), latent_dim=3, **model_kw))
-    model = build_model(cfg.model)
-    with torch.no_grad():  # move biases off zero so that every term of the computation is exercised
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    save_model(tmp_path, model, cfg)
-    save_config(tmp_path, cfg)
-    return model
-
-
-@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("name", GAUSSIAN_VARIANTS)
 def test_numpy_matches_torch(tmp_path, name):
-    model = _saved_run(tmp_path, **VARIANTS[name]).eval()
+    model = saved_gaussian_run(tmp_path, **GAUSSIAN_VARIANTS[name]).eval()
     vae = NumpyVAE.load(tmp_path)
     x = torch.rand(5, 8, 12, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -50,7 +29,7 @@ def test_numpy_matches_torch(tmp_path, name):
 
 
 def test_runs_without_torch(tmp_path):
-    model = _saved_run(tmp_path, arch="conv", channels=(2, 3), hidden=(4,)).eval()
+    model = saved_gaussian_run(tmp_path, arch="conv", channels=(2, 3), hidden=(4,)).eval()
     x = torch.rand(2, 96, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         want = model.mean_image(model.decode(model.encode(x)[0])).numpy()

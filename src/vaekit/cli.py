@@ -155,6 +155,10 @@ def _parser() -> argparse.ArgumentParser:
     run_verb("report", "report.html: config, metrics, curves, KL chart, images, latent map, interpolation")
     run_verb("explorer", "explorer.html: sliders and a 2-D pad that decode latents live in the browser")
 
+    ex = sub.add_parser("export", help="a Gaussian VAE's encoder and decoder as ONNX models")
+    ex.add_argument("run", help="run directory")
+    ex.add_argument("--out", help="folder for encoder.onnx and decoder.onnx (default: the run directory)")
+
     tk = sub.add_parser("tokenize", help="a tokenizer run's tokens for a data split, as an .npy array")
     tk.add_argument("run", help="run directory of a vq / fsq / mgvq model")
     tk.add_argument("--out", required=True, help=".npy file to write: (N, 7, 7) or (N, 7, 7, G) integers")
@@ -275,6 +279,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     result = sweep(cfg, betas, seeds, out, overwrite=args.overwrite, progress=not args.quiet)
     print(markdown_table(result))
     print(f"{len(result.rows)} models, {result.seconds_per_epoch:.2f} s per epoch for all of them; runs in {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .onnx_export import export_onnx
+
+    for path in export_onnx(args.run, args.out):
+        print(path)
     return 0
 
 
@@ -453,6 +465,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "train": cmd_train,
     "sweep": cmd_sweep,
+    "export": cmd_export,
     "evaluate": cmd_evaluate,
     "sample": cmd_sample,
     "data": cmd_data,

@@ -54,6 +54,8 @@ class NumpyVAE:
     @classmethod
     def load(cls, run_dir: str | Path) -> NumpyVAE:
         run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunError(f"{run_dir}: no such run directory")
         for name in ("config.json", "model.safetensors"):
             if not (run_dir / name).is_file():
                 raise RunError(f"{run_dir}: no {name}; pass a run directory written by `vaekit train`")
