@@ -71,11 +71,13 @@ class GraphedStep:
         """One eager step on a side stream, as CUDA requires before capturing work that initialises lazily."""
         if self.x.device.type != "cuda":
             return self._run_static().clone()
+        main = torch.cuda.current_stream(self.x.device)
         side = torch.cuda.Stream(self.x.device)
-        side.wait_stream(torch.cuda.current_stream(self.x.device))
+        side.wait_stream(main)
         with torch.cuda.stream(side):
             out = self._run_static()
-        torch.cuda.current_stream(self.x.device).wait_stream(side)
+        main.wait_stream(side)
+        out.record_stream(main)  # made on the side stream, read on the main one
         return out
 
     def _capture(self) -> tuple[Callable[[], None], Tensor]:
