@@ -74,6 +74,7 @@ def test_resume_extends_a_run(trained_run):
         (["data", "info", "/no/such/dir"], "no such file"),
         (["export", "/no/such/run"], "no such run directory"),
         (["sweep", "--betas", "1,x", "--quiet"], "--betas takes a comma list"),
+        (["sweep", "--resume", "--betas", "1", "--out", "s"], "at most, --epochs"),
         (["sweep", "--betas", "1,2", "--beta", "3", "--quiet"], "instead of --beta"),
         (["sweep", "--betas", "1", "--model", "vq", "--quiet"], "MLP Gaussian VAEs"),
     ],
@@ -145,6 +146,8 @@ def test_sweep_prints_a_table_and_writes_a_run_per_model(tmp_path, blob_npz, cap
     assert runs == ["beta1-seed0", "beta1-seed1", "beta4-seed0", "beta4-seed1"]
     assert run_cli("evaluate", out / "beta4-seed1", "--json") == 0  # an ordinary run directory
     assert json.loads(capsys.readouterr().out)["params"] > 0
+    assert run_cli("sweep", "--resume", "--out", out, "--epochs", "2", "--quiet") == 0  # one more epoch
+    assert [json.loads(x)["epoch"] for x in (out / "beta1-seed0" / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
 def test_export_writes_two_onnx_models(trained_run, capsys, tmp_path):

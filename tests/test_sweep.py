@@ -83,3 +83,35 @@ def test_sweep_refuses_models_it_cannot_batch(tmp_path, blob_npz):
     with pytest.raises(ConfigError, match="repeat"):
         sweep(_base(blob_npz), [1.0, 1.0], [0], tmp_path / "b", progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_an_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path, blob_npz, monkeypatch):
+    from vaekit import sweep as sweep_mod
+    from vaekit.sweep import resume_sweep
+
+    sweep(_base(blob_npz, epochs=3), [1.0, 3.0], [0], tmp_path / "straight", progress=False)
+
+    calls, real = {"n": 0}, sweep_mod.SweepStep.__call__
+
+    def interrupt_in_epoch_two(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 8 + 3:  # 240 images / 32 = 8 steps per epoch: step 3 of epoch 2
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(sweep_mod.SweepStep, "__call__", interrupt_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(_base(blob_npz, epochs=3), [1.0, 3.0], [0], tmp_path / "cut", progress=False)
+    monkeypatch.setattr(sweep_mod.SweepStep, "__call__", real)
+    assert [r["epoch"] for r in read_metrics(tmp_path / "cut" / point_name(3.0, 0))] == [1]
+
+    result = resume_sweep(tmp_path / "cut", progress=False)
+    assert [r["loss"] for r in result.rows] == [
+        r["loss"] for r in json.loads((tmp_path / "straight" / "sweep.json").read_text())["models"]
+    ]
+    for name in (point_name(1.0, 0), point_name(3.0, 0)):
+        a, _ = load_model(tmp_path / "straight" / name)
+        b, _ = load_model(tmp_path / "cut" / name)
+        for (key, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+            assert torch.equal(va, vb), (name, key)
+        assert [r["epoch"] for r in read_metrics(tmp_path / "cut" / name)] == [1, 2, 3]

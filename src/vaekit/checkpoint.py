@@ -77,6 +77,23 @@ def save_train_state(
     return _save_tensors(run_dir / STATE, tensors, meta)
 
 
+def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A checkpoint's tensors and metadata; a one-line RunError when it is missing or unreadable."""
+    if not path.is_file():
+        raise RunError(f"{path}: no checkpoint to resume from; start anew without --resume")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        return load_file(str(path)), meta
+    except (SafetensorError, OSError) as e:
+        raise RunError(f"{path}: unreadable checkpoint ({e})") from None
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write tensors (copied, made contiguous) and string metadata to ``path`` atomically."""
+    return _save_tensors(path, tensors, metadata)
+
+
 @dataclass
 class TrainState:
     counters: dict[str, Any]  # epoch (completed), step, train_seconds, ...
@@ -86,15 +103,7 @@ def load_train_state(
     run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator
 ) -> TrainState:
     """Restore model, optimizer and RNG from ``train_state.safetensors``; returns the counters."""
-    path = run_dir / STATE
-    if not path.is_file():
-        raise RunError(f"{path}: no checkpoint to resume from; start a new run without --resume")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise RunError(f"{path}: unreadable checkpoint ({e})") from None
+    tensors, meta = read_tensors(run_dir / STATE)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, Any]] = {}
     for k, v in tensors.items():

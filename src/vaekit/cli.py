@@ -107,11 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     sw = sub.add_parser(
         "sweep", parents=[t], help="train one MLP VAE per beta and seed at once (batched), a run directory each"
     )
-    sw.add_argument("--betas", required=True, help="comma list of KL weights, e.g. 0.5,1,2,4")
+    sw.add_argument("--betas", help="comma list of KL weights, e.g. 0.5,1,2,4")
     sw.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     sw.add_argument("--out", help="folder for the runs, sweep.json and sweep.png (default runs/sweep-...-TIME)")
     sw.add_argument("--overwrite", action="store_true", help="replace existing runs of the same names in --out")
-    sw.set_defaults(resume=False)
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out (only --epochs may change)")
 
     e = sub.add_parser("evaluate", help="test-set metrics of a run")
     e.add_argument("run", help="run directory")
@@ -267,11 +267,24 @@ def _numbers(text: str, kind: type, flag: str) -> list:
     return values
 
 
+_SWEEP_RESUME_FLAGS = {"command", "resume", "out", "epochs", "quiet", "seeds"}
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import markdown_table, sweep
+    from .sweep import markdown_table, resume_sweep, sweep
 
     if args.beta is not None or args.seed is not None:
         raise ConfigError("a sweep takes --betas and --seeds (comma lists) instead of --beta and --seed")
+    if args.resume:
+        given = [f for f, v in vars(args).items() if v not in (None, False) and f not in _SWEEP_RESUME_FLAGS]
+        if not args.out or args.betas or args.seeds != "0" or given:
+            raise ConfigError("--resume continues a sweep as planned: give --out DIR and, at most, --epochs")
+        out = Path(args.out)
+        result = resume_sweep(out, args.epochs, progress=not args.quiet)
+        print(markdown_table(result))
+        return 0
+    if not args.betas:
+        raise ConfigError("a sweep needs --betas, e.g. --betas 0.5,1,2,4")
     betas, seeds = _numbers(args.betas, float, "--betas"), _numbers(args.seeds, int, "--seeds")
     cfg = build_train_config(args)
     dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")

@@ -16,6 +16,7 @@ adds ``sweep.json`` and ``sweep.png`` (test loss, reconstruction and KL against 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import sys
 import time
@@ -33,7 +34,7 @@ from ._io import atomic_write_json
 from .config import RunConfig
 from .data import ImageDataset, load_dataset
 from .engine import load_data_tensors, prepare_run_dir, resolve_device
-from .errors import ConfigError, TrainingDiverged
+from .errors import ConfigError, RunError, TrainingDiverged
 from .evaluate import elbo_metrics, evaluate_model
 from .fused import _linears, adam_flat, supports
 from .models import GaussianVAE, build_model, count_params
@@ -163,6 +164,10 @@ def point_name(beta: float, seed: int) -> str:
     return f"beta{beta:g}-seed{seed}"
 
 
+SWEEP_STATE = "sweep_state.safetensors"  # the commit point: stacked weights, Adam moments, generators, counters
+SWEEP_JSON = "sweep.json"
+
+
 def sweep(
     base: RunConfig,
     betas: list[float],
@@ -178,12 +183,43 @@ def sweep(
     base.validate()
     if not betas or not seeds:
         raise ConfigError("a sweep needs at least one beta and one seed")
-    if base.model.kind != "gaussian" or not (base.train.step in ("auto", "fused") and base.train.precision != "bf16"):
-        raise ConfigError("a sweep trains MLP Gaussian VAEs with the fused fp32 step; drop --step/--precision")
-    points = [(b, s) for s in seeds for b in betas]
+    points = [(float(b), int(s)) for s in seeds for b in betas]
     if len(set(points)) != len(points):
         raise ConfigError("betas and seeds must not repeat")
-    out_dir, device = Path(out_dir), resolve_device(base.train.device)
+    return _sweep(base, points, Path(out_dir), None, overwrite, progress, dataset, log_every)
+
+
+def resume_sweep(
+    out_dir: str | Path,
+    epochs: int | None = None,
+    *,
+    progress: bool = True,
+    dataset: ImageDataset | None = None,
+    log_every: int = 50,
+) -> SweepResult:
+    """Continue an interrupted (or finished, with more ``epochs``) sweep from its last checkpoint."""
+    out_dir = Path(out_dir)
+    state = ckpt.read_tensors(out_dir / SWEEP_STATE)
+    base = RunConfig.from_dict(json.loads(state[1]["base"]), str(out_dir / SWEEP_STATE))
+    if epochs is not None:
+        base.train.epochs = epochs
+    points = [(float(b), int(s)) for b, s in json.loads(state[1]["points"])]
+    return _sweep(base.validate(), points, out_dir, state, False, progress, dataset, log_every)
+
+
+def _sweep(
+    base: RunConfig,
+    points: list[tuple[float, int]],
+    out_dir: Path,
+    state: tuple[dict[str, Tensor], dict[str, str]] | None,
+    overwrite: bool,
+    progress: bool,
+    dataset: ImageDataset | None,
+    log_every: int,
+) -> SweepResult:
+    if base.model.kind != "gaussian" or not (base.train.step in ("auto", "fused") and base.train.precision != "bf16"):
+        raise ConfigError("a sweep trains MLP Gaussian VAEs with the fused fp32 step; drop --step/--precision")
+    device = resolve_device(base.train.device)
     if dataset is None:
         dataset = load_dataset(base.data.dataset, base.data.data_dir, quiet=not progress)
     x_train, x_test = load_data_tensors(base, device, dataset)
@@ -197,20 +233,33 @@ def sweep(
         cfgs.append(cfg)
     step = SweepStep(models, base.train.lr, base.train.batch_size, base.loss.free_bits)
     runs = [out_dir / point_name(b, s) for b, s in points]
-    for run in runs:  # all checks first, then write
-        prepare_run_dir(run, resume=False, overwrite=overwrite)
-    for run, cfg in zip(runs, cfgs, strict=True):
-        ckpt.save_config(run, cfg)
+    records: list[list[dict[str, Any]]] = [[] for _ in points]
+    counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
+    if state is None:
+        own = [out_dir / f for f in (SWEEP_STATE, SWEEP_JSON, "sweep.png")]
+        if own[0].exists() and not overwrite:
+            raise RunError(f"{out_dir} already holds a sweep; pass --overwrite to replace it or --resume to go on")
+        for run in runs:  # all checks first, then write
+            prepare_run_dir(run, resume=False, overwrite=overwrite)
+        for f in own:
+            f.unlink(missing_ok=True)
+        for run, cfg in zip(runs, cfgs, strict=True):
+            ckpt.save_config(run, cfg)
+        atomic_write_json(out_dir / SWEEP_JSON, {"base": base.to_dict(), "points": points})
+    else:
+        counters = _restore(step, gens, state)
+        for run, cfg, recs in zip(runs, cfgs, records, strict=True):
+            recs.extend(r for r in ckpt.read_metrics(run) if r["epoch"] <= counters["epoch"])  # drop later ones
+            ckpt.write_metrics(run, recs)
+            ckpt.save_config(run, cfg)  # --epochs may have changed
 
     n, bs, k = x_train.shape[0], base.train.batch_size, len(points)
     steps = math.ceil(n / bs)
     total_steps = steps * base.train.epochs
-    records: list[list[dict[str, Any]]] = [[] for _ in points]
-    seconds, step_count = 0.0, 0
-    last: list[float] = []
+    step_count, last = counters["step"], []
     betas_now = torch.empty(0)
     try:
-        for epoch in range(base.train.epochs):
+        for epoch in range(counters["epoch"], base.train.epochs):
             t0 = time.perf_counter()
             perms = [torch.randperm(n, device=device, generator=g) for g in gens]
             sums = torch.zeros(k, 3, dtype=torch.float64, device=device)
@@ -232,13 +281,13 @@ def sweep(
                 if (i + 1) % log_every == 0 and not torch.isfinite(sums[:, 0]).all():
                     break
             bar.close()
-            seconds += time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
             means = (sums / n).tolist()
             bad = [point_name(*pt) for pt, m in zip(points, means, strict=True) if not math.isfinite(m[0])]
             if bad:
                 raise TrainingDiverged(
-                    f"loss became non-finite for {', '.join(bad)} in epoch {epoch + 1}; the finished epochs are kept "
-                    f"in {out_dir}; lower --lr or drop those betas"
+                    f"loss became non-finite for {', '.join(bad)} in epoch {epoch + 1}; the last checkpoint "
+                    f"(epoch {counters['epoch']}) is kept in {out_dir}; lower --lr or drop those betas"
                 )
             for j, (model, run) in enumerate(zip(models, runs, strict=True)):
                 test = elbo_metrics(model, x_test)
@@ -250,7 +299,7 @@ def sweep(
                     "train_recon": means[j][1],
                     "train_kl": means[j][2],
                     "beta": beta_at(step_count - 1, total_steps, cfgs[j].loss),
-                    "seconds": time.perf_counter() - t0,
+                    "seconds": seconds,
                     "test_loss": test["loss"],
                     "test_recon": test["recon"],
                     "test_kl": test["kl"],
@@ -258,26 +307,64 @@ def sweep(
                 ckpt.append_metrics(run, rec)
                 ckpt.save_model(run, model, cfgs[j])
                 records[j].append(rec)
+            counters = {"epoch": epoch + 1, "step": step_count, "train_seconds": counters["train_seconds"] + seconds}
+            _checkpoint(out_dir / SWEEP_STATE, step, gens, counters, base, points)  # the commit point
             if progress:
-                print(f"sweep epoch {epoch + 1}: {time.perf_counter() - t0:.2f} s for {k} models", file=sys.stderr)
+                print(f"sweep epoch {epoch + 1}: {seconds:.2f} s for {k} models", file=sys.stderr)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; finished epochs of every model are saved under {out_dir}", file=sys.stderr)
+        print(
+            f"\ninterrupted; {counters['epoch']} epoch(s) of every model are checkpointed in {out_dir}; continue "
+            f"with `vaekit sweep --resume --out {out_dir}`",
+            file=sys.stderr,
+        )
         raise
 
     engine = {"device": str(device), "precision": "fp32", "step": "fused-sweep", "models": k,
               "threads": torch.get_num_threads()}  # fmt: skip
     rows = []
+    epochs_run = max(counters["epoch"], 1)
     for (beta, seed), model, run, recs in zip(points, models, runs, records, strict=True):
         model.eval()
         summary = evaluate_model(model, x_test)
-        summary.update(train_seconds=seconds, epochs=base.train.epochs, params=count_params(model), engine=engine)
+        summary.update(
+            train_seconds=counters["train_seconds"], epochs=counters["epoch"], params=count_params(model), engine=engine
+        )
         atomic_write_json(run / ckpt.SUMMARY, summary)
-        loss_curves(recs, run / ckpt.CURVES)
+        if recs:
+            loss_curves(recs, run / ckpt.CURVES)
         rows.append({"beta": beta, "seed": seed, "run": run.name, **{m: summary[m] for m in _COLUMNS}})
-    result = SweepResult(out_dir, rows, seconds / base.train.epochs)
-    atomic_write_json(out_dir / "sweep.json", {"seconds_per_epoch": result.seconds_per_epoch, "models": rows})
+    result = SweepResult(out_dir, rows, counters["train_seconds"] / epochs_run)
+    plan = {"base": base.to_dict(), "points": points}
+    atomic_write_json(out_dir / SWEEP_JSON, {**plan, "seconds_per_epoch": result.seconds_per_epoch, "models": rows})
     sweep_chart(rows, out_dir / "sweep.png")
     return result
+
+
+def _checkpoint(path: Path, step: SweepStep, gens: list[torch.Generator], counters: dict[str, Any],
+                base: RunConfig, points: list[tuple[float, int]]) -> None:  # fmt: skip
+    adam = step.optimizer.state[step.param]
+    tensors = {"param": step.param.detach(), "exp_avg": adam["exp_avg"], "exp_avg_sq": adam["exp_avg_sq"],
+               "adam_step": adam["step"]}  # fmt: skip
+    tensors.update({f"rng.{k}": g.get_state() for k, g in enumerate(gens)})
+    meta = {"counters": json.dumps(counters), "base": json.dumps(base.to_dict()), "points": json.dumps(points)}
+    ckpt.write_tensors(path, tensors, meta)
+
+
+def _restore(step: SweepStep, gens: list[torch.Generator], state: tuple[dict[str, Tensor], dict[str, str]]) -> dict:
+    tensors, meta = state
+    dev = step.param.device
+    if tensors["param"].shape != step.param.shape or len(gens) != sum(k.startswith("rng.") for k in tensors):
+        raise RunError("the sweep checkpoint does not match its own plan; start a new sweep with --overwrite")
+    with torch.no_grad():
+        step.param.copy_(tensors["param"])  # every model's parameters are views of this buffer
+    step.optimizer.state[step.param] = {
+        "step": tensors["adam_step"].to(dev),
+        "exp_avg": tensors["exp_avg"].to(dev),
+        "exp_avg_sq": tensors["exp_avg_sq"].to(dev),
+    }
+    for k, g in enumerate(gens):
+        g.set_state(tensors[f"rng.{k}"])
+    return json.loads(meta["counters"])
 
 
 _COLUMNS = ("loss", "recon", "kl", "active_units")
