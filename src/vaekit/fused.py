@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from .models import GaussianVAE
 
 
-def _linears(seq: nn.Module) -> list[nn.Linear] | None:
+def linear_layers(seq: nn.Module) -> list[nn.Linear] | None:
     """The Linear layers of a Linear-ReLU-...-Linear Sequential, or None for any other structure."""
     if not isinstance(seq, nn.Sequential) or len(seq) % 2 != 1:
         return None
@@ -35,7 +35,9 @@ def _linears(seq: nn.Module) -> list[nn.Linear] | None:
 def supports(model: nn.Module) -> bool:
     """True when the fused step can train ``model`` (a GaussianVAE with ReLU MLP encoder and decoder)."""
     return (
-        isinstance(model, GaussianVAE) and _linears(model.encoder) is not None and _linears(model.decoder) is not None
+        isinstance(model, GaussianVAE)
+        and linear_layers(model.encoder) is not None
+        and linear_layers(model.decoder) is not None
     )
 
 
@@ -103,7 +105,7 @@ class FusedVAEStep:
             raise ValueError("the fused step needs a GaussianVAE with ReLU MLP encoder and decoder")
         self.model, self.free_bits, self.grad_hook = model, free_bits, grad_hook
         self.likelihood, self.sigma = model.cfg.likelihood, model.cfg.sigma
-        self.enc, self.dec = _linears(model.encoder), _linears(model.decoder)
+        self.enc, self.dec = linear_layers(model.encoder), linear_layers(model.decoder)
         flat = flatten_parameters(model)
         self.param = nn.Parameter(flat)  # shares storage with every model parameter
         self.param.grad = torch.zeros_like(flat)

@@ -36,7 +36,7 @@ from .data import ImageDataset, load_dataset
 from .engine import load_data_tensors, prepare_run_dir, resolve_device
 from .errors import ConfigError, RunError, TrainingDiverged
 from .evaluate import elbo_metrics, evaluate_model
-from .fused import _linears, adam_flat, supports
+from .fused import adam_flat, linear_layers, supports
 from .models import GaussianVAE, build_model, count_params
 from .plots import loss_curves, sweep_chart
 from .schedules import beta_at
@@ -53,11 +53,11 @@ class SweepStep:
     def __init__(self, models: list[GaussianVAE], lr: float, batch_size: int, free_bits: float = 0.0):
         if not models or not all(supports(m) for m in models):
             raise ConfigError("a sweep trains MLP Gaussian VAEs with a shared encoder and a learned posterior")
-        per_model = [_linears(m.encoder) + _linears(m.decoder) for m in models]
+        per_model = [linear_layers(m.encoder) + linear_layers(m.decoder) for m in models]
         shapes = [tuple(m.weight.shape) for m in per_model[0]]
         if any([tuple(m.weight.shape) for m in layers] != shapes for layers in per_model):
             raise ConfigError("all models of a sweep need the same architecture")
-        k, self.n_enc = len(models), len(_linears(models[0].encoder))
+        k, self.n_enc = len(models), len(linear_layers(models[0].encoder))
         self.models, self.free_bits = models, free_bits
         cfg = models[0].cfg
         self.likelihood, self.sigma, self.latent_dim = cfg.likelihood, cfg.sigma, cfg.latent_dim
