@@ -43,9 +43,11 @@ def _base(npz, epochs=2):
     return cfg
 
 
-def test_sweep_models_equal_separate_runs(tmp_path, blob_npz):
+@pytest.mark.parametrize("anneal, binarize", [("linear", "none"), ("none", "dynamic")])
+def test_sweep_models_equal_separate_runs(tmp_path, blob_npz, anneal, binarize):
     base = _base(blob_npz)
-    base.loss.anneal = "linear"  # the per-step schedule must follow each model's own beta
+    base.loss.anneal = anneal  # a per-step schedule must follow each model's own beta
+    base.data.binarize = binarize  # dynamic: each model resamples its batches from its own generator
     result = sweep(base, [0.5, 2.0], [0, 3], tmp_path / "sweep", progress=False)
     assert [r["run"] for r in result.rows] == [point_name(b, s) for s in (0, 3) for b in (0.5, 2.0)]
     for beta, seed in [(2.0, 0), (0.5, 3)]:
