@@ -84,6 +84,8 @@ def test_sweep_refuses_models_it_cannot_batch(tmp_path, blob_npz):
         sweep(conv, [1.0], [0], tmp_path / "a", progress=False)
     with pytest.raises(ConfigError, match="repeat"):
         sweep(_base(blob_npz), [1.0, 1.0], [0], tmp_path / "b", progress=False)
+    with pytest.raises(ConfigError, match=">= 0"):
+        sweep(_base(blob_npz), [-1.0, 1.0], [0], tmp_path / "b", progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 

@@ -183,6 +183,8 @@ def sweep(
     base.validate()
     if not betas or not seeds:
         raise ConfigError("a sweep needs at least one beta and one seed")
+    if min(betas) < 0 or min(seeds) < 0:
+        raise ConfigError("betas and seeds must be >= 0")
     points = [(float(b), int(s)) for s in seeds for b in betas]
     if len(set(points)) != len(points):
         raise ConfigError("betas and seeds must not repeat")
