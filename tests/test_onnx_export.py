@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from conftest import GAUSSIAN_VARIANTS, saved_gaussian_run
-from vaekit.errors import RunError
+from vaekit.checkpoint import save_config, save_model
+from vaekit.config import ModelConfig, RunConfig
+from vaekit.errors import ConfigError, RunError
+from vaekit.models import build_model
 from vaekit.onnx_export import export_onnx
 
 ort = pytest.importorskip("onnxruntime")  # installed by the dev extra, so CI runs these
@@ -32,4 +35,9 @@ def test_onnx_matches_torch(tmp_path, name):
 
 def test_export_refuses_what_is_not_a_gaussian_run(tmp_path):
     with pytest.raises(RunError, match="no config.json"):
+        export_onnx(tmp_path)
+    cfg = RunConfig(model=ModelConfig(kind="fsq", preset="fsq"))
+    save_model(tmp_path, build_model(cfg.model), cfg)
+    save_config(tmp_path, cfg)
+    with pytest.raises(ConfigError, match="Gaussian VAEs"):
         export_onnx(tmp_path)

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from conftest import GAUSSIAN_VARIANTS, saved_gaussian_run
-from vaekit.config import ModelConfig
+from vaekit.checkpoint import save_config, save_model
+from vaekit.config import ModelConfig, RunConfig
 from vaekit.errors import RunError
-from vaekit.portable import NumpyVAE
+from vaekit.models import build_model
+from vaekit.portable import NumpyTokenizer, NumpyVAE, load
 
 
 @pytest.mark.parametrize("name", GAUSSIAN_VARIANTS)
@@ -50,3 +52,25 @@ def test_tokenizer_runs_and_missing_files_are_refused(tmp_path):
         NumpyVAE.load(tmp_path)
     with pytest.raises(RunError, match="tokenizer"):
         NumpyVAE(ModelConfig(kind="vq"), {})
+
+
+@pytest.mark.parametrize("kind", ["vq", "fsq", "mgvq"])
+def test_numpy_tokenizer_matches_torch(tmp_path, kind):
+    torch.manual_seed(0)
+    cfg = RunConfig(model=ModelConfig(kind=kind, preset=kind, input_shape=(8, 12), codebook_size=16, code_dim=4))
+    model = build_model(cfg.model)
+    with torch.no_grad():  # random weights, and BatchNorm statistics away from (0, 1)
+        for name, t in model.state_dict().items():
+            if name.endswith("running_var"):
+                t.uniform_(0.5, 2.0)
+            elif t.is_floating_point():
+                t.add_(0.1 * torch.randn_like(t))
+    save_model(tmp_path, model, cfg)
+    save_config(tmp_path, cfg)
+    tok = load(tmp_path)
+    assert isinstance(tok, NumpyTokenizer)
+    x = torch.rand(6, 96, generator=torch.Generator().manual_seed(1))
+    want = model.eval().tokenize(x)
+    got = tok.encode(x.numpy())
+    assert got.shape == tuple(want.shape) and (got == want.numpy()).all()
+    np.testing.assert_allclose(tok.decode(got), model.detokenize(want).numpy(), atol=1e-5, rtol=1e-4)

@@ -4,6 +4,8 @@ A plan is a list of layers, each a tuple:
     ("linear", n_in, n_out)     ("relu",)      ("flatten",)      ("unflatten", (C, H, W))
     ("conv", c_in, c_out)       4x4 kernel, stride 2, padding 1: halves H and W
     ("convT", c_in, c_out)      4x4 transposed, stride 2, padding 1: doubles H and W
+    ("conv3", c_in, c_out)      3x3 kernel, stride 1, padding 1      ("conv1", c_in, c_out)   1x1 kernel
+    ("batchnorm", c)            per-channel normalisation with running statistics, no affine part
 or a nested plan (a sub-Sequential). Layer i of a plan owns the state-dict keys ``PREFIX.i.weight`` and
 ``PREFIX.i.bias``, so a checkpoint written by the PyTorch model is read by name in ``vaekit.portable``.
 This module imports neither torch nor numpy.
@@ -98,3 +100,28 @@ def decoder_plan(cfg: ModelConfig) -> Plan:
         _check_conv_shape(cfg)
         return conv_decoder(cfg.input_shape, cfg.channels, cfg.hidden, cfg.latent_dim)
     return mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(cfg.input_shape)])
+
+
+TOKENIZER_WIDTH = 32  # channels of the tokenizers' first convolution (the second and third have twice as many)
+
+
+def tokenizer_encoder(d: int, fsq: bool, width: int = TOKENIZER_WIDTH) -> Plan:
+    """(B, 1, H, W) -> (B, d, H/4, W/4); FSQ ends with a non-affine BatchNorm (see models/tokenizer.py)."""
+    c = width
+    plan: Plan = [
+        ("conv", 1, c), ("relu",),  # H/2
+        ("conv", c, 2 * c), ("relu",),  # H/4
+        ("conv3", 2 * c, 2 * c), ("relu",),
+        ("conv1", 2 * c, d),
+    ]  # fmt: skip
+    return [*plan, ("batchnorm", d)] if fsq else plan
+
+
+def tokenizer_decoder(d: int, width: int = TOKENIZER_WIDTH) -> Plan:
+    """(B, d, H/4, W/4) codes -> (B, 1, H, W) Bernoulli logits."""
+    c = width
+    return [
+        ("conv3", d, 2 * c), ("relu",),
+        ("convT", 2 * c, c), ("relu",),  # H/2
+        ("convT", c, 1),  # H
+    ]  # fmt: skip

@@ -22,7 +22,7 @@ import numpy as np
 from ._io import atomic_write_bytes
 from .arch import Plan
 from .errors import ConfigError
-from .portable import NumpyVAE
+from .portable import NumpyVAE, _load_run
 
 OPSET = 17
 
@@ -101,7 +101,10 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
         import onnx
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install 'vaekit[onnx]'") from None
-    vae = NumpyVAE.load(run_dir)  # reads config + weights, refuses tokenizer runs
+    cfg, params = _load_run(run_dir)
+    if cfg.kind != "gaussian":
+        raise ConfigError(f"ONNX export covers Gaussian VAEs; this run is a {cfg.kind} tokenizer")
+    vae = NumpyVAE(cfg, params)
     cfg, d, p = vae.cfg, vae.cfg.latent_dim, math.prod(vae.cfg.input_shape)
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir)
     doc = f"vaekit {cfg.preset} VAE ({cfg.arch}, {cfg.likelihood} likelihood), images {tuple(cfg.input_shape)}"

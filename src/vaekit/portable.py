@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-from .arch import Plan, decoder_plan, encoder_plan
+from .arch import Plan, decoder_plan, encoder_plan, tokenizer_decoder, tokenizer_encoder
 from .config import ModelConfig, load_json_config
 from .errors import RunError
 
@@ -41,52 +41,79 @@ def _conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return full[:, :, 1:-1, 1:-1] + b[None, :, None, None]
 
 
+def _conv3(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """3x3 convolution, stride 1, padding 1: (B, C, H, W) -> (B, O, H, W)."""
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))  # (B, C, H, W, 3, 3)
+    return np.einsum("bchwij,ocij->bohw", windows, w, optimize=True) + b[None, :, None, None]
+
+
+def run_plan(params: dict[str, np.ndarray], plan: Plan, prefix: str, h: np.ndarray) -> np.ndarray:
+    """Evaluate a layer plan (``vaekit.arch``) on a batch, reading layer i's tensors as ``PREFIX.i.*``."""
+    for i, layer in enumerate(plan):
+        key = f"{prefix}.{i}"
+        if isinstance(layer, list):
+            h = run_plan(params, layer, key, h)
+            continue
+        kind = layer[0]
+        if kind == "relu":
+            h = np.maximum(h, 0.0)
+        elif kind == "flatten":
+            h = h.reshape(h.shape[0], -1)
+        elif kind == "unflatten":
+            h = h.reshape(h.shape[0], *layer[1])
+        elif kind == "batchnorm":  # evaluation mode: running statistics, eps as in torch
+            mean, var = params[f"{key}.running_mean"], params[f"{key}.running_var"]
+            h = (h - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
+        else:
+            w, b = params[f"{key}.weight"], params[f"{key}.bias"]
+            if kind == "linear":
+                h = h @ w.T + b
+            elif kind == "conv":
+                h = _conv(h, w, b)
+            elif kind == "convT":
+                h = _conv_transpose(h, w, b)
+            elif kind == "conv3":
+                h = _conv3(h, w, b)
+            else:  # conv1
+                h = np.einsum("bchw,oc->bohw", h, w[:, :, 0, 0]) + b[None, :, None, None]
+    return h.astype(np.float32, copy=False)
+
+
+def _load_run(run_dir: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
+    for name in ("config.json", "model.safetensors"):
+        if not (run_dir / name).is_file():
+            raise RunError(f"{run_dir}: no {name}; pass a run directory written by `vaekit train`")
+    params = load_file(str(run_dir / "model.safetensors"))
+    return load_json_config(run_dir / "config.json").model, {k: v.astype(np.float32) for k, v in params.items()}
+
+
+def load(run_dir: str | Path) -> NumpyVAE | NumpyTokenizer:
+    """The NumPy model of a run: a ``NumpyVAE`` or a ``NumpyTokenizer``, by the run's kind."""
+    cfg, params = _load_run(run_dir)
+    return NumpyVAE(cfg, params) if cfg.kind == "gaussian" else NumpyTokenizer(cfg, params)
+
+
 class NumpyVAE:
     """A Gaussian VAE's encoder and decoder on NumPy arrays (float32, batch-first)."""
 
     def __init__(self, cfg: ModelConfig, params: dict[str, np.ndarray]):
         if cfg.kind != "gaussian":
-            raise RunError(f"NumPy inference covers Gaussian VAEs; this run is a {cfg.kind} tokenizer (use PyTorch)")
+            raise RunError(f"NumpyVAE reads Gaussian VAEs; this run is a {cfg.kind} tokenizer (use NumpyTokenizer)")
         self.cfg = cfg
-        self.params = {k: v.astype(np.float32) for k, v in params.items()}
+        self.params = {k: v.astype(np.float32, copy=False) for k, v in params.items()}
         self.encoder, self.decoder = encoder_plan(cfg), decoder_plan(cfg)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> NumpyVAE:
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise RunError(f"{run_dir}: no such run directory")
-        for name in ("config.json", "model.safetensors"):
-            if not (run_dir / name).is_file():
-                raise RunError(f"{run_dir}: no {name}; pass a run directory written by `vaekit train`")
-        return cls(load_json_config(run_dir / "config.json").model, load_file(str(run_dir / "model.safetensors")))
+        return cls(*_load_run(run_dir))
 
     @property
     def latent_dim(self) -> int:
         return self.cfg.latent_dim
-
-    def _run(self, plan: Plan, prefix: str, h: np.ndarray) -> np.ndarray:
-        for i, layer in enumerate(plan):
-            key = f"{prefix}.{i}"
-            if isinstance(layer, list):
-                h = self._run(layer, key, h)
-                continue
-            kind = layer[0]
-            if kind == "relu":
-                h = np.maximum(h, 0.0)
-            elif kind == "flatten":
-                h = h.reshape(h.shape[0], -1)
-            elif kind == "unflatten":
-                h = h.reshape(h.shape[0], *layer[1])
-            else:
-                w, b = self.params[f"{key}.weight"], self.params[f"{key}.bias"]
-                if kind == "linear":
-                    h = h @ w.T + b
-                elif kind == "conv":
-                    h = _conv(h, w, b)
-                else:  # convT
-                    h = _conv_transpose(h, w, b)
-        return h
 
     def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Images (B, H, W) or (B, P) in [0, 1] -> (mu, logvar), each (B, D)."""
@@ -95,16 +122,16 @@ class NumpyVAE:
             raise ValueError(f"expected images of {tuple(self.cfg.input_shape)}, got {x.shape[1]} values per image")
         enc = self.encoder
         if enc.joint is not None:
-            h = self._run(enc.joint, "encoder", x)
+            h = run_plan(self.params, enc.joint, "encoder", x)
             return h[:, : self.latent_dim], h[:, self.latent_dim :]
-        mu = self._run(enc.mu, "encoder.mu_net", x)
+        mu = run_plan(self.params, enc.mu, "encoder.mu_net", x)
         if enc.fixed_logvar is not None:
             return mu, np.full_like(mu, enc.fixed_logvar)
-        return mu, self._run(enc.logvar, "encoder.logvar_net", x)
+        return mu, run_plan(self.params, enc.logvar, "encoder.logvar_net", x)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Latents (B, D) -> decoder output (B, P): Bernoulli logits or Gaussian means."""
-        return self._run(self.decoder, "decoder", np.asarray(z, dtype=np.float32))
+        return run_plan(self.params, self.decoder, "decoder", np.asarray(z, dtype=np.float32))
 
     def decode_images(self, z: np.ndarray) -> np.ndarray:
         """Latents (B, D) -> expected images (B, H, W) in [0, 1]."""
@@ -120,3 +147,71 @@ class NumpyVAE:
         """n images decoded from z ~ N(0, I): (n, H, W) in [0, 1]."""
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim), dtype=np.float32)
         return self.decode_images(z)
+
+
+class NumpyTokenizer:
+    """A conv tokenizer (vq / fsq / mgvq) on NumPy arrays: images <-> integer tokens."""
+
+    def __init__(self, cfg: ModelConfig, params: dict[str, np.ndarray]):
+        if cfg.kind not in ("vq", "fsq", "mgvq"):
+            raise RunError(f"NumpyTokenizer reads vq / fsq / mgvq runs; this run is a {cfg.kind} model")
+        self.cfg = cfg
+        self.params = {k: v.astype(np.float32, copy=False) for k, v in params.items()}
+        d = len(cfg.levels) if cfg.kind == "fsq" else cfg.code_dim
+        self.encoder, self.decoder = tokenizer_encoder(d, cfg.kind == "fsq"), tokenizer_decoder(d)
+        if cfg.kind == "vq":
+            self.codebooks = [self.params["quantizer.codebook"]]
+        elif cfg.kind == "mgvq":
+            self.codebooks = [self.params[f"quantizer.quantizers.{g}.codebook"] for g in range(cfg.groups)]
+        self.levels = np.array(cfg.levels, dtype=np.float32)
+        self.basis = np.cumprod([1, *cfg.levels[:-1]]).astype(np.int64)
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> NumpyTokenizer:
+        return cls(*_load_run(run_dir))
+
+    @property
+    def codebook_size(self) -> int:
+        return math.prod(self.cfg.levels) if self.cfg.kind == "fsq" else self.cfg.codebook_size
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Images (B, H, W) or (B, P) in [0, 1] -> tokens (B, h, w), or (B, h, w, G) for mgvq."""
+        x = np.asarray(x, dtype=np.float32).reshape(len(x), 1, *self.cfg.input_shape)
+        z = run_plan(self.params, self.encoder, "encoder", x).transpose(0, 2, 3, 1)  # (B, h, w, d)
+        if self.cfg.kind == "fsq":  # bound with the shifted tanh, round, read the mixed-radix digits
+            half_l = (self.levels - 1) * (1 + 1e-3) / 2
+            offset = np.where(self.levels % 2 == 0, 0.5, 0.0).astype(np.float32)
+            bounded = np.tanh(z + np.arctanh(offset / half_l)) * half_l - offset
+            digits = np.round(bounded).astype(np.int64) + (self.levels // 2).astype(np.int64)
+            return (digits * self.basis).sum(-1)
+        parts = np.split(z, len(self.codebooks), axis=-1)
+        idx = [self._nearest(p, e) for p, e in zip(parts, self.codebooks, strict=True)]
+        return idx[0] if self.cfg.kind == "vq" else np.stack(idx, -1)
+
+    @staticmethod
+    def _nearest(z: np.ndarray, e: np.ndarray) -> np.ndarray:
+        flat = z.reshape(-1, z.shape[-1])
+        d = (flat**2).sum(1, keepdims=True) - 2 * flat @ e.T + (e**2).sum(1)[None]
+        return d.argmin(1).reshape(z.shape[:-1])
+
+    def codes(self, tokens: np.ndarray) -> np.ndarray:
+        """Tokens -> (B, h, w, d) code vectors."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= self.codebook_size):
+            raise ValueError(f"tokens must lie in [0, {self.codebook_size})")
+        if self.cfg.kind == "fsq":
+            digits = (tokens[..., None] // self.basis) % self.levels.astype(np.int64)
+            half = self.levels // 2
+            return ((digits - half) / half).astype(np.float32)
+        if self.cfg.kind == "vq":
+            return self.codebooks[0][tokens]
+        return np.concatenate([e[tokens[..., g]] for g, e in enumerate(self.codebooks)], -1)
+
+    def decode(self, tokens: np.ndarray) -> np.ndarray:
+        """Tokens -> images (B, H, W) in [0, 1]."""
+        logits = run_plan(self.params, self.decoder, "decoder", self.codes(tokens).transpose(0, 3, 1, 2))
+        return (1.0 / (1.0 + np.exp(-logits))).reshape(-1, *self.cfg.input_shape)
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        """Images -> tokens -> images (B, H, W)."""
+        return self.decode(self.encode(x))

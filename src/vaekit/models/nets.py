@@ -17,6 +17,9 @@ _LAYERS = {
     "unflatten": lambda shape: nn.Unflatten(1, shape),
     "conv": lambda c_in, c_out: nn.Conv2d(c_in, c_out, 4, 2, 1),
     "convT": lambda c_in, c_out: nn.ConvTranspose2d(c_in, c_out, 4, 2, 1),
+    "conv3": lambda c_in, c_out: nn.Conv2d(c_in, c_out, 3, 1, 1),
+    "conv1": lambda c_in, c_out: nn.Conv2d(c_in, c_out, 1),
+    "batchnorm": lambda c: nn.BatchNorm2d(c, affine=False),
 }
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..arch import TOKENIZER_WIDTH, tokenizer_decoder, tokenizer_encoder
 from ..config import ModelConfig
 from ..errors import ConfigError
 from ..quantizers import FSQ, GroupedVQ, VectorQuantizer
+from .nets import build
 
 TOKENIZER_KINDS = ("vq", "fsq", "mgvq")
 
@@ -28,27 +30,10 @@ class TokenizerOutput:
     quant_loss: Tensor  # () codebook + commitment loss (0 for FSQ)
 
 
-def _encoder(c: int, d: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(1, c, 4, 2, 1), nn.ReLU(),  # H/2
-        nn.Conv2d(c, 2 * c, 4, 2, 1), nn.ReLU(),  # H/4
-        nn.Conv2d(2 * c, 2 * c, 3, 1, 1), nn.ReLU(),
-        nn.Conv2d(2 * c, d, 1),
-    )  # fmt: skip
-
-
-def _decoder(c: int, d: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(d, 2 * c, 3, 1, 1), nn.ReLU(),
-        nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ReLU(),  # H/2
-        nn.ConvTranspose2d(c, 1, 4, 2, 1),  # H
-    )  # fmt: skip
-
-
 class ConvTokenizer(nn.Module):
     """Encoder (conv, stride 4) -> quantizer on each grid position -> decoder (transposed conv)."""
 
-    def __init__(self, cfg: ModelConfig, width: int = 32):
+    def __init__(self, cfg: ModelConfig, width: int = TOKENIZER_WIDTH):
         super().__init__()
         if cfg.kind not in TOKENIZER_KINDS:
             raise ConfigError(f"unknown tokenizer kind {cfg.kind!r}; choose one of {', '.join(TOKENIZER_KINDS)}")
@@ -67,11 +52,11 @@ class ConvTokenizer(nn.Module):
             self.quantizer = GroupedVQ(cfg.codebook_size, cfg.code_dim, cfg.groups, **vq_kw)
             d = cfg.code_dim
         self.code_dim = d
-        self.encoder, self.decoder = _encoder(width, d), _decoder(width, d)
-        if cfg.kind == "fsq":
-            # Normalise each channel over the batch before the tanh bound: without it the encoder drifts into
-            # tanh's flat tails, where the straight-through gradient vanishes and whole channels freeze on one level.
-            self.encoder.append(nn.BatchNorm2d(d, affine=False))
+        # FSQ: the encoder ends in a non-affine BatchNorm that normalises each channel over the batch before the
+        # tanh bound: without it the encoder drifts into tanh's flat tails, where the straight-through gradient
+        # vanishes and whole channels freeze on one level.
+        self.encoder = build(tokenizer_encoder(d, cfg.kind == "fsq", width))
+        self.decoder = build(tokenizer_decoder(d, width))
         self.generator: torch.Generator | None = None  # set by the trainer: k-means and restarts draw from it
 
     @property
