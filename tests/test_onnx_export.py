@@ -7,7 +7,7 @@ import torch
 from conftest import GAUSSIAN_VARIANTS, saved_gaussian_run
 from vaekit.checkpoint import save_config, save_model
 from vaekit.config import ModelConfig, RunConfig
-from vaekit.errors import ConfigError, RunError
+from vaekit.errors import RunError
 from vaekit.models import build_model
 from vaekit.onnx_export import export_onnx
 
@@ -36,8 +36,27 @@ def test_onnx_matches_torch(tmp_path, name):
 def test_export_refuses_what_is_not_a_gaussian_run(tmp_path):
     with pytest.raises(RunError, match="no config.json"):
         export_onnx(tmp_path)
-    cfg = RunConfig(model=ModelConfig(kind="fsq", preset="fsq"))
-    save_model(tmp_path, build_model(cfg.model), cfg)
+
+
+
+@pytest.mark.parametrize("kind", ["vq", "fsq", "mgvq"])
+def test_tokenizer_onnx_matches_torch(tmp_path, kind):
+    torch.manual_seed(0)
+    cfg = RunConfig(model=ModelConfig(kind=kind, preset=kind, input_shape=(8, 12), codebook_size=16, code_dim=4))
+    model = build_model(cfg.model)
+    with torch.no_grad():  # random weights, and BatchNorm statistics away from (0, 1)
+        for name, t in model.state_dict().items():
+            if name.endswith("running_var"):
+                t.uniform_(0.5, 2.0)
+            elif t.is_floating_point():
+                t.add_(0.1 * torch.randn_like(t))
+    save_model(tmp_path, model, cfg)
     save_config(tmp_path, cfg)
-    with pytest.raises(ConfigError, match="Gaussian VAEs"):
-        export_onnx(tmp_path)
+    enc_path, dec_path = export_onnx(tmp_path)
+    enc, dec = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (enc_path, dec_path))
+    x = torch.rand(5, 96, generator=torch.Generator().manual_seed(1))
+    want = model.eval().tokenize(x)
+    (tokens,) = enc.run(["tokens"], {"x": x.numpy()})
+    assert tokens.dtype == np.int64 and (tokens == want.numpy()).all()
+    _, mean = dec.run(["logits", "mean"], {"tokens": tokens})
+    np.testing.assert_allclose(mean.reshape(5, 8, 12), model.detokenize(want).numpy(), atol=1e-5, rtol=1e-4)

@@ -155,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     run_verb("report", "report.html: config, metrics, curves, KL chart, images, latent map, interpolation")
     run_verb("explorer", "explorer.html: sliders and a 2-D pad that decode latents live in the browser")
 
-    ex = sub.add_parser("export", help="a Gaussian VAE's encoder and decoder as ONNX models")
+    ex = sub.add_parser("export", help="a run's encoder and decoder as ONNX models (VAEs and tokenizers)")
     ex.add_argument("run", help="run directory")
     ex.add_argument("--out", help="folder for encoder.onnx and decoder.onnx (default: the run directory)")
 

@@ -1,12 +1,15 @@
-"""`vaekit export RUN`: a Gaussian VAE's encoder and decoder as two ONNX models.
+"""`vaekit export RUN`: a model's encoder and decoder as two ONNX models (Gaussian VAEs and tokenizers).
 
 The graphs are written from the same layer plans the PyTorch model is built from (``vaekit.arch``): one ONNX
 node per layer (Gemm, Relu, Conv, ConvTranspose, Reshape, Flatten), the weights from ``model.safetensors`` as
 initializers, and a free batch dimension. No tracing and no torch exporter is involved, so the export is
 the same on every torch version and needs only the ``onnx`` package (``pip install 'vaekit[onnx]'``).
 
-    encoder.onnx   x (B, P) floats in [0, 1]  ->  mu (B, D), logvar (B, D)
-    decoder.onnx   z (B, D)                   ->  logits (B, P) (the decoder's raw output), mean (B, P) in [0, 1]
+    Gaussian VAE   encoder.onnx   x (B, P) floats in [0, 1]  ->  mu (B, D), logvar (B, D)
+                   decoder.onnx   z (B, D)  ->  logits (B, P) (the decoder's raw output), mean (B, P) in [0, 1]
+    tokenizer      encoder.onnx   x (B, P)  ->  tokens (B, h, w) int64 ((B, h, w, G) for mgvq): nearest code
+                                  (ArgMin over squared distances) or FSQ's bounded, rounded digits
+                   decoder.onnx   tokens    ->  logits (B, P), mean (B, P) in [0, 1]
 
 The tests run both in onnxruntime against the PyTorch model, for every variant.
 """
@@ -22,7 +25,7 @@ import numpy as np
 from ._io import atomic_write_bytes
 from .arch import Plan
 from .errors import ConfigError
-from .portable import NumpyVAE, _load_run
+from .portable import NumpyTokenizer, NumpyVAE, _load_run
 
 OPSET = 17
 
@@ -51,6 +54,14 @@ class _Graph:
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
+    def node_multi(self, op: str, inputs: list[str], n: int, hint: str = "part", **attrs: Any) -> list[str]:
+        """A node with ``n`` outputs (Split)."""
+        from onnx import helper
+
+        outs = [self.name(hint) for _ in range(n)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=outs[0] + "_node", **attrs))
+        return outs
+
     def weight(self, key: str) -> str:
         return self.const(key, self.params[key].astype(np.float32))
 
@@ -70,24 +81,34 @@ class _Graph:
                 h = self.node("Reshape", [h, shape], "unflatten")
             elif kind == "linear":
                 h = self.node("Gemm", [h, self.weight(key + ".weight"), self.weight(key + ".bias")], "linear", transB=1)
+            elif kind == "batchnorm":  # evaluation mode: running statistics, no affine part
+                c = self.params[key + ".running_mean"].shape[0]
+                one, zero = np.ones(c, dtype=np.float32), np.zeros(c, dtype=np.float32)
+                stats = [self.weight(key + ".running_mean"), self.weight(key + ".running_var")]
+                args = [h, self.const("one", one), self.const("zero", zero), *stats]
+                h = self.node("BatchNormalization", args, "batchnorm", epsilon=1e-5)
+            elif kind in ("conv3", "conv1"):
+                k = 3 if kind == "conv3" else 1
+                args = [h, self.weight(key + ".weight"), self.weight(key + ".bias")]
+                h = self.node("Conv", args, kind, kernel_shape=[k, k], pads=[k // 2] * 4)
             else:  # conv / convT: 4x4 kernels, stride 2, padding 1
                 op = "Conv" if kind == "conv" else "ConvTranspose"
                 args = [h, self.weight(key + ".weight"), self.weight(key + ".bias")]
                 h = self.node(op, args, kind, kernel_shape=[4, 4], strides=[2, 2], pads=[1, 1, 1, 1])
         return h
 
-    def model(self, inputs: list[tuple[str, int]], outputs: list[tuple[str, str, int]], doc: str):
-        """inputs: (name, width); outputs: (graph value, output name, width); batch is symbolic."""
+    def model(self, inputs: list[tuple], outputs: list[tuple], doc: str):
+        """inputs: (name, shape[, int64]); outputs: (graph value, name, shape[, int64]); batch is symbolic."""
         from onnx import TensorProto, helper
 
-        for value, name, _ in outputs:
+        def info(name: str, shape, integer: bool = False):
+            dtype = TensorProto.INT64 if integer else TensorProto.FLOAT
+            return helper.make_tensor_value_info(name, dtype, ["batch", *shape])
+
+        for value, name, *_ in outputs:
             self.nodes.append(helper.make_node("Identity", [value], [name], name=f"out_{name}"))
         graph = helper.make_graph(
-            self.nodes,
-            "vaekit",
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", w]) for n, w in inputs],
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", w]) for _, n, w in outputs],
-            self.inits,
+            self.nodes, "vaekit", [info(*i) for i in inputs], [info(*o[1:]) for o in outputs], self.inits
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="vaekit")
         model.ir_version = 8  # readable by onnxruntime releases from 1.14 on
@@ -96,14 +117,14 @@ class _Graph:
 
 
 def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
-    """Write ``encoder.onnx`` and ``decoder.onnx`` for a Gaussian-VAE run; returns their paths."""
+    """Write ``encoder.onnx`` and ``decoder.onnx`` for a run (Gaussian VAE or tokenizer); returns their paths."""
     try:
         import onnx
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install 'vaekit[onnx]'") from None
     cfg, params = _load_run(run_dir)
     if cfg.kind != "gaussian":
-        raise ConfigError(f"ONNX export covers Gaussian VAEs; this run is a {cfg.kind} tokenizer")
+        return _export_tokenizer(NumpyTokenizer(cfg, params), Path(out_dir) if out_dir is not None else Path(run_dir))
     vae = NumpyVAE(cfg, params)
     cfg, d, p = vae.cfg, vae.cfg.latent_dim, math.prod(vae.cfg.input_shape)
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir)
@@ -125,7 +146,7 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
             logvar = g.node("ConstantOfShape", [shape], "logvar", value=fill)
         else:
             logvar = g.plan(enc.logvar, "encoder.logvar_net", "x")
-    encoder = g.model([("x", p)], [(mu, "mu", d), (logvar, "logvar", d)], doc + ": encoder")
+    encoder = g.model([("x", [p])], [(mu, "mu", [d]), (logvar, "logvar", [d])], doc + ": encoder")
 
     g = _Graph(vae.params)
     logits = g.plan(vae.decoder, "decoder", "z")
@@ -134,10 +155,87 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
     else:
         lo, hi = g.const("lo", np.array(0.0, dtype=np.float32)), g.const("hi", np.array(1.0, dtype=np.float32))
         mean = g.node("Clip", [logits, lo, hi], "mean")
-    decoder = g.model([("z", d)], [(logits, "logits", p), (mean, "mean", p)], doc + ": decoder")
+    decoder = g.model([("z", [d])], [(logits, "logits", [p]), (mean, "mean", [p])], doc + ": decoder")
+    return _write(out_dir, encoder, decoder)
+
+
+def _write(out_dir: Path, encoder, decoder) -> tuple[Path, Path]:
+    import onnx
 
     paths = []
     for model, name in ((encoder, "encoder.onnx"), (decoder, "decoder.onnx")):
         onnx.checker.check_model(model, full_check=True)
         paths.append(atomic_write_bytes(out_dir / name, model.SerializeToString()))
     return paths[0], paths[1]
+
+
+def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
+    """encoder.onnx: x (B, P) -> tokens (B, h, w[, G]) int64; decoder.onnx: tokens -> logits, mean (B, P)."""
+    cfg = tok.cfg
+    (hh, ww), p = (cfg.input_shape[0] // 4, cfg.input_shape[1] // 4), math.prod(cfg.input_shape)
+    grouped = cfg.kind == "mgvq"
+    token_shape = [hh, ww, cfg.groups] if grouped else [hh, ww]
+    doc = f"vaekit {cfg.kind} tokenizer, images {tuple(cfg.input_shape)}, {tok.codebook_size} codes"
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    f32 = lambda v: np.asarray(v, dtype=np.float32)  # noqa: E731
+
+    g = _Graph(tok.params)
+    img = g.node("Reshape", ["x", g.const("shape", i64(-1, 1, *cfg.input_shape))], "image")
+    z = g.node("Transpose", [g.plan(tok.encoder, "encoder", img)], "z", perm=[0, 2, 3, 1])  # (B, h, w, d)
+    if cfg.kind == "fsq":  # shifted tanh bound, round half to even (as torch), mixed-radix digits
+        half_l = (tok.levels - 1) * (1 + 1e-3) / 2
+        offset = f32(np.where(tok.levels % 2 == 0, 0.5, 0.0))
+        t = g.node("Tanh", [g.node("Add", [z, g.const("shift", f32(np.arctanh(offset / half_l)))], "s")], "t")
+        bounded = g.node("Sub", [g.node("Mul", [t, g.const("half", f32(half_l))], "m"), g.const("o", offset)], "b")
+        digits = g.node("Add", [g.node("Round", [bounded], "r"), g.const("hw", f32(tok.levels // 2))], "d")
+        weighted = g.node("Mul", [g.node("Cast", [digits], "di", to=7), g.const("basis", tok.basis)], "w")
+        tokens = g.node("ReduceSum", [weighted, g.const("ax", i64(-1))], "tokens", keepdims=0)
+    else:
+        d = cfg.code_dim // len(tok.codebooks)
+        parts = (
+            g.node_multi("Split", [z, g.const("sizes", i64(*[d] * len(tok.codebooks)))], len(tok.codebooks), axis=-1)
+            if grouped
+            else [z]
+        )
+        picked = []
+        for e, part in zip(tok.codebooks, parts, strict=True):
+            flat = g.node("Reshape", [part, g.const("flat", i64(-1, d))], "flat")
+            sq = g.node("ReduceSum", [g.node("Mul", [flat, flat], "sq"), g.const("ax", i64(1))], "n2", keepdims=1)
+            cross = g.node("MatMul", [flat, g.const("codebookT", f32(e.T) * -2.0)], "cross")
+            dist = g.node("Add", [g.node("Add", [sq, cross], "dc"), g.const("e2", f32((e**2).sum(1)))], "dist")
+            idx = g.node("ArgMin", [dist], "argmin", axis=1, keepdims=0)
+            picked.append(g.node("Reshape", [idx, g.const("grid", i64(-1, hh, ww))], "idx"))
+        tokens = (
+            g.node("Concat", [g.node("Unsqueeze", [t, g.const("ax", i64(-1))], "u") for t in picked], "tokens", axis=-1)
+            if grouped
+            else picked[0]
+        )
+    encoder = g.model([("x", [p])], [(tokens, "tokens", token_shape, True)], doc + ": encoder")
+
+    g = _Graph(tok.params)
+    if cfg.kind == "fsq":
+        levels = tok.levels.astype(np.int64)
+        div = g.node(
+            "Div", [g.node("Unsqueeze", ["tokens", g.const("ax", i64(-1))], "u"), g.const("b", tok.basis)], "q"
+        )
+        digits = g.node("Cast", [g.node("Mod", [div, g.const("l", levels)], "digits")], "df", to=1)
+        half = g.const("hw", f32(tok.levels // 2))
+        codes = g.node("Div", [g.node("Sub", [digits, half], "c"), half], "codes")
+    elif grouped:
+        cols = [g.node("Gather", ["tokens", g.const("g", np.array(k, dtype=np.int64))], "col", axis=-1)
+                for k in range(cfg.groups)]  # fmt: skip
+        looks = [
+            g.node("Gather", [g.const("codebook", f32(e)), c], "look", axis=0)
+            for e, c in zip(tok.codebooks, cols, strict=True)
+        ]
+        codes = g.node("Concat", looks, "codes", axis=-1)
+    else:
+        codes = g.node("Gather", [g.const("codebook", f32(tok.codebooks[0])), "tokens"], "codes", axis=0)
+    grid = g.node("Transpose", [codes], "grid", perm=[0, 3, 1, 2])  # (B, d, h, w)
+    out = g.plan(tok.decoder, "decoder", grid)
+    logits = g.node("Reshape", [out, g.const("shape", i64(-1, p))], "logits")
+    mean = g.node("Sigmoid", [logits], "mean")
+    decoder = g.model(
+        [("tokens", token_shape, True)], [(logits, "logits", [p]), (mean, "mean", [p])], doc + ": decoder"
+    )
+    return _write(out_dir, encoder, decoder)
