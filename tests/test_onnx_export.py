@@ -38,7 +38,6 @@ def test_export_refuses_what_is_not_a_gaussian_run(tmp_path):
         export_onnx(tmp_path)
 
 
-
 @pytest.mark.parametrize("kind", ["vq", "fsq", "mgvq"])
 def test_tokenizer_onnx_matches_torch(tmp_path, kind):
     torch.manual_seed(0)
