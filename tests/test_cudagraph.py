@@ -18,7 +18,7 @@ class _ReplayByRerun(GraphedStep):
     """Stand-in for a captured graph on the CPU: 'replay' re-runs the step on the static buffers."""
 
     def _capture(self):
-        out = torch.zeros(3)
+        out = torch.zeros(*self.x.shape[:-2], 3)  # [total, recon, kl] (per model for a sweep)
         return (lambda: out.copy_(self._run_static())), out
 
 
@@ -43,11 +43,33 @@ def _drive(eager, graphed, device="cpu"):
 @pytest.mark.parametrize("free_bits", [0.0, 0.5])
 def test_replayed_steps_match_eager_steps(free_bits):
     (m_eager, eager), (m_graph, step) = _pair(free_bits=free_bits)
-    graphed = _ReplayByRerun(step, batch_size=16, input_dim=36, warmup=2)
+    graphed = _ReplayByRerun(step, (16, 36), (16, 4), warmup=2)
     _drive(eager, graphed)
     assert graphed.replays == 6  # 9 steps: 1 short (eager), 2 warm-up, 6 replays
     for (name, a), b in zip(m_eager.state_dict().items(), m_graph.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_replayed_sweep_steps_match_eager_sweep_steps():
+    from vaekit.sweep import SweepStep
+
+    cfg = ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(GaussianVAE(cfg))
+    twins = copy.deepcopy(models)
+    eager, step = SweepStep(models, 1e-3, 8), SweepStep(twins, 1e-3, 8)
+    graphed = _ReplayByRerun(step, (2, 8, 36), (2, 8, 3), (2,), warmup=1)
+    g = torch.Generator().manual_seed(3)
+    for it in range(6):
+        n = 5 if it == 3 else 8
+        x, eps, betas = torch.rand(2, n, 36, generator=g), torch.randn(2, n, 3, generator=g), torch.rand(2, generator=g)
+        torch.testing.assert_close(graphed(x, betas, eps), eager(x, betas, eps), atol=1e-5, rtol=1e-6)
+    assert graphed.replays == 4  # 6 steps: 1 short (eager), 1 warm-up, 4 replays
+    for a, b in zip(models, twins, strict=True):
+        for (name, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+            torch.testing.assert_close(vb, va, atol=1e-6, rtol=1e-5, msg=name)
 
 
 def test_graph_switch_is_refused_where_it_cannot_apply():
@@ -64,8 +86,29 @@ def test_graph_switch_is_refused_where_it_cannot_apply():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_captured_graph_matches_eager_steps_on_gpu():
     (m_eager, eager), (m_graph, step) = _pair("cuda")
-    graphed = GraphedStep(step, batch_size=16, input_dim=36, warmup=2)
+    graphed = GraphedStep(step, (16, 36), (16, 4), warmup=2)
     _drive(eager, graphed, "cuda")
     assert graphed.replays == 6
     for (name, a), b in zip(m_eager.state_dict().items(), m_graph.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_captured_sweep_graph_matches_eager_sweep_steps_on_gpu():
+    from vaekit.sweep import SweepStep
+
+    cfg = ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(GaussianVAE(cfg).cuda())
+    twins = copy.deepcopy(models)
+    eager, step = SweepStep(models, 1e-3, 8), SweepStep(twins, 1e-3, 8)
+    graphed = GraphedStep(step, (2, 8, 36), (2, 8, 3), (2,), warmup=1)
+    g = torch.Generator(device="cuda").manual_seed(3)
+    for it in range(6):
+        n = 5 if it == 3 else 8
+        x = torch.rand(2, n, 36, generator=g, device="cuda")
+        eps, betas = torch.randn(2, n, 3, generator=g, device="cuda"), torch.rand(2, generator=g, device="cuda")
+        torch.testing.assert_close(graphed(x, betas, eps), eager(x, betas, eps), atol=1e-4, rtol=1e-4)
+    assert graphed.replays == 4

@@ -20,26 +20,39 @@ A short last batch runs the same step eagerly.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .fused import FusedVAEStep
 
+if TYPE_CHECKING:
+    from .sweep import SweepStep
+
 
 class GraphedStep:
-    """``step(x, beta, eps) -> [total, recon, kl]`` like ``FusedVAEStep``, replaying a captured graph.
+    """``step(x, beta, eps)`` like the wrapped fused step, replaying a captured graph for full batches.
 
+    Wraps a ``FusedVAEStep`` (x (B, P), eps (B, D), beta a number) or a ``SweepStep`` (x (K, B, P),
+    eps (K, B, D), beta (K,)); ``x_shape``, ``eps_shape`` and ``beta_shape`` are the full-batch shapes.
     The returned tensor of a replayed step is the graph's own output buffer: use it (e.g. add it into a
     running sum on the same stream) before the next step overwrites it.
     """
 
-    def __init__(self, step: FusedVAEStep, batch_size: int, input_dim: int, warmup: int = 3):
+    def __init__(
+        self,
+        step: FusedVAEStep | SweepStep,
+        x_shape: tuple[int, ...],
+        eps_shape: tuple[int, ...],
+        beta_shape: tuple[int, ...] = (),
+        warmup: int = 3,
+    ):
         dev = step.param.device
-        self.step, self.batch_size, self.warmup_left = step, batch_size, warmup
-        self.x = torch.zeros(batch_size, input_dim, device=dev)  # (B, P)
-        self.eps = torch.zeros(batch_size, step.model.latent_dim, device=dev)  # (B, D)
-        self.beta = torch.zeros((), device=dev)
+        self.step, self.warmup_left = step, warmup
+        self.x = torch.zeros(x_shape, device=dev)
+        self.eps = torch.zeros(eps_shape, device=dev)
+        self.beta = torch.zeros(beta_shape, device=dev)
         self._replay: Callable[[], None] | None = None
         self._out: Tensor | None = None
         self.replays = 0  # full-batch steps served by the graph (reported by the engine and the tests)
@@ -48,12 +61,12 @@ class GraphedStep:
     def optimizer(self) -> torch.optim.Optimizer:
         return self.step.optimizer
 
-    def __call__(self, x: Tensor, beta: float, eps: Tensor) -> Tensor:
-        if x.shape[0] != self.batch_size:  # the short last batch of an epoch
+    def __call__(self, x: Tensor, beta: float | Tensor, eps: Tensor) -> Tensor:
+        if x.shape != self.x.shape:  # the short last batch of an epoch
             return self.step(x, beta, eps)
         self.x.copy_(x)
         self.eps.copy_(eps)
-        self.beta.fill_(beta)
+        self.beta.copy_(beta) if isinstance(beta, Tensor) else self.beta.fill_(beta)
         if self._replay is None:
             if self.warmup_left > 0:
                 self.warmup_left -= 1

@@ -223,7 +223,8 @@ class Trainer:
             step = fused.FusedVAEStep(
                 self.model, cfg.train.lr, cfg.train.batch_size, cfg.loss.free_bits, grad_hook=hook
             )
-            self._fused = GraphedStep(step, cfg.train.batch_size, x_train.shape[1]) if self.graph else step
+            b, d = cfg.train.batch_size, cfg.model.latent_dim
+            self._fused = GraphedStep(step, (b, x_train.shape[1]), (b, d)) if self.graph else step
             self.optimizer, self.opt_kind = step.optimizer, "adam-fused-flat"
             self._net = self.model
         else:

@@ -32,8 +32,9 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from ._io import atomic_write_json
 from .config import RunConfig
+from .cudagraph import GraphedStep
 from .data import ImageDataset, load_dataset
-from .engine import load_data_tensors, prepare_run_dir, resolve_device
+from .engine import load_data_tensors, prepare_run_dir, resolve_device, resolve_graph
 from .errors import ConfigError, RunError, TrainingDiverged
 from .evaluate import elbo_metrics, evaluate_model
 from .fused import adam_flat, linear_layers, supports
@@ -234,6 +235,10 @@ def _sweep(
         gens.append(torch.Generator(device=device).manual_seed(seed))
         cfgs.append(cfg)
     step = SweepStep(models, base.train.lr, base.train.batch_size, base.loss.free_bits)
+    graph = resolve_graph(base.train.graph, device, "fused", 1)  # on a GPU: one graph replay for all K models
+    k, bs = len(points), base.train.batch_size
+    shapes = ((k, bs, x_train.shape[1]), (k, bs, base.model.latent_dim), (k,))
+    run_step = GraphedStep(step, *shapes) if graph else step
     runs = [out_dir / point_name(b, s) for b, s in points]
     records: list[list[dict[str, Any]]] = [[] for _ in points]
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
@@ -255,7 +260,7 @@ def _sweep(
             ckpt.write_metrics(run, recs)
             ckpt.save_config(run, cfg)  # --epochs may have changed
 
-    n, bs, k = x_train.shape[0], base.train.batch_size, len(points)
+    n = x_train.shape[0]
     steps = math.ceil(n / bs)
     total_steps = steps * base.train.epochs
     step_count, last = counters["step"], []
@@ -278,7 +283,7 @@ def _sweep(
                 now = [beta_at(step_count, total_steps, c.loss) for c in cfgs]
                 if now != last:  # a copy to the device only when a schedule moves (never for constant betas)
                     last, betas_now = now, torch.tensor(now, device=device)
-                sums.add_(step(torch.stack(xs), betas_now, torch.stack(noise)), alpha=xs[0].shape[0])
+                sums.add_(run_step(torch.stack(xs), betas_now, torch.stack(noise)), alpha=xs[0].shape[0])
                 step_count += 1
                 if (i + 1) % log_every == 0 and not torch.isfinite(sums[:, 0]).all():
                     break
@@ -321,8 +326,8 @@ def _sweep(
         )
         raise
 
-    engine = {"device": str(device), "precision": "fp32", "step": "fused-sweep", "models": k,
-              "threads": torch.get_num_threads()}  # fmt: skip
+    engine = {"device": str(device), "precision": "fp32", "step": "fused-sweep", "graph": "on" if graph else "off",
+              "models": k, "threads": torch.get_num_threads()}  # fmt: skip
     rows = []
     epochs_run = max(counters["epoch"], 1)
     for (beta, seed), model, run, recs in zip(points, models, runs, records, strict=True):
