@@ -14,7 +14,8 @@ What a graph needs, and how this file provides it:
     training steps), which also lets Adam create its state;
   * randomness outside the graph: the engine draws the noise (and dynamic binarization) with its own
     generator before each step, exactly as the eager engine does, so both follow the same random stream.
-A short last batch runs the same step eagerly.
+A short last batch runs the same step eagerly. ``vaekit sweep`` wraps its K-model ``SweepStep`` the same way:
+one replay per step for all K models.
 """
 
 from __future__ import annotations
