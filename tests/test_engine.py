@@ -58,16 +58,21 @@ def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path, blob_npz):
     assert cfg.model.hidden == (32,)
 
 
-@pytest.mark.parametrize("binarize, step", [("none", "fused"), ("dynamic", "fused"), ("none", "autograd")])
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, blob_npz, binarize, step):
+@pytest.mark.parametrize(
+    "binarize, step, arch",
+    [("none", "fused", "mlp"), ("dynamic", "fused", "mlp"), ("none", "autograd", "mlp"), ("none", "autograd", "conv")],
+)
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, blob_npz, binarize, step, arch):
     full_cfg = small_cfg(blob_npz, epochs=3, step=step)
     full_cfg.data.binarize = binarize
     full_cfg.loss.anneal = "linear"
+    full_cfg.model.arch, full_cfg.model.channels = arch, (4, 8)  # conv: NHWC weights, contiguous checkpoints
     train(full_cfg, tmp_path / "full", progress=False)
 
     part = small_cfg(blob_npz, epochs=1, step=step)
     part.data.binarize = binarize
     part.loss.anneal = "linear"
+    part.model.arch, part.model.channels = arch, (4, 8)
     part.train.epochs = 3  # the schedule must see the final length; stop after one epoch by interrupting
     calls = {"n": 0}
     real_save = engine.ckpt.save_train_state

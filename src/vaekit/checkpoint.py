@@ -114,6 +114,10 @@ def load_train_state(
         idx, key = k.split(".", 1)
         state.setdefault(int(idx), {})[key] = v
     optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    for p, st in optimizer.state.items():  # saved moments are contiguous; give them their parameter's layout
+        for key, value in st.items():
+            if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                st[key] = torch.empty_like(p).copy_(value)
     generator.set_state(tensors["rng"])
     return TrainState(json.loads(meta["counters"]))
 
