@@ -1,8 +1,8 @@
 """CUDA-graph replay of the fused training step.
 
-On a GPU the fused step of the classic VAE is bound by kernel launches (~40 small kernels per step), not by
+On a GPU the fused step of the classic VAE is bound by kernel launches (~50 small kernels per step), not by
 arithmetic. ``GraphedStep`` captures one full-batch step — forward, hand-derived backward and the Adam kernel —
-as a CUDA graph once, and from then on replays it: one launch per step instead of ~40.
+as a CUDA graph once, and from then on replays it: one launch per step instead of ~50.
 
 What a graph needs, and how this file provides it:
   * fixed addresses: the step reads its batch, its noise and beta from static buffers (``x``, ``eps``,
