@@ -148,12 +148,12 @@ class FusedVAEStep:
         logits = _mlp_forward(self.dec, z, dec_out)  # (n, P)
 
         # ---- loss terms (for logging and the divergence check)
+        # (few kernels: on a GPU every operation here is a launch, also inside a CUDA graph)
         var = std * std
-        kl_el = (mu * mu + var - 1.0 - logvar).mul_(0.5)  # (n, D)
-        kl_per_dim = kl_el.mean(0)  # (D,)
+        kl_per_dim = torch.addcmul(var - logvar, mu, mu).mean(0).sub_(1.0).mul_(0.5)  # (D,) mean of KL over batch
         kl = kl_per_dim.sum()
-        if self.likelihood == "bernoulli":
-            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
+        if self.likelihood == "bernoulli":  # BCE with logits = softplus(l) - x * l, summed
+            recon = (F.softplus(logits).sum() - torch.dot(x.reshape(-1), logits.reshape(-1))) / n
         else:
             recon = F.mse_loss(logits, x, reduction="sum") / (2 * self.sigma**2 * n) + self.log_norm * x.shape[1]
         if self.free_bits > 0:
@@ -178,7 +178,8 @@ class FusedVAEStep:
             torch.addcmul(dz, mu, w, out=dmu)
         else:
             torch.add(dz, mu, alpha=w, out=dmu)
-        torch.mul(dz * eps * std + (var - 1.0) * w, 0.5, out=dlogvar)
+        # d/d(logvar) = 0.5 * (dz * eps * std + w * (var - 1)), with eps * std = z - mu
+        torch.addcmul((var - 1.0).mul_(0.5 * w), dz, z - mu, value=0.5, out=dlogvar)
         self._mlp_backward(self.enc, x, enc_out, enc_grad, dout, input_grad=False)
 
         if self.grad_hook is not None:
