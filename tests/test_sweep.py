@@ -10,6 +10,7 @@ from vaekit.checkpoint import load_model, read_metrics
 from vaekit.config import ModelConfig, RunConfig
 from vaekit.engine import train
 from vaekit.errors import ConfigError, RunError
+from vaekit.evaluate import evaluate_run
 from vaekit.fused import FusedVAEStep
 from vaekit.models import GaussianVAE
 from vaekit.sweep import SweepStep, point_name, sweep
@@ -70,6 +71,9 @@ def test_sweep_writes_runs_a_table_and_a_chart_and_refuses_to_overwrite(tmp_path
     for name in (point_name(1.0, 0), point_name(4.0, 0)):
         for f in ("config.json", "model.safetensors", "metrics.jsonl", "summary.json", "loss_curves.png"):
             assert (out / name / f).is_file(), (name, f)
+        summary = json.loads((out / name / "summary.json").read_text())  # the last epoch's metrics, reused
+        fresh = evaluate_run(out / name, device="cpu")
+        assert summary["loss"] == pytest.approx(fresh["loss"]) and summary["active_units"] == fresh["active_units"]
     table = json.loads((out / "sweep.json").read_text())
     assert len(table["models"]) == 2 and table["seconds_per_epoch"] > 0 and (out / "sweep.png").stat().st_size > 0
     assert table["models"][1]["kl"] < table["models"][0]["kl"]  # beta 4 squeezes the KL

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .losses import free_bits_kl
 from .models import GaussianVAE
 
 
@@ -90,6 +91,23 @@ def adam_flat(optimizer: torch.optim.Optimizer, param: Tensor) -> None:
     )
 
 
+def batch_kl_per_dim(mu: Tensor, logvar: Tensor, var: Tensor, batch_dim: int) -> Tensor:
+    """KL(q(z|x) || N(0, I)) per latent dimension, averaged over ``batch_dim`` (few kernels: on a GPU each
+    operation is a launch, also inside a CUDA graph)."""
+    return torch.addcmul(var - logvar, mu, mu).mean(batch_dim).sub_(1.0).mul_(0.5)
+
+
+def latent_grads(dz: Tensor, mu: Tensor, z: Tensor, var: Tensor, w: float | Tensor, dmu: Tensor, dlogvar: Tensor):
+    """Write dL/dmu and dL/dlogvar into ``dmu`` and ``dlogvar``, given dL/dz and the KL weight per unit of mu:
+    ``w`` = beta / n (times the free-bits mask), a number or a tensor broadcastable to mu."""
+    if isinstance(w, Tensor):
+        torch.addcmul(dz, mu, w, out=dmu)
+    else:
+        torch.add(dz, mu, alpha=w, out=dmu)
+    # d/d(logvar) = 0.5 * (dz * eps * std + w * (var - 1)), with eps * std = z - mu
+    torch.addcmul((var - 1.0).mul_(0.5 * w), dz, z - mu, value=0.5, out=dlogvar)
+
+
 class FusedVAEStep:
     """``step(x, beta) -> [total, recon, kl]``: one optimisation step of the MLP Gaussian VAE, fused."""
 
@@ -148,19 +166,16 @@ class FusedVAEStep:
         logits = _mlp_forward(self.dec, z, dec_out)  # (n, P)
 
         # ---- loss terms (for logging and the divergence check)
-        # (few kernels: on a GPU every operation here is a launch, also inside a CUDA graph)
         var = std * std
-        kl_per_dim = torch.addcmul(var - logvar, mu, mu).mean(0).sub_(1.0).mul_(0.5)  # (D,) mean of KL over batch
+        kl_per_dim = batch_kl_per_dim(mu, logvar, var, 0)  # (D,)
         kl = kl_per_dim.sum()
         if self.likelihood == "bernoulli":  # BCE with logits = softplus(l) - x * l, summed
             recon = (F.softplus(logits).sum() - torch.dot(x.reshape(-1), logits.reshape(-1))) / n
         else:
             recon = F.mse_loss(logits, x, reduction="sum") / (2 * self.sigma**2 * n) + self.log_norm * x.shape[1]
-        if self.free_bits > 0:
-            mask = (kl_per_dim >= self.free_bits).to(mu.dtype)  # (D,) clamp passes gradient only above the floor
-            kl_term = torch.clamp(kl_per_dim, min=self.free_bits).sum()
-        else:
-            mask, kl_term = None, kl
+        kl_term = free_bits_kl(kl_per_dim, self.free_bits)
+        # (D,) the clamp passes gradient only above the floor
+        mask = (kl_per_dim >= self.free_bits).to(mu.dtype) if self.free_bits > 0 else None
         total = recon + beta * kl_term
 
         # ---- backward
@@ -173,13 +188,7 @@ class FusedVAEStep:
         dz = self._mlp_backward(self.dec, z, dec_out, dec_grad, dh, input_grad=True)  # (n, D)
         dout = enc_grad[-1]
         dmu, dlogvar = dout[:, :d], dout[:, d:]
-        w = beta / n if mask is None else mask * (beta / n)  # d(beta * KL)/d(mu) = w * mu; float or tensor
-        if isinstance(w, Tensor):
-            torch.addcmul(dz, mu, w, out=dmu)
-        else:
-            torch.add(dz, mu, alpha=w, out=dmu)
-        # d/d(logvar) = 0.5 * (dz * eps * std + w * (var - 1)), with eps * std = z - mu
-        torch.addcmul((var - 1.0).mul_(0.5 * w), dz, z - mu, value=0.5, out=dlogvar)
+        latent_grads(dz, mu, z, var, beta / n if mask is None else mask * (beta / n), dmu, dlogvar)
         self._mlp_backward(self.enc, x, enc_out, enc_grad, dout, input_grad=False)
 
         if self.grad_hook is not None:

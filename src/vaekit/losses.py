@@ -55,10 +55,11 @@ def free_bits_kl(kl_per_dim: Tensor, free_bits: float) -> Tensor:
     """sum_d max(KL_d, lambda) over batch-averaged per-dim KLs (Kingma et al. 2016, arXiv 1606.04934).
 
     Dimensions below lambda get no gradient, so the encoder is not pushed to collapse them further.
+    Sums over the last axis: (D,) -> (), or (K, D) -> (K,) for a stack of models.
     """
     if free_bits <= 0:
-        return kl_per_dim.sum()
-    return torch.clamp(kl_per_dim, min=free_bits).sum()
+        return kl_per_dim.sum(-1)
+    return torch.clamp(kl_per_dim, min=free_bits).sum(-1)
 
 
 def vae_loss(

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -37,7 +36,8 @@ from .data import ImageDataset, load_dataset
 from .engine import load_data_tensors, prepare_run_dir, resolve_device, resolve_graph
 from .errors import ConfigError, RunError, TrainingDiverged
 from .evaluate import elbo_metrics, evaluate_model
-from .fused import adam_flat, linear_layers, supports
+from .fused import adam_flat, batch_kl_per_dim, latent_grads, linear_layers, supports
+from .losses import free_bits_kl, recon_nll
 from .models import GaussianVAE, build_model, count_params
 from .plots import loss_curves, sweep_chart
 from .schedules import beta_at
@@ -87,7 +87,6 @@ class SweepStep:
         self.grad = [torch.empty(k, batch_size, o, device=dev) for o, _ in shapes]  # dL/d(activation)
         self.z = torch.empty(k, batch_size, self.latent_dim, device=dev)
         self.std = torch.empty(k, batch_size, self.latent_dim, device=dev)
-        self.log_norm = 0.0 if self.likelihood == "bernoulli" else math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
 
     def _forward(self, layers: range, h: Tensor, n: int) -> Tensor:
         for j in layers:
@@ -122,20 +121,13 @@ class SweepStep:
         logits = self._forward(dec, z, n)  # (K, n, P)
 
         var = std * std
-        kl_per_dim = (mu * mu + var - 1.0 - logvar).mul_(0.5).mean(1)  # (K, D)
+        kl_per_dim = batch_kl_per_dim(mu, logvar, var, 1)  # (K, D)
         kl = kl_per_dim.sum(1)  # (K,)
-        if self.likelihood == "bernoulli":
-            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2)) / n
-        else:
-            recon = (logits - x).pow_(2).sum((1, 2)) / (2 * self.sigma**2 * n) + self.log_norm * x.shape[2]
+        recon = recon_nll(logits, x, self.likelihood, self.sigma).sum(1) / n  # (K,)
         scale = (betas / n).unsqueeze(1)  # (K, 1)
         if self.free_bits > 0:
-            mask = (kl_per_dim >= self.free_bits).to(mu.dtype)  # (K, D)
-            kl_term = torch.clamp(kl_per_dim, min=self.free_bits).sum(1)
-            scale = scale * mask
-        else:
-            kl_term = kl
-        total = recon + betas * kl_term
+            scale = scale * (kl_per_dim >= self.free_bits).to(mu.dtype)  # (K, D)
+        total = recon + betas * free_bits_kl(kl_per_dim, self.free_bits)
 
         dh = self.grad[-1][:, :n]
         if self.likelihood == "bernoulli":
@@ -146,9 +138,7 @@ class SweepStep:
         dz = self._backward(dec, z, dh, n, input_grad=True)  # (K, n, D)
         dout = self.grad[self.n_enc - 1][:, :n]
         dmu, dlogvar = dout[..., :d], dout[..., d:]
-        w = scale.unsqueeze(1)  # (K, 1, D) or (K, 1, 1): d(beta * KL)/d(mu) = w * mu
-        torch.addcmul(dz, mu, w, out=dmu)
-        torch.mul(dz * eps * std + (var - 1.0) * w, 0.5, out=dlogvar)
+        latent_grads(dz, mu, z, var, scale.unsqueeze(1), dmu, dlogvar)  # w: (K, 1, D) or (K, 1, 1)
         self._backward(enc, x, dout, n, input_grad=False)
         adam_flat(self.optimizer, self.param)
         return torch.stack([total, recon, kl], 1)
@@ -241,6 +231,7 @@ def _sweep(
     run_step = GraphedStep(step, *shapes) if graph else step
     runs = [out_dir / point_name(b, s) for b, s in points]
     records: list[list[dict[str, Any]]] = [[] for _ in points]
+    tests: list[dict[str, Any] | None] = [None for _ in points]  # each model's latest test metrics
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
     if state is None:
         own = [out_dir / f for f in (SWEEP_STATE, SWEEP_JSON, "sweep.png")]
@@ -297,7 +288,7 @@ def _sweep(
                     f"(epoch {counters['epoch']}) is kept in {out_dir}; lower --lr or drop those betas"
                 )
             for j, (model, run) in enumerate(zip(models, runs, strict=True)):
-                test = elbo_metrics(model, x_test)
+                test = tests[j] = elbo_metrics(model, x_test)
                 model.train()
                 rec = {
                     "epoch": epoch + 1,
@@ -330,9 +321,10 @@ def _sweep(
               "models": k, "threads": torch.get_num_threads()}  # fmt: skip
     rows = []
     epochs_run = max(counters["epoch"], 1)
-    for (beta, seed), model, run, recs in zip(points, models, runs, records, strict=True):
+    for (beta, seed), model, run, recs, test in zip(points, models, runs, records, tests, strict=True):
         model.eval()
-        summary = evaluate_model(model, x_test)
+        # the last epoch's test metrics are the final ones (as in train()); evaluate only when no epoch ran
+        summary = dict(test) if test is not None else evaluate_model(model, x_test)
         summary.update(
             train_seconds=counters["train_seconds"], epochs=counters["epoch"], params=count_params(model), engine=engine
         )
