@@ -36,7 +36,7 @@ CURVES = "loss_curves.png"
 RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES, "report.html", "explorer.html")
 
 
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     # clone: parameters may be views of one flat buffer, and safetensors stores each tensor on its own
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
@@ -48,7 +48,7 @@ def save_config(run_dir: Path, cfg: RunConfig) -> Path:
 
 def save_model(run_dir: Path, model: torch.nn.Module, cfg: RunConfig) -> Path:
     """Write ``model.safetensors`` with the run config in its metadata."""
-    return _save_tensors(run_dir / MODEL, model.state_dict(), {"config": json.dumps(cfg.to_dict())})
+    return write_tensors(run_dir / MODEL, model.state_dict(), {"config": json.dumps(cfg.to_dict())})
 
 
 def save_train_state(
@@ -74,7 +74,7 @@ def save_train_state(
         "param_groups": json.dumps(opt["param_groups"]),
         "optim_scalars": json.dumps(scalars),
     }
-    return _save_tensors(run_dir / STATE, tensors, meta)
+    return write_tensors(run_dir / STATE, tensors, meta)
 
 
 def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -87,11 +87,6 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         return load_file(str(path)), meta
     except (SafetensorError, OSError) as e:
         raise RunError(f"{path}: unreadable checkpoint ({e})") from None
-
-
-def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
-    """Write tensors (copied, made contiguous) and string metadata to ``path`` atomically."""
-    return _save_tensors(path, tensors, metadata)
 
 
 @dataclass

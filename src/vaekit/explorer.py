@@ -25,7 +25,8 @@ import torch
 from ._io import atomic_write_bytes
 from .arch import Plan, decoder_plan
 from .errors import RunError
-from .runs import Run, open_run
+from .losses import kl_normal
+from .runs import Run
 
 
 def _weights(run: Run, plan: Plan) -> dict[str, dict]:
@@ -46,7 +47,7 @@ def _points(run: Run, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for i in range(0, len(x), 1000):
         mu, logvar = model.encode(x[i : i + 1000])
         mus.append(mu)
-        kls.append((0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).sum(0))
+        kls.append(kl_normal(mu, logvar).sum(0))
     mu = torch.cat(mus).cpu().numpy()
     kl = (torch.stack(kls).sum(0) / len(x)).cpu().numpy()
     idx = np.random.default_rng(0).permutation(len(mu))[:n]
@@ -79,7 +80,3 @@ def build_explorer(run: Run, out: str | Path | None = None, points: int = 1500) 
     path = Path(out) if out is not None else run.path / "explorer.html"
     atomic_write_bytes(path, page.encode())
     return path
-
-
-def explorer_run(run_dir: str | Path, out: str | Path | None = None, device: str = "cpu") -> Path:
-    return build_explorer(open_run(run_dir, device), out)

@@ -25,7 +25,7 @@ import numpy as np
 from ._io import atomic_write_bytes
 from .arch import Plan
 from .errors import ConfigError
-from .portable import NumpyTokenizer, NumpyVAE, _load_run
+from .portable import NumpyTokenizer, NumpyVAE, read_run
 
 OPSET = 17
 
@@ -122,7 +122,7 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
         import onnx
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install 'vaekit[onnx]'") from None
-    cfg, params = _load_run(run_dir)
+    cfg, params = read_run(run_dir)
     if cfg.kind != "gaussian":
         return _export_tokenizer(NumpyTokenizer(cfg, params), Path(out_dir) if out_dir is not None else Path(run_dir))
     vae = NumpyVAE(cfg, params)
@@ -183,10 +183,10 @@ def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
     img = g.node("Reshape", ["x", g.const("shape", i64(-1, 1, *cfg.input_shape))], "image")
     z = g.node("Transpose", [g.plan(tok.encoder, "encoder", img)], "z", perm=[0, 2, 3, 1])  # (B, h, w, d)
     if cfg.kind == "fsq":  # shifted tanh bound, round half to even (as torch), mixed-radix digits
-        half_l = (tok.levels - 1) * (1 + 1e-3) / 2
-        offset = f32(np.where(tok.levels % 2 == 0, 0.5, 0.0))
-        t = g.node("Tanh", [g.node("Add", [z, g.const("shift", f32(np.arctanh(offset / half_l)))], "s")], "t")
-        bounded = g.node("Sub", [g.node("Mul", [t, g.const("half", f32(half_l))], "m"), g.const("o", offset)], "b")
+        t = g.node("Tanh", [g.node("Add", [z, g.const("shift", tok.fsq_shift)], "s")], "t")
+        bounded = g.node(
+            "Sub", [g.node("Mul", [t, g.const("half", tok.fsq_half)], "m"), g.const("o", tok.fsq_offset)], "b"
+        )
         digits = g.node("Add", [g.node("Round", [bounded], "r"), g.const("hw", f32(tok.levels // 2))], "d")
         weighted = g.node("Mul", [g.node("Cast", [digits], "di", to=7), g.const("basis", tok.basis)], "w")
         tokens = g.node("ReduceSum", [weighted, g.const("ax", i64(-1))], "tokens", keepdims=0)

@@ -1,12 +1,12 @@
-"""Torch-free inference: a trained Gaussian VAE evaluated with NumPy alone.
+"""Torch-free inference: trained Gaussian VAEs and tokenizers evaluated with NumPy alone.
 
-``NumpyVAE.load(run_dir)`` reads the run's ``config.json`` and ``model.safetensors`` (safetensors' NumPy
-loader: no torch, no pickle) and evaluates the same layer plans the PyTorch model was built from
-(``vaekit.arch``), so every Gaussian variant — MLP or conv, shared or dual-path encoder, fixed posterior
-sigma — runs here. Parity with the PyTorch model is tested on each variant. This module imports neither
-torch nor anything that does.
+``load(run_dir)`` reads the run's ``config.json`` and ``model.safetensors`` (safetensors' NumPy loader: no
+torch, no pickle) and returns a ``NumpyVAE`` or a ``NumpyTokenizer``; both evaluate the same layer plans
+the PyTorch models were built from (``vaekit.arch``), so every Gaussian variant — MLP or conv, shared or
+dual-path encoder, fixed posterior sigma — and the vq / fsq / mgvq tokenizers run here. Parity with PyTorch
+is tested on each. This module imports neither torch nor anything that does.
 
-    vae = NumpyVAE.load("runs/classic-mnist-...")
+    vae = load("runs/classic-mnist-...")
     mu, logvar = vae.encode(images)          # images (B, H, W) or (B, H*W), floats in [0, 1]
     grid = vae.decode_images(mu)             # (B, H, W) in [0, 1]
 """
@@ -80,7 +80,8 @@ def run_plan(params: dict[str, np.ndarray], plan: Plan, prefix: str, h: np.ndarr
     return h.astype(np.float32, copy=False)
 
 
-def _load_run(run_dir: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+def read_run(run_dir: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """A run's model config and float32 weights, without torch; a one-line RunError when files are missing."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory")
@@ -93,7 +94,7 @@ def _load_run(run_dir: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
 
 def load(run_dir: str | Path) -> NumpyVAE | NumpyTokenizer:
     """The NumPy model of a run: a ``NumpyVAE`` or a ``NumpyTokenizer``, by the run's kind."""
-    cfg, params = _load_run(run_dir)
+    cfg, params = read_run(run_dir)
     return NumpyVAE(cfg, params) if cfg.kind == "gaussian" else NumpyTokenizer(cfg, params)
 
 
@@ -109,7 +110,7 @@ class NumpyVAE:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> NumpyVAE:
-        return cls(*_load_run(run_dir))
+        return cls(*read_run(run_dir))
 
     @property
     def latent_dim(self) -> int:
@@ -165,10 +166,14 @@ class NumpyTokenizer:
             self.codebooks = [self.params[f"quantizer.quantizers.{g}.codebook"] for g in range(cfg.groups)]
         self.levels = np.array(cfg.levels, dtype=np.float32)
         self.basis = np.cumprod([1, *cfg.levels[:-1]]).astype(np.int64)
+        # FSQ's bound, as in quantizers/fsq.py (eps 1e-3): tanh(z + shift) * half - offset, then round
+        self.fsq_half = ((self.levels - 1) * (1 + 1e-3) / 2).astype(np.float32)
+        self.fsq_offset = np.where(self.levels % 2 == 0, 0.5, 0.0).astype(np.float32)
+        self.fsq_shift = np.arctanh(self.fsq_offset / self.fsq_half).astype(np.float32)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> NumpyTokenizer:
-        return cls(*_load_run(run_dir))
+        return cls(*read_run(run_dir))
 
     @property
     def codebook_size(self) -> int:
@@ -179,9 +184,7 @@ class NumpyTokenizer:
         x = np.asarray(x, dtype=np.float32).reshape(len(x), 1, *self.cfg.input_shape)
         z = run_plan(self.params, self.encoder, "encoder", x).transpose(0, 2, 3, 1)  # (B, h, w, d)
         if self.cfg.kind == "fsq":  # bound with the shifted tanh, round, read the mixed-radix digits
-            half_l = (self.levels - 1) * (1 + 1e-3) / 2
-            offset = np.where(self.levels % 2 == 0, 0.5, 0.0).astype(np.float32)
-            bounded = np.tanh(z + np.arctanh(offset / half_l)) * half_l - offset
+            bounded = np.tanh(z + self.fsq_shift) * self.fsq_half - self.fsq_offset
             digits = np.round(bounded).astype(np.int64) + (self.levels // 2).astype(np.int64)
             return (digits * self.basis).sum(-1)
         parts = np.split(z, len(self.codebooks), axis=-1)
