@@ -40,8 +40,9 @@ GAUSSIAN_VARIANTS = {
 }
 
 
-def saved_gaussian_run(path, **model_kw):
-    """An untrained Gaussian VAE on 8x12 images with perturbed weights, saved as a run directory at path."""
+def saved_run(path, **model_kw):
+    """An untrained model (Gaussian VAE, or a tokenizer with ``kind=``) on 8x12 images, small codebooks,
+    with perturbed weights, saved as a run directory at path; returns the model."""
     import torch
 
     from vaekit.checkpoint import save_config, save_model
@@ -49,11 +50,15 @@ def saved_gaussian_run(path, **model_kw):
     from vaekit.models import build_model
 
     torch.manual_seed(0)
-    cfg = RunConfig(model=ModelConfig(input_shape=(8, 12), latent_dim=3, **model_kw))
+    model_kw.setdefault("preset", model_kw.get("kind", "test"))
+    cfg = RunConfig(model=ModelConfig(input_shape=(8, 12), latent_dim=3, codebook_size=16, code_dim=4, **model_kw))
     model = build_model(cfg.model)
-    with torch.no_grad():  # move biases off zero so that every term of the computation is exercised
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+    with torch.no_grad():  # biases off zero and BatchNorm statistics away from (0, 1): every term is exercised
+        for name, t in model.state_dict().items():
+            if name.endswith("running_var"):
+                t.uniform_(0.5, 2.0)
+            elif t.is_floating_point():
+                t.add_(0.1 * torch.randn_like(t))
     save_model(path, model, cfg)
     save_config(path, cfg)
     return model

@@ -4,11 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import GAUSSIAN_VARIANTS, saved_gaussian_run
-from vaekit.checkpoint import save_config, save_model
-from vaekit.config import ModelConfig, RunConfig
+from conftest import GAUSSIAN_VARIANTS, saved_run
 from vaekit.errors import RunError
-from vaekit.models import build_model
 from vaekit.onnx_export import export_onnx
 
 ort = pytest.importorskip("onnxruntime")  # installed by the dev extra, so CI runs these
@@ -16,7 +13,7 @@ ort = pytest.importorskip("onnxruntime")  # installed by the dev extra, so CI ru
 
 @pytest.mark.parametrize("name", GAUSSIAN_VARIANTS)
 def test_onnx_matches_torch(tmp_path, name):
-    model = saved_gaussian_run(tmp_path, **GAUSSIAN_VARIANTS[name]).eval()
+    model = saved_run(tmp_path, **GAUSSIAN_VARIANTS[name]).eval()
     enc_path, dec_path = export_onnx(tmp_path, tmp_path / "onnx")
     enc, dec = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (enc_path, dec_path))
     for batch in (1, 5):  # the batch dimension is free
@@ -40,17 +37,7 @@ def test_export_refuses_what_is_not_a_gaussian_run(tmp_path):
 
 @pytest.mark.parametrize("kind", ["vq", "fsq", "mgvq"])
 def test_tokenizer_onnx_matches_torch(tmp_path, kind):
-    torch.manual_seed(0)
-    cfg = RunConfig(model=ModelConfig(kind=kind, preset=kind, input_shape=(8, 12), codebook_size=16, code_dim=4))
-    model = build_model(cfg.model)
-    with torch.no_grad():  # random weights, and BatchNorm statistics away from (0, 1)
-        for name, t in model.state_dict().items():
-            if name.endswith("running_var"):
-                t.uniform_(0.5, 2.0)
-            elif t.is_floating_point():
-                t.add_(0.1 * torch.randn_like(t))
-    save_model(tmp_path, model, cfg)
-    save_config(tmp_path, cfg)
+    model = saved_run(tmp_path, kind=kind)
     enc_path, dec_path = export_onnx(tmp_path)
     enc, dec = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (enc_path, dec_path))
     x = torch.rand(5, 96, generator=torch.Generator().manual_seed(1))
