@@ -279,19 +279,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         given = [f for f, v in vars(args).items() if v not in (None, False) and f not in _SWEEP_RESUME_FLAGS]
         if not args.out or args.betas or args.seeds != "0" or given:
             raise ConfigError("--resume continues a sweep as planned: give --out DIR and, at most, --epochs")
-        out = Path(args.out)
-        result = resume_sweep(out, args.epochs, progress=not args.quiet)
-        print(markdown_table(result))
-        return 0
-    if not args.betas:
-        raise ConfigError("a sweep needs --betas, e.g. --betas 0.5,1,2,4")
-    betas, seeds = _numbers(args.betas, float, "--betas"), _numbers(args.seeds, int, "--seeds")
-    cfg = build_train_config(args)
-    dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
-    out = Path(args.out) if args.out else _default_run_dir(f"sweep-{cfg.model.preset}-{dataset_tag}")
-    result = sweep(cfg, betas, seeds, out, overwrite=args.overwrite, progress=not args.quiet)
+        result = resume_sweep(args.out, args.epochs, progress=not args.quiet)
+    else:
+        if not args.betas:
+            raise ConfigError("a sweep needs --betas, e.g. --betas 0.5,1,2,4")
+        betas, seeds = _numbers(args.betas, float, "--betas"), _numbers(args.seeds, int, "--seeds")
+        cfg = build_train_config(args)
+        dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
+        out = Path(args.out) if args.out else _default_run_dir(f"sweep-{cfg.model.preset}-{dataset_tag}")
+        result = sweep(cfg, betas, seeds, out, overwrite=args.overwrite, progress=not args.quiet)
     print(markdown_table(result))
-    print(f"{len(result.rows)} models, {result.seconds_per_epoch:.2f} s per epoch for all of them; runs in {out}")
+    per_epoch = f"{result.seconds_per_epoch:.2f} s per epoch for all of them"
+    print(f"{len(result.rows)} models, {per_epoch}; runs in {result.out_dir}")
     return 0
 
 
