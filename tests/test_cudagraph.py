@@ -8,9 +8,7 @@ import torch
 
 from vaekit.config import ModelConfig
 from vaekit.cudagraph import GraphedStep
-from vaekit.engine import resolve_graph
-from vaekit.errors import ConfigError
-from vaekit.fused import FusedVAEStep
+from vaekit.fused import FusedStep, FusedVAEStep
 from vaekit.models import GaussianVAE
 
 
@@ -22,11 +20,14 @@ class _ReplayByRerun(GraphedStep):
         return (lambda: out.copy_(self._run_static())), out
 
 
-def _pair(device="cpu", free_bits=0.0):
+def _pair(device="cpu", free_bits=0.0, precision="fp32"):
     torch.manual_seed(0)
     model = GaussianVAE(ModelConfig(input_shape=(6, 6), hidden=(32,), latent_dim=4)).to(device)
     twin = copy.deepcopy(model)
-    return (model, FusedVAEStep(model, 1e-3, 16, free_bits)), (twin, FusedVAEStep(twin, 1e-3, 16, free_bits))
+    return (
+        (model, FusedVAEStep(model, 1e-3, 16, free_bits, precision)),
+        (twin, FusedVAEStep(twin, 1e-3, 16, free_bits, precision)),
+    )
 
 
 def _drive(eager, graphed, device="cpu"):
@@ -40,9 +41,9 @@ def _drive(eager, graphed, device="cpu"):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-6)
 
 
-@pytest.mark.parametrize("free_bits", [0.0, 0.5])
-def test_replayed_steps_match_eager_steps(free_bits):
-    (m_eager, eager), (m_graph, step) = _pair(free_bits=free_bits)
+@pytest.mark.parametrize("free_bits, precision", [(0.0, "fp32"), (0.5, "fp32"), (0.5, "bf16")])
+def test_replayed_steps_match_eager_steps(free_bits, precision):
+    (m_eager, eager), (m_graph, step) = _pair(free_bits=free_bits, precision=precision)
     graphed = _ReplayByRerun(step, (16, 36), (16, 4), warmup=2)
     _drive(eager, graphed)
     assert graphed.replays == 6  # 9 steps: 1 short (eager), 2 warm-up, 6 replays
@@ -51,15 +52,13 @@ def test_replayed_steps_match_eager_steps(free_bits):
 
 
 def test_replayed_sweep_steps_match_eager_sweep_steps():
-    from vaekit.sweep import SweepStep
-
     cfg = ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
     models = []
     for seed in (0, 1):
         torch.manual_seed(seed)
         models.append(GaussianVAE(cfg))
     twins = copy.deepcopy(models)
-    eager, step = SweepStep(models, 1e-3, 8), SweepStep(twins, 1e-3, 8)
+    eager, step = FusedStep(models, 1e-3, 8), FusedStep(twins, 1e-3, 8)
     graphed = _ReplayByRerun(step, (2, 8, 36), (2, 8, 3), (2,), warmup=1)
     g = torch.Generator().manual_seed(3)
     for it in range(6):
@@ -72,20 +71,10 @@ def test_replayed_sweep_steps_match_eager_sweep_steps():
             torch.testing.assert_close(vb, va, atol=1e-6, rtol=1e-5, msg=name)
 
 
-def test_graph_switch_is_refused_where_it_cannot_apply():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_graph("auto", cpu, "fused", 1) is False
-    assert resolve_graph("auto", cuda, "fused", 1) is True
-    assert resolve_graph("auto", cuda, "fused", 2) is False
-    assert resolve_graph("off", cuda, "fused", 1) is False
-    for args, fix in [((cpu, "fused", 1), "--device cuda"), ((cuda, "autograd", 1), "fused step")]:
-        with pytest.raises(ConfigError, match=fix):
-            resolve_graph("on", *args)
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_captured_graph_matches_eager_steps_on_gpu():
-    (m_eager, eager), (m_graph, step) = _pair("cuda")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_captured_graph_matches_eager_steps_on_gpu(precision):
+    (m_eager, eager), (m_graph, step) = _pair("cuda", precision=precision)
     graphed = GraphedStep(step, (16, 36), (16, 4), warmup=2)
     _drive(eager, graphed, "cuda")
     assert graphed.replays == 6
@@ -95,15 +84,13 @@ def test_captured_graph_matches_eager_steps_on_gpu():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_captured_sweep_graph_matches_eager_sweep_steps_on_gpu():
-    from vaekit.sweep import SweepStep
-
     cfg = ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
     models = []
     for seed in (0, 1):
         torch.manual_seed(seed)
         models.append(GaussianVAE(cfg).cuda())
     twins = copy.deepcopy(models)
-    eager, step = SweepStep(models, 1e-3, 8), SweepStep(twins, 1e-3, 8)
+    eager, step = FusedStep(models, 1e-3, 8), FusedStep(twins, 1e-3, 8)
     graphed = GraphedStep(step, (2, 8, 36), (2, 8, 3), (2,), warmup=1)
     g = torch.Generator(device="cuda").manual_seed(3)
     for it in range(6):

@@ -19,9 +19,14 @@ def _run(cmd, cwd):
     return proc
 
 
-@pytest.mark.parametrize("step", ["fused", "autograd"])
-def test_torchrun_two_processes_match_one(tmp_path, blob_npz, step):
-    args = [*ARGS, "--dataset", str(blob_npz), "--step", step]
+# bf16 rounds each process's half-batch products on their own: equal to the single process within bf16's
+# resolution (8 bits of mantissa), not to fp32's
+TOLERANCE = {"fp32": {"atol": 1e-5, "rtol": 1e-4}, "bf16": {"atol": 2e-3, "rtol": 2e-2}}
+
+
+@pytest.mark.parametrize("step, precision", [("fused", "fp32"), ("autograd", "fp32"), ("fused", "bf16")])
+def test_torchrun_two_processes_match_one(tmp_path, blob_npz, step, precision):
+    args = [*ARGS, "--dataset", str(blob_npz), "--step", step, "--precision", precision]
     _run([sys.executable, "-m", "vaekit", *args, "--out", "single"], tmp_path)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = _run([*launcher, "-m", "vaekit", *args, "--out", "ddp"], tmp_path)
@@ -30,8 +35,8 @@ def test_torchrun_two_processes_match_one(tmp_path, blob_npz, step):
     assert json.loads((ddp / "summary.json").read_text())["engine"]["processes"] == 2
     a, b = load_file(str(single / "model.safetensors")), load_file(str(ddp / "model.safetensors"))
     for k in a:  # same global batches, same noise: equal up to the order of floating-point sums
-        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4, msg=k)
+        torch.testing.assert_close(a[k], b[k], **TOLERANCE[precision], msg=k)
     loss_1 = json.loads((single / "summary.json").read_text())["loss"]
     loss_2 = json.loads((ddp / "summary.json").read_text())["loss"]
-    assert abs(loss_1 - loss_2) < 1e-3
+    assert abs(loss_1 - loss_2) < (1e-3 if precision == "fp32" else 0.05)
     assert len((ddp / "metrics.jsonl").read_text().splitlines()) == 2  # one writer

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vaekit.config import ModelConfig
+from vaekit.errors import ConfigError
 from vaekit.fused import FusedVAEStep, supports
 from vaekit.losses import vae_loss
 from vaekit.models import GaussianVAE, mlp
@@ -55,5 +56,5 @@ def test_unsupported_models_are_refused():
     odd = GaussianVAE(cfg, encoder=torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.Tanh(), torch.nn.Linear(4, 4)))
     assert supports(GaussianVAE(cfg, encoder=mlp([16, 4]), decoder=mlp([2, 16])))
     assert not supports(odd)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         FusedVAEStep(odd, 1e-3, 4)

@@ -13,7 +13,8 @@ from vaekit.errors import ConfigError, RunError
 from vaekit.evaluate import evaluate_run
 from vaekit.fused import FusedVAEStep
 from vaekit.models import GaussianVAE
-from vaekit.sweep import SweepStep, point_name, sweep
+from vaekit.fused import FusedStep
+from vaekit.sweep import point_name, sweep
 
 
 @pytest.mark.parametrize("likelihood, free_bits", [("bernoulli", 0.0), ("gaussian", 0.4)])
@@ -24,7 +25,7 @@ def test_sweep_step_matches_one_fused_step_per_model(likelihood, free_bits):
         torch.manual_seed(seed)
         models.append(GaussianVAE(cfg))
     solo = [FusedVAEStep(copy.deepcopy(m), 1e-3, 8, free_bits) for m in models]
-    swept = SweepStep(models, 1e-3, 8, free_bits)
+    swept = FusedStep(models, 1e-3, 8, free_bits, "fp32")
     g = torch.Generator().manual_seed(5)
     betas = torch.tensor([0.5, 1.0, 3.0])
     for it in range(5):
@@ -99,7 +100,7 @@ def test_an_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path, blob
 
     sweep(_base(blob_npz, epochs=3), [1.0, 3.0], [0], tmp_path / "straight", progress=False)
 
-    calls, real = {"n": 0}, sweep_mod.SweepStep.__call__
+    calls, real = {"n": 0}, sweep_mod.FusedStep.__call__
 
     def interrupt_in_epoch_two(self, *args):
         calls["n"] += 1
@@ -107,10 +108,10 @@ def test_an_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path, blob
             raise KeyboardInterrupt
         return real(self, *args)
 
-    monkeypatch.setattr(sweep_mod.SweepStep, "__call__", interrupt_in_epoch_two)
+    monkeypatch.setattr(sweep_mod.FusedStep, "__call__", interrupt_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         sweep(_base(blob_npz, epochs=3), [1.0, 3.0], [0], tmp_path / "cut", progress=False)
-    monkeypatch.setattr(sweep_mod.SweepStep, "__call__", real)
+    monkeypatch.setattr(sweep_mod.FusedStep, "__call__", real)
     assert [r["epoch"] for r in read_metrics(tmp_path / "cut" / point_name(3.0, 0))] == [1]
 
     result = resume_sweep(tmp_path / "cut", progress=False)

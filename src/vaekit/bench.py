@@ -106,7 +106,7 @@ class _Engine:
         cfg = RunConfig(model=preset_config("classic"))
         cfg.train.seed, cfg.train.device, cfg.train.epochs = seed, device.type, epochs
         cfg.train.precision, cfg.train.graph = switches
-        x_train, self.x_test = load_data_tensors(cfg, device, ds, quiet=True)
+        x_train, self.x_test = load_data_tensors(cfg, device, ds, quiet=True, for_training=True)
         self.trainer = Trainer(cfg, x_train, device)
         self.device = device
         self.detail = ", ".join(f"{k}={v}" for k, v in self.trainer.info.items())

@@ -14,7 +14,7 @@ Nothing here is ever unpickled.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,26 +54,20 @@ def save_model(run_dir: Path, model: torch.nn.Module, cfg: RunConfig) -> Path:
 def save_train_state(
     run_dir: Path,
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    adam: dict[str, torch.Tensor],
     generator: torch.Generator,
     counters: dict[str, Any],
+    engine: dict[str, Any],
 ) -> Path:
-    """Write ``train_state.safetensors``: everything needed to continue bit-for-bit."""
+    """Write ``train_state.safetensors``: everything needed to continue bit-for-bit.
+
+    ``adam``: the optimizer state per parameter name (``Trainer.adam_state()``), the same for every step
+    layout, so a run resumes under another step or device. ``engine``: the switches the run resolved to.
+    """
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    scalars: dict[str, Any] = {}
-    for idx, state in opt["state"].items():
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{key}"] = value
-            else:
-                scalars[f"{idx}.{key}"] = value
+    tensors.update({f"adam.{k}": v for k, v in adam.items()})
     tensors["rng"] = generator.get_state()
-    meta = {
-        "counters": json.dumps(counters),
-        "param_groups": json.dumps(opt["param_groups"]),
-        "optim_scalars": json.dumps(scalars),
-    }
+    meta = {"counters": json.dumps(counters), "engine": json.dumps(engine), "format": "2"}
     return write_tensors(run_dir / STATE, tensors, meta)
 
 
@@ -92,29 +86,71 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 @dataclass
 class TrainState:
     counters: dict[str, Any]  # epoch (completed), step, train_seconds, ...
+    model: dict[str, torch.Tensor]  # the model's state dict
+    adam: dict[str, torch.Tensor]  # "{parameter name}.exp_avg" / ".exp_avg_sq" / ".step"
+    rng: torch.Tensor  # the run's generator state
+    engine: dict[str, Any]  # the switches the run resolved to when this was written ({} for older runs)
+    legacy: dict[str, Any] = field(default_factory=dict)  # older checkpoints' optimizer layout (see adam_by_name)
+
+    def adam_by_name(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Adam's state per parameter name. Checkpoints written before it was kept that way hold the optimizer's
+        own layout (one flat buffer for the fused step, else one entry per parameter), converted here with
+        the model's parameter order."""
+        if self.adam or not self.legacy:
+            return self.adam
+        return _legacy_adam(self.legacy["tensors"], self.legacy["scalars"], model)
 
 
-def load_train_state(
-    run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator
-) -> TrainState:
-    """Restore model, optimizer and RNG from ``train_state.safetensors``; returns the counters."""
-    tensors, meta = read_tensors(run_dir / STATE)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict[str, Any]] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, idx, key = k.split(".", 2)
-            state.setdefault(int(idx), {})[key] = v
-    for k, v in json.loads(meta.get("optim_scalars", "{}")).items():
+def read_train_state(run_dir: Path) -> TrainState:
+    """Read ``train_state.safetensors``; a one-line RunError when it is missing or not a vaekit checkpoint."""
+    path = run_dir / STATE
+    tensors, meta = read_tensors(path)
+    try:
+        counters = json.loads(meta["counters"])
+        engine = json.loads(meta.get("engine", "{}"))
+        state = TrainState(
+            counters,
+            {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+            {k[5:]: v for k, v in tensors.items() if k.startswith("adam.")},
+            tensors["rng"],
+            engine if isinstance(engine, dict) else {},
+        )
+    except (KeyError, ValueError, TypeError):
+        raise RunError(f"{path}: not a vaekit training checkpoint; start anew with --overwrite") from None
+    legacy = {k: v for k, v in tensors.items() if k.startswith("optim.")}
+    if legacy:
+        state.legacy = {"tensors": legacy, "scalars": json.loads(meta.get("optim_scalars", "{}"))}
+    return state
+
+
+def _legacy_adam(
+    legacy: dict[str, torch.Tensor], scalars: dict[str, Any], model: torch.nn.Module
+) -> dict[str, torch.Tensor]:
+    """Old ``optim.{index}.{key}`` entries -> the per-name form (index = position in ``model.parameters()``,
+    or one flat buffer of all of them in that order for the fused step)."""
+    by_index: dict[int, dict[str, Any]] = {}
+    for k, v in legacy.items():
+        _, idx, key = k.split(".", 2)
+        by_index.setdefault(int(idx), {})[key] = v
+    for k, v in scalars.items():
         idx, key = k.split(".", 1)
-        state.setdefault(int(idx), {})[key] = v
-    optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    for p, st in optimizer.state.items():  # saved moments are contiguous; give them their parameter's layout
-        for key, value in st.items():
-            if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
-                st[key] = torch.empty_like(p).copy_(value)
-    generator.set_state(tensors["rng"])
-    return TrainState(json.loads(meta["counters"]))
+        by_index.setdefault(int(idx), {})[key] = torch.tensor(float(v))
+    named = list(model.named_parameters())
+    out: dict[str, torch.Tensor] = {}
+    total = sum(p.numel() for _, p in named)
+    if len(by_index) == 1 and len(named) > 1 and by_index[0]["exp_avg"].numel() == total:  # the flat buffer
+        st, offset = by_index[0], 0
+        for name, p in named:
+            for key in ("exp_avg", "exp_avg_sq"):
+                out[f"{name}.{key}"] = st[key][offset : offset + p.numel()].view(p.shape)
+            out[f"{name}.step"] = st["step"]
+            offset += p.numel()
+        return out
+    for idx, st in by_index.items():
+        if idx < len(named):
+            name = named[idx][0]
+            out.update({f"{name}.{key}": v for key, v in st.items()})
+    return out
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[GaussianVAE, RunConfig]:

@@ -14,28 +14,24 @@ What a graph needs, and how this file provides it:
     training steps), which also lets Adam create its state;
   * randomness outside the graph: the engine draws the noise (and dynamic binarization) with its own
     generator before each step, exactly as the eager engine does, so both follow the same random stream.
-A short last batch runs the same step eagerly. ``vaekit sweep`` wraps its K-model ``SweepStep`` the same way:
+A short last batch runs the same step eagerly. ``vaekit sweep`` wraps its K-model ``FusedStep`` the same way:
 one replay per step for all K models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from .fused import FusedVAEStep
-
-if TYPE_CHECKING:
-    from .sweep import SweepStep
+from .fused import FusedStep
 
 
 class GraphedStep:
     """``step(x, beta, eps)`` like the wrapped fused step, replaying a captured graph for full batches.
 
-    Wraps a ``FusedVAEStep`` (x (B, P), eps (B, D), beta a number) or a ``SweepStep`` (x (K, B, P),
+    Wraps a ``FusedVAEStep`` (x (B, P), eps (B, D), beta a number) or a K-model ``FusedStep`` (x (K, B, P),
     eps (K, B, D), beta (K,)); ``x_shape``, ``eps_shape`` and ``beta_shape`` are the full-batch shapes.
     The returned tensor of a replayed step is the graph's own output buffer: use it (e.g. add it into a
     running sum on the same stream) before the next step overwrites it.
@@ -43,7 +39,7 @@ class GraphedStep:
 
     def __init__(
         self,
-        step: FusedVAEStep | SweepStep,
+        step: FusedStep,
         x_shape: tuple[int, ...],
         eps_shape: tuple[int, ...],
         beta_shape: tuple[int, ...] = (),

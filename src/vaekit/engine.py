@@ -1,13 +1,17 @@
 """The training loop: the whole dataset resident as one tensor, batches by index, explicit speed switches.
 
 ``train(cfg, run_dir)`` is the one function that trains; the CLI only parses flags into a RunConfig.
-Speed switches (all reported in ``summary.json`` under ``engine``):
-  precision   fp32, or bf16 matrix products (autocast) with fp32 master weights and fp32 loss/KL
+Speed switches (resolved together in switches.py; all reported in ``summary.json`` under ``engine``, saved
+with every checkpoint and every epoch's metrics):
+  precision   fp32, or bf16 matrix products with fp32 master weights, fp32 Adam and fp32 loss/KL
   step        fused: forward + hand-derived backward + one Adam kernel on a flat parameter buffer
-              (the MLP Gaussian VAE in fp32; see fused.py), or autograd for everything else
+              (the MLP Gaussian VAE, fp32 or bf16; see fused.py), or autograd (+ autocast) for the rest
   optimizer   Adam with the fused kernel where the build has it, else the multi-tensor (foreach) one
   graph       on a GPU, the fused step captured once as a CUDA graph and replayed (see cudagraph.py)
+  denormals   flushed to zero on a CPU (see switches.flush_denormals)
 No host synchronisation happens inside an epoch except every ``log_every`` steps for the progress bar.
+Checkpoints keep Adam's moments per parameter name, whatever the step, so a run resumes under another
+resolution (fused <-> autograd, CPU <-> GPU, fp32 <-> bf16).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from . import fused
+from . import fused, switches
 from .config import RunConfig
 from .cudagraph import GraphedStep
 from .data import ImageDataset, load_dataset
@@ -57,24 +61,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has bf16 matrix instructions (AMX or AVX512-BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 where the hardware is fast at it (AMX / AVX512-BF16 CPUs, bf16-capable GPUs), else fp32."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
-
-
 def make_optimizer(params, lr: float) -> tuple[torch.optim.Optimizer, str]:
     """Adam with the fused kernel when available; returns ``(optimizer, kind)``."""
     params = list(params)
@@ -97,18 +83,41 @@ def binarize(x: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.bernoulli(x, generator=g)
 
 
+def batch_pixels(xb: torch.Tensor, binarize: str, gen: torch.Generator) -> torch.Tensor:
+    """A drawn batch (n, P) as float pixels in [0, 1], dynamically binarized with ``gen`` where asked.
+
+    8-bit batches (kept for dynamic binarization) are binarized exactly, as P(u < k) = k / 255 for u uniform
+    on 0..254: one random byte per pixel, ~4x cheaper than ``torch.bernoulli`` on floats (measured).
+    """
+    if xb.dtype == torch.uint8:
+        u = torch.randint(0, 255, xb.shape, dtype=torch.uint8, device=xb.device, generator=gen)
+        return torch.lt(u, xb, out=torch.empty(xb.shape, device=xb.device))
+    if binarize == "dynamic":
+        return torch.bernoulli(xb, generator=gen)
+    return xb
+
+
 def load_data_tensors(
-    cfg: RunConfig, device: torch.device, dataset: ImageDataset | None = None, quiet: bool = False
+    cfg: RunConfig,
+    device: torch.device,
+    dataset: ImageDataset | None = None,
+    quiet: bool = False,
+    for_training: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and test images as (N, P) float tensors on ``device``, binarized as ``cfg.data.binarize`` says.
 
-    Fills ``cfg.model.input_shape`` from the data on first use; afterwards a mismatch is an error.
+    ``for_training``: with dynamic binarization of 8-bit data the training images stay (N, P) uint8, to be
+    binarized per batch by ``batch_pixels``. Fills ``cfg.model.input_shape`` from the data on first use.
     """
     ds = dataset if dataset is not None else load_dataset(cfg.data.dataset, cfg.data.data_dir, quiet=quiet)
     shape = tuple(ds.image_shape)
     if tuple(cfg.model.input_shape) != shape:
         cfg.model.input_shape = shape
-    x_train, x_test = to_tensor(ds.x_train, device), to_tensor(ds.x_test, device)
+    x_test = to_tensor(ds.x_test, device)
+    if for_training and cfg.data.binarize == "dynamic" and ds.x_train.dtype.name == "uint8":
+        x_train = torch.from_numpy(ds.x_train.reshape(len(ds.x_train), -1)).to(device)  # (N, P) uint8
+    else:
+        x_train = to_tensor(ds.x_train, device)
     if cfg.data.binarize == "static":
         x_train = binarize(x_train, STATIC_BINARIZE_SEED)
     if cfg.data.binarize != "none":
@@ -129,26 +138,6 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
         p = run_dir / f
         shutil.rmtree(p) if p.is_dir() else p.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def resolve_step(step: str, model: torch.nn.Module, precision: str) -> str:
-    """``auto`` -> the fused step where it applies (MLP Gaussian VAE in fp32), else autograd."""
-    if step == "fused" and not fused.supports(model):
-        raise ConfigError("--step fused needs the MLP Gaussian VAE; use --step autograd for this model")
-    if step == "fused" and precision != "fp32":
-        raise ConfigError("--step fused computes in fp32; use --precision fp32 or --step autograd")
-    if step == "auto":
-        return "fused" if fused.supports(model) and precision == "fp32" else "autograd"
-    return step
-
-
-def resolve_graph(graph: str, device: torch.device, step: str, world: int) -> bool:
-    """``auto`` -> replay the step as a CUDA graph where it applies: the fused step, on CUDA, one process."""
-    applies = device.type == "cuda" and step == "fused" and world == 1
-    if graph == "on" and not applies:
-        why = "--device cuda" if device.type != "cuda" else "the fused step" if step != "fused" else "a single process"
-        raise ConfigError(f"--graph on needs {why}; use --graph auto or off")
-    return graph != "off" and applies
 
 
 @dataclass
@@ -203,12 +192,20 @@ class Trainer:
     Data parallel: every rank draws the same permutation and the same noise for the *global* batch and
     keeps its own shard (every ``world``-th sample), so ranks stay in lockstep and a run on N processes
     follows the single-process run up to the order of floating-point sums.
+    ``pinned``: the precision and step a resumed run started with (they replace ``auto``).
     """
 
-    def __init__(self, cfg: RunConfig, x_train: torch.Tensor, device: torch.device, dist: Dist | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        x_train: torch.Tensor,
+        device: torch.device,
+        dist: Dist | None = None,
+        pinned: dict[str, str] | None = None,
+    ):
         self.cfg, self.x_train, self.device = cfg, x_train, device
         self.dist = dist or Dist()
-        self.precision = resolve_precision(cfg.train.precision, device)
+        self.denormals = "flush" if device.type == "cpu" and switches.flush_denormals() else "keep"
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model).to(device)
         self.gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
@@ -216,7 +213,12 @@ class Trainer:
         self.aux = "quant" if self.tokenizer else "kl"  # the name of the third loss term
         if self.tokenizer:
             self.model.generator = self.gen
-        self.step_kind = resolve_step(cfg.train.step, self.model, self.precision)
+        self.hardware = switches.detect(device)
+        t = cfg.train
+        sw = switches.resolve(
+            t.precision, t.step, t.graph, self.hardware, fused.supports(self.model), self.dist.world, pinned
+        )
+        self.precision, self.step_kind, self.graph = sw.precision, sw.step, sw.graph
         # Convolutions on a CPU run ~1.3x faster with NHWC weights (measured on the conv VAE and the tokenizers);
         # the saved weights stay in the standard layout.
         convs = any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in self.model.modules())
@@ -224,25 +226,26 @@ class Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         hook = (lambda g: self.dist.all_reduce_(g, average=True)) if self.dist.world > 1 else None
-        self.graph = resolve_graph(cfg.train.graph, device, self.step_kind, self.dist.world)
+        self.fused_step: fused.FusedVAEStep | None = None
         if self.step_kind == "fused":
             step = fused.FusedVAEStep(
-                self.model, cfg.train.lr, cfg.train.batch_size, cfg.loss.free_bits, grad_hook=hook
+                self.model, t.lr, t.batch_size, cfg.loss.free_bits, self.precision, grad_hook=hook
             )
-            b, d = cfg.train.batch_size, cfg.model.latent_dim
+            b, d = t.batch_size, cfg.model.latent_dim
+            self.fused_step = step
             self._fused = GraphedStep(step, (b, x_train.shape[1]), (b, d)) if self.graph else step
             self.optimizer, self.opt_kind = step.optimizer, "adam-fused-flat"
             self._net = self.model
         else:
-            self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), cfg.train.lr)
+            self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), t.lr)
             self._net = self.model
             if self.dist.world > 1:
                 from torch.nn.parallel import DistributedDataParallel
 
                 self._net = DistributedDataParallel(self.model)
         self._autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
-        self.steps_per_epoch = math.ceil(x_train.shape[0] / cfg.train.batch_size)
-        self.total_steps = self.steps_per_epoch * cfg.train.epochs
+        self.steps_per_epoch = math.ceil(x_train.shape[0] / t.batch_size)
+        self.total_steps = self.steps_per_epoch * t.epochs
         self.step_count = 0
 
     @property
@@ -250,14 +253,74 @@ class Trainer:
         """The speed switches this run resolved to."""
         return {
             "device": str(self.device),
+            "hardware": self.hardware.name,
             "precision": self.precision,
             "step": self.step_kind,
             "optimizer": self.opt_kind,
             "graph": "on" if self.graph else "off",
             "memory_format": "channels_last" if self.channels_last else "contiguous",
+            "denormals": self.denormals,
             "threads": torch.get_num_threads(),
             "processes": self.dist.world,
         }
+
+    def adam_state(self) -> dict[str, torch.Tensor]:
+        """Adam's state per parameter name ("{name}.exp_avg", ".exp_avg_sq", ".step"), whatever the step's
+        layout: the form checkpoints keep, so that a run resumes under another step or device."""
+        out: dict[str, torch.Tensor] = {}
+        if self.fused_step is not None:
+            st = self.optimizer.state[self.fused_step.param]
+            if not st:
+                return out
+            for key in ("exp_avg", "exp_avg_sq"):
+                for name, v in self.fused_step.parameter_views(st[key]).items():
+                    out[f"{name}.{key}"] = v
+            for name in self.fused_step.parameter_views(st["exp_avg"]):
+                out[f"{name}.step"] = st["step"]
+            return out
+        for name, p in self.model.named_parameters():
+            for key, v in self.optimizer.state.get(p, {}).items():
+                if torch.is_tensor(v):
+                    out[f"{name}.{key}"] = v
+        return out
+
+    def load_adam_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load ``adam_state()``'s form into this run's optimizer, converting to its layout and device."""
+        if not state:
+            return
+        dev = self.device
+        if self.fused_step is not None:
+            p = self.fused_step.param
+            st = {"step": torch.zeros((), device=dev)}
+            for key in ("exp_avg", "exp_avg_sq"):
+                st[key] = torch.zeros_like(p)
+                for name, view in self.fused_step.parameter_views(st[key]).items():
+                    view.copy_(_moment(state, name, key, view.shape))
+            steps = [v for k, v in state.items() if k.endswith(".step")]
+            st["step"] = steps[0].to(device=dev, dtype=torch.float32).reshape(()).clone()
+            self.optimizer.state[p] = st
+            return
+        group = self.optimizer.param_groups[0]
+        on_device = group.get("fused") or group.get("capturable")  # where torch.optim.Adam keeps its step count
+        for name, p in self.model.named_parameters():
+            if f"{name}.exp_avg" not in state:
+                continue  # a parameter that never had a gradient has no state
+            # empty_like: the moments take their parameter's memory layout (channels_last convolutions)
+            st = {k: torch.empty_like(p).copy_(_moment(state, name, k, p.shape)) for k in ("exp_avg", "exp_avg_sq")}
+            step_dev = p.device if on_device else torch.device("cpu")
+            st["step"] = state[f"{name}.step"].to(device=step_dev, dtype=torch.float32).reshape(()).clone()
+            self.optimizer.state[p] = st
+
+    def restore(self, state: ckpt.TrainState) -> None:
+        """Continue from a checkpoint: weights, Adam (in this run's layout), RNG and the step count."""
+        with torch.no_grad():
+            for name, t in self.model.state_dict().items():
+                t.copy_(state.model[name])  # in place: the fused step's parameters are views of its buffer
+        if self.fused_step is not None and self.fused_step.precision == "bf16":
+            self.fused_step.cflat.copy_(self.fused_step.param)
+        self.load_adam_state(state.adam_by_name(self.model))
+        self.gen.set_state(state.rng)
+        self.step_count = state.counters["step"]
 
     def step(self, xb: torch.Tensor, beta: float) -> torch.Tensor:
         """One optimisation step on a global batch (B, P); returns the detached local losses [total, recon, kl].
@@ -265,8 +328,7 @@ class Trainer:
         Noise (and dynamic binarization) is drawn for the whole global batch, then each rank keeps its shard.
         """
         rank, world = self.dist.rank, self.dist.world
-        if self.cfg.data.binarize == "dynamic":
-            xb = torch.bernoulli(xb, generator=self.gen)
+        xb = batch_pixels(xb, self.cfg.data.binarize, self.gen)
         if self.tokenizer:
             eps = xb[:, :0]  # tokenizers draw no reparameterisation noise
         else:
@@ -382,25 +444,33 @@ def _train(
     report: bool,
 ) -> TrainResult:
     main = dist.is_main
-    if cfg.train.precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
-        print("note: this CPU has no bf16 matrix units; bf16 will be slower than fp32", file=sys.stderr)
+    switches.flush_denormals() if device.type == "cpu" else None  # before the first parallel op: threads inherit it
     if dataset is None:  # data first: a bad dataset must not cost an existing run its files
         dataset = load_dataset(cfg.data.dataset, cfg.data.data_dir, quiet=not progress)
-    x_train, x_test = load_data_tensors(cfg, device, dataset)
-    trainer = Trainer(cfg, x_train, device, dist)  # before the run directory: a switch that cannot apply leaves it be
+    x_train, x_test = load_data_tensors(cfg, device, dataset, for_training=True)
+    state = ckpt.read_train_state(run_dir) if resume and (run_dir / ckpt.STATE).is_file() else None
+    # before the run directory: a switch that cannot apply leaves it be
+    trainer = Trainer(cfg, x_train, device, dist, pinned=state.engine if state else None)
+    if trainer.precision == "bf16" and device.type == "cpu" and not trainer.hardware.fast_bf16 and main:
+        print("note: this CPU has no bf16 matrix units; bf16 runs slower than fp32 here", file=sys.stderr)
     if main:
         prepare_run_dir(run_dir, resume, overwrite)
     dist.barrier()
     model = trainer.model
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
     records: list[dict[str, Any]] = []
-    if resume:
-        counters = ckpt.load_train_state(run_dir, model, trainer.optimizer, trainer.gen).counters
-        trainer.step_count = counters["step"]
+    if state is not None:
+        trainer.restore(state)
+        counters = state.counters
         records = [r for r in ckpt.read_metrics(run_dir) if r["epoch"] <= counters["epoch"]]
         dist.barrier()
         if main:
             ckpt.write_metrics(run_dir, records)
+        moved = {k: (state.engine.get(k), v) for k, v in trainer.info.items() if k in ("precision", "step", "device")}
+        moved = {k: ab for k, ab in moved.items() if ab[0] is not None and ab[0] != ab[1]}
+        if moved and progress:
+            change = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in moved.items())
+            print(f"resuming at epoch {counters['epoch']} with {change}", file=sys.stderr)
     if main:
         ckpt.save_config(run_dir, cfg)
 
@@ -426,6 +496,8 @@ def _train(
                 "epoch": epoch + 1,
                 "step": trainer.step_count,
                 **stats,
+                "precision": trainer.precision,  # the switches this epoch ran with (a resume may change them)
+                "step_kind": trainer.step_kind,
                 "test_loss": test["loss"],
                 "test_recon": test["recon"],
                 f"test_{trainer.aux}": test[trainer.aux],
@@ -433,7 +505,7 @@ def _train(
             # train_state is written last: it is the commit point that --resume trusts
             ckpt.append_metrics(run_dir, record)
             ckpt.save_model(run_dir, model, cfg)
-            ckpt.save_train_state(run_dir, model, trainer.optimizer, trainer.gen, counters)
+            ckpt.save_train_state(run_dir, model, trainer.adam_state(), trainer.gen, counters, trainer.info)
             saved_epoch = counters["epoch"]
             records.append(record)
             if progress:
@@ -474,6 +546,13 @@ def _train(
         if progress:
             print(f"report: {path}", file=sys.stderr)
     return TrainResult(run_dir, summary, records)
+
+
+def _moment(state: dict[str, torch.Tensor], name: str, key: str, shape: torch.Size) -> torch.Tensor:
+    v = state.get(f"{name}.{key}")
+    if v is None or v.shape != shape:
+        raise RunError(f"the checkpoint's Adam state does not fit parameter {name}; start a new run with --overwrite")
+    return v
 
 
 def _check_finite(value: float, where: str) -> None:

@@ -1,13 +1,23 @@
-"""A fused training step for the MLP Gaussian VAE: forward, hand-derived backward and one Adam kernel.
+"""The fused training step of the MLP Gaussian VAE: forward, hand-derived backward and one Adam kernel,
+for K >= 1 models of one architecture at once (a single run is K = 1, a sweep is K > 1).
 
 Autograd records ~60 small operations per step and the optimizer walks a list of parameters; for a model
 this small that bookkeeping costs as much as the matrix products. This step instead
-  * keeps every parameter as a view into one flat buffer, and every gradient in a second flat buffer,
+  * keeps the parameters of all K models in one flat fp32 buffer (per layer: W (K, out, in), then
+    b (K, out)), every model parameter being a view of it, and the gradients in a second flat buffer,
   * writes activations and gradients into buffers allocated once (``out=`` everywhere),
   * derives the backward pass by hand (ReLU MLP encoder -> [mu, logvar] -> reparameterisation -> ReLU MLP
     decoder -> Bernoulli logits or Gaussian mean; beta-weighted KL with optional free bits),
-  * updates all parameters with one call of PyTorch's fused Adam kernel on the flat buffer.
-It computes exactly what ``vae_loss(...).total.backward(); Adam.step()`` computes (parity-tested).
+  * runs every matrix product as one batched product over the K models,
+  * updates all parameters with one call of PyTorch's fused Adam kernel on the flat buffer (Adam is
+    element-wise, so this is K independent Adams).
+It computes what ``vae_loss(...).total.backward(); Adam.step()`` computes for each model (parity-tested).
+
+Precision ``bf16``: the matrix products take bf16 operands (a bf16 copy of the weights, refreshed by one
+cast after every Adam update) and accumulate in fp32, as autocast does; the master weights, Adam and its
+moments, the latent math (mu, logvar, z, KL, free bits) and the loss stay in fp32. Activations and their
+gradients between products are bf16; the weight gradients are rounded to bf16 and cast into the fp32
+gradient buffer with one cast per step.
 """
 
 from __future__ import annotations
@@ -19,8 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import ConfigError
 from .losses import free_bits_kl
 from .models import GaussianVAE
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def linear_layers(seq: nn.Module) -> list[nn.Linear] | None:
@@ -40,28 +53,6 @@ def supports(model: nn.Module) -> bool:
         and linear_layers(model.encoder) is not None
         and linear_layers(model.decoder) is not None
     )
-
-
-def _mlp_forward(layers: list[nn.Linear], h: Tensor, outs: list[Tensor]) -> Tensor:
-    """Linear-ReLU-...-Linear into preallocated ``outs`` (post-ReLU values are kept for the backward pass)."""
-    for i, (m, out) in enumerate(zip(layers, outs, strict=True)):
-        torch.addmm(m.bias, h, m.weight.t(), out=out)
-        if i < len(layers) - 1:
-            out.clamp_min_(0.0)
-        h = out
-    return h
-
-
-def flatten_parameters(model: nn.Module) -> Tensor:
-    """Move all parameters into one contiguous buffer (each parameter becomes a view of it); returns the buffer."""
-    params = list(model.parameters())
-    flat = torch.cat([p.detach().reshape(-1) for p in params])
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.data = flat[offset : offset + n].view_as(p)
-        offset += n
-    return flat
 
 
 def adam_flat(optimizer: torch.optim.Optimizer, param: Tensor) -> None:
@@ -108,8 +99,185 @@ def latent_grads(dz: Tensor, mu: Tensor, z: Tensor, var: Tensor, w: float | Tens
     torch.addcmul((var - 1.0).mul_(0.5 * w), dz, z - mu, value=0.5, out=dlogvar)
 
 
-class FusedVAEStep:
-    """``step(x, beta) -> [total, recon, kl]``: one optimisation step of the MLP Gaussian VAE, fused."""
+class FusedStep:
+    """``step(x, betas, eps) -> (K, 3)`` [total, recon, kl] per model: one fused step of K MLP VAEs.
+
+    x (K, n, P), eps (K, n, D), betas a number, a 0-dim tensor or (K,); n <= ``batch_size`` (a short last
+    batch uses the leading rows of every buffer). After construction every model's parameters are views into
+    the flat buffer ``param``, so each model stays an ordinary ``GaussianVAE`` for evaluation and checkpoints.
+    """
+
+    def __init__(
+        self,
+        models: list[GaussianVAE],
+        lr: float,
+        batch_size: int,
+        free_bits: float = 0.0,
+        precision: str = "fp32",
+        grad_hook: Callable[[Tensor], None] | None = None,
+    ):
+        if not models or not all(supports(m) for m in models):
+            raise ConfigError("the fused step trains MLP Gaussian VAEs with a shared encoder and a learned posterior")
+        if precision not in DTYPES:
+            raise ConfigError(f"the fused step computes in fp32 or bf16, not {precision!r}")
+        per_model = [linear_layers(m.encoder) + linear_layers(m.decoder) for m in models]
+        shapes = [tuple(m.weight.shape) for m in per_model[0]]
+        if any([tuple(m.weight.shape) for m in layers] != shapes for layers in per_model):
+            raise ConfigError("all models of a sweep need the same architecture")
+        k, self.n_enc = len(models), len(linear_layers(models[0].encoder))
+        self.models, self.free_bits, self.grad_hook, self.precision = models, free_bits, grad_hook, precision
+        cfg = models[0].cfg
+        self.likelihood, self.sigma, self.latent_dim = cfg.likelihood, cfg.sigma, cfg.latent_dim
+        self.log_norm = 0.0 if self.likelihood == "bernoulli" else math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
+        dev = per_model[0][0].weight.device
+        total = sum(k * (o * i + o) for o, i in shapes)
+        flat = torch.empty(total, device=dev)
+        grad = torch.zeros_like(flat)
+        self.slices: list[tuple[slice, slice]] = []  # per layer: where W (K, o, i) and b (K, o) live in the buffer
+        offset = 0
+        for j, (o, i) in enumerate(shapes):
+            w_sl, b_sl = slice(offset, offset + k * o * i), slice(offset + k * o * i, offset + k * (o * i + o))
+            offset = b_sl.stop
+            self.slices.append((w_sl, b_sl))
+            W, b = flat[w_sl].view(k, o, i), flat[b_sl].view(k, o)
+            for m, layers in enumerate(per_model):
+                W[m].copy_(layers[j].weight.detach())
+                b[m].copy_(layers[j].bias.detach())
+                layers[j].weight.data, layers[j].bias.data = W[m], b[m]
+        self.shapes = shapes
+        self._names = [{id(p): n for n, p in m.named_parameters()} for m in models]
+        self._layers = per_model
+        self.param = nn.Parameter(flat)
+        self.param.grad = grad
+        self.optimizer = torch.optim.Adam([self.param], lr=lr, fused=True)
+
+        # the operands of the products: the fp32 buffers themselves, or a bf16 mirror of them
+        dt = DTYPES[precision]
+        self._bf16 = dt != torch.float32
+        self.cflat = torch.empty(total, device=dev, dtype=dt) if self._bf16 else flat
+        self.cgrad = torch.zeros(total, device=dev, dtype=dt) if self._bf16 else grad
+        if self._bf16:
+            self.cflat.copy_(flat)
+        self.W = [self.cflat[w].view(k, o, i) for (w, _), (o, i) in zip(self.slices, shapes, strict=True)]
+        self.b = [self.cflat[b].view(k, o) for (_, b), (o, _) in zip(self.slices, shapes, strict=True)]
+        self.gW = [self.cgrad[w].view(k, o, i) for (w, _), (o, i) in zip(self.slices, shapes, strict=True)]
+        self.gb = [self.cgrad[b].view(k, o) for (_, b), (o, _) in zip(self.slices, shapes, strict=True)]
+        # activation buffers for a full batch, per layer
+        d, p, bs = self.latent_dim, shapes[0][1], batch_size
+        self.out = [torch.empty(k, bs, o, device=dev, dtype=dt) for o, _ in shapes]  # activations
+        self.grad = [torch.empty(k, bs, o, device=dev, dtype=dt) for o, _ in shapes]  # dL/d(activation)
+        self.z = torch.empty(k, bs, d, device=dev)
+        self.std = torch.empty(k, bs, d, device=dev)
+        if self._bf16:  # fp32 ends of the bf16 products
+            self.x_c = torch.empty(k, bs, p, device=dev, dtype=dt)  # the batch as a product operand
+            self.z_c = torch.empty(k, bs, d, device=dev, dtype=dt)
+            self.head = torch.empty(k, bs, 2 * d, device=dev)  # [mu, logvar]
+            self.logits = torch.empty(k, bs, shapes[-1][0], device=dev)
+            self.dlogits = torch.empty(k, bs, shapes[-1][0], device=dev)
+            self.dhead = torch.empty(k, bs, 2 * d, device=dev)
+
+    def parameter_views(self, buffer: Tensor, k: int = 0) -> dict[str, Tensor]:
+        """Views of a flat-layout ``buffer`` (the parameters, or an Adam moment) shaped as model k's parameters,
+        by parameter name."""
+        kk = len(self.models)
+        views = {}
+        for (w_sl, b_sl), (o, i), layer in zip(self.slices, self.shapes, self._layers[k], strict=True):
+            views[self._names[k][id(layer.weight)]] = buffer[w_sl].view(kk, o, i)[k]
+            views[self._names[k][id(layer.bias)]] = buffer[b_sl].view(kk, o)[k]
+        return views
+
+    def _forward(self, layers: range, h: Tensor, n: int) -> Tensor:
+        for j in layers:
+            out = self.out[j][:, :n]
+            torch.baddbmm(self.b[j].unsqueeze(1), h, self.W[j].transpose(1, 2), out=out)
+            if j != layers[-1]:
+                out.clamp_min_(0.0)
+            h = out
+        return h
+
+    def _backward(self, layers: range, inp: Tensor, dh: Tensor, n: int, input_grad: bool) -> Tensor | None:
+        for j in reversed(layers):
+            prev = self.out[j - 1][:, :n] if j != layers[0] else inp
+            torch.bmm(dh.transpose(1, 2), prev, out=self.gW[j])
+            torch.sum(dh, 1, out=self.gb[j])
+            if j != layers[0]:
+                g = self.grad[j - 1][:, :n]
+                torch.bmm(dh, self.W[j], out=g)
+                torch.ops.aten.threshold_backward(g, prev, 0.0, grad_input=g)  # through the ReLU
+                dh = g
+        return torch.bmm(dh, self.W[layers[0]]) if input_grad else None
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor, betas: float | Tensor, eps: Tensor) -> Tensor:
+        k, n, d = x.shape[0], x.shape[1], self.latent_dim
+        enc, dec = range(self.n_enc), range(self.n_enc, len(self.W))
+        z, std = self.z[:, :n], self.std[:, :n]
+        bf16 = self._bf16
+
+        # ---- forward
+        x_c = self.x_c[:, :n].copy_(x) if bf16 else x  # (K, n, P) product operand
+        h = self._forward(enc, x_c, n)  # (K, n, 2D)
+        if bf16:
+            h = self.head[:, :n].copy_(h)
+        mu, logvar = h[..., :d], h[..., d:]  # (K, n, D) each
+        torch.exp(logvar.mul(0.5), out=std)
+        torch.addcmul(mu, std, eps, out=z)
+        logits = self._forward(dec, self.z_c[:, :n].copy_(z) if bf16 else z, n)  # (K, n, P)
+        if bf16:
+            logits = self.logits[:, :n].copy_(logits)
+
+        # ---- loss terms (for logging and the divergence check), fp32
+        var = std * std
+        kl_per_dim = batch_kl_per_dim(mu, logvar, var, 1)  # (K, D)
+        kl = kl_per_dim.sum(1)  # (K,)
+        if self.likelihood == "bernoulli":  # BCE with logits = softplus(l) - x * l, summed per model
+            xl = torch.bmm(x.reshape(k, 1, -1), logits.reshape(k, -1, 1)).reshape(k)
+            recon = (F.softplus(logits).sum((1, 2)) - xl) / n
+        else:
+            recon = F.mse_loss(logits, x, reduction="none").sum((1, 2)) / (2 * self.sigma**2 * n)
+            recon = recon + self.log_norm * x.shape[2]
+        beta = betas.reshape(-1, 1) if isinstance(betas, Tensor) and betas.dim() == 1 else betas  # (K, 1) or ()
+        total = recon + (beta.reshape(-1) if isinstance(beta, Tensor) else beta) * free_bits_kl(
+            kl_per_dim, self.free_bits
+        )
+        w = beta / n  # KL weight per unit of mu
+        if self.free_bits > 0:  # the clamp passes gradient only above the floor
+            w = (kl_per_dim >= self.free_bits).to(mu.dtype) * w  # (K, D)
+        if isinstance(w, Tensor) and w.dim() == 2:
+            w = w.unsqueeze(1)  # (K, 1, D) or (K, 1, 1)
+
+        # ---- backward
+        dh = self.dlogits[:, :n] if bf16 else self.grad[-1][:, :n]
+        if self.likelihood == "bernoulli":
+            torch.sigmoid(logits, out=dh)
+            dh.sub_(x).div_(n)
+        else:
+            torch.sub(logits, x, out=dh).div_(self.sigma**2 * n)
+        if bf16:
+            dh = self.grad[-1][:, :n].copy_(dh)
+        dz = self._backward(dec, self.z_c[:, :n] if bf16 else z, dh, n, input_grad=True)  # (K, n, D)
+        dout = self.dhead[:, :n] if bf16 else self.grad[self.n_enc - 1][:, :n]
+        latent_grads(dz.float() if bf16 else dz, mu, z, var, w, dout[..., :d], dout[..., d:])
+        if bf16:
+            dout = self.grad[self.n_enc - 1][:, :n].copy_(dout)
+        self._backward(enc, x_c, dout, n, input_grad=False)
+
+        if bf16:
+            self.param.grad.copy_(self.cgrad)  # the weight gradients, rounded to bf16, into fp32
+        if self.grad_hook is not None:
+            self.grad_hook(self.param.grad)  # e.g. the all-reduce of data-parallel training: one bucket
+        adam_flat(self.optimizer, self.param)
+        if bf16:
+            self.cflat.copy_(self.param)  # the next step's bf16 operands
+        return torch.stack([total, recon, kl], 1)
+
+
+class FusedVAEStep(FusedStep):
+    """``step(x, beta, eps) -> [total, recon, kl]``: the fused step of one model (K = 1).
+
+    x (n, P), eps (n, D); ``beta`` a number or a 0-dim tensor on the model's device (CUDA-graph replay reads
+    it from there). The flat buffer holds the parameters in ``model.parameters()`` order.
+    """
 
     def __init__(
         self,
@@ -117,107 +285,11 @@ class FusedVAEStep:
         lr: float,
         batch_size: int,
         free_bits: float = 0.0,
+        precision: str = "fp32",
         grad_hook: Callable[[Tensor], None] | None = None,
     ):
-        if not supports(model):
-            raise ValueError("the fused step needs a GaussianVAE with ReLU MLP encoder and decoder")
-        self.model, self.free_bits, self.grad_hook = model, free_bits, grad_hook
-        self.likelihood, self.sigma = model.cfg.likelihood, model.cfg.sigma
-        self.enc, self.dec = linear_layers(model.encoder), linear_layers(model.decoder)
-        flat = flatten_parameters(model)
-        self.param = nn.Parameter(flat)  # shares storage with every model parameter
-        self.param.grad = torch.zeros_like(flat)
-        self.optimizer = torch.optim.Adam([self.param], lr=lr, fused=True)
-        # gradient views, in model.parameters() order: (weight, bias) per Linear
-        grads, offset = {}, 0
-        for p in model.parameters():
-            grads[id(p)] = self.param.grad[offset : offset + p.numel()].view_as(p)
-            offset += p.numel()
-        self.g = {id(m): (grads[id(m.weight)], grads[id(m.bias)]) for m in self.enc + self.dec}
-        # activation buffers for a full batch; a short last batch uses the leading rows
-        dev, b, d = flat.device, batch_size, model.latent_dim
-        self.enc_out = [torch.empty(b, m.out_features, device=dev) for m in self.enc]
-        self.dec_out = [torch.empty(b, m.out_features, device=dev) for m in self.dec]
-        self.enc_grad = [torch.empty(b, m.out_features, device=dev) for m in self.enc]
-        self.dec_grad = [torch.empty(b, m.out_features, device=dev) for m in self.dec]
-        self.z = torch.empty(b, d, device=dev)
-        self.std = torch.empty(b, d, device=dev)
-        self.log_norm = 0.0 if self.likelihood == "bernoulli" else math.log(self.sigma) + 0.5 * math.log(2 * math.pi)
+        super().__init__([model], lr, batch_size, free_bits, precision, grad_hook)
+        self.model = model
 
-    @torch.no_grad()
     def __call__(self, x: Tensor, beta: float | Tensor, eps: Tensor) -> Tensor:
-        """One step on x (n, P) with reparameterisation noise eps (n, D); returns [total, recon, kl].
-
-        ``beta`` may be a 0-dim tensor on the model's device (CUDA-graph replay reads it from there).
-        """
-        n = x.shape[0]
-        d = self.model.latent_dim
-        enc_out = [t[:n] for t in self.enc_out]
-        dec_out = [t[:n] for t in self.dec_out]
-        enc_grad = [t[:n] for t in self.enc_grad]
-        dec_grad = [t[:n] for t in self.dec_grad]
-        z, std = self.z[:n], self.std[:n]
-
-        # ---- forward
-        h = _mlp_forward(self.enc, x, enc_out)  # (n, 2D)
-        mu, logvar = h[:, :d], h[:, d:]  # (n, D) each
-        torch.exp(logvar.mul(0.5), out=std)
-        torch.addcmul(mu, std, eps, out=z)
-        logits = _mlp_forward(self.dec, z, dec_out)  # (n, P)
-
-        # ---- loss terms (for logging and the divergence check)
-        var = std * std
-        kl_per_dim = batch_kl_per_dim(mu, logvar, var, 0)  # (D,)
-        kl = kl_per_dim.sum()
-        if self.likelihood == "bernoulli":  # BCE with logits = softplus(l) - x * l, summed
-            recon = (F.softplus(logits).sum() - torch.dot(x.reshape(-1), logits.reshape(-1))) / n
-        else:
-            recon = F.mse_loss(logits, x, reduction="sum") / (2 * self.sigma**2 * n) + self.log_norm * x.shape[1]
-        kl_term = free_bits_kl(kl_per_dim, self.free_bits)
-        # (D,) the clamp passes gradient only above the floor
-        mask = (kl_per_dim >= self.free_bits).to(mu.dtype) if self.free_bits > 0 else None
-        total = recon + beta * kl_term
-
-        # ---- backward
-        dh = dec_grad[-1]
-        if self.likelihood == "bernoulli":
-            torch.sigmoid(logits, out=dh)
-            dh.sub_(x).div_(n)
-        else:
-            torch.sub(logits, x, out=dh).div_(self.sigma**2 * n)
-        dz = self._mlp_backward(self.dec, z, dec_out, dec_grad, dh, input_grad=True)  # (n, D)
-        dout = enc_grad[-1]
-        dmu, dlogvar = dout[:, :d], dout[:, d:]
-        latent_grads(dz, mu, z, var, beta / n if mask is None else mask * (beta / n), dmu, dlogvar)
-        self._mlp_backward(self.enc, x, enc_out, enc_grad, dout, input_grad=False)
-
-        if self.grad_hook is not None:
-            self.grad_hook(self.param.grad)  # e.g. the all-reduce of data-parallel training: one bucket
-        adam_flat(self.optimizer, self.param)
-        return torch.stack([total, recon, kl])
-
-    def _mlp_backward(
-        self,
-        layers: list[nn.Linear],
-        inp: Tensor,
-        outs: list[Tensor],
-        grads: list[Tensor],
-        dh: Tensor,
-        input_grad: bool,
-    ) -> Tensor | None:
-        """Backward through Linear-ReLU-...-Linear given dL/d(last output) ``dh``; fills the weight gradients.
-
-        ``outs[i]`` is layer i's (post-ReLU) output and ``grads[i]`` a buffer of its shape. Returns dL/d(inp)
-        when ``input_grad``.
-        """
-        for i in range(len(layers) - 1, -1, -1):
-            m = layers[i]
-            gw, gb = self.g[id(m)]
-            torch.mm(dh.t(), outs[i - 1] if i > 0 else inp, out=gw)
-            torch.sum(dh, 0, out=gb)
-            if i > 0:
-                prev = grads[i - 1]
-                torch.mm(dh, m.weight, out=prev)
-                torch.ops.aten.threshold_backward(prev, outs[i - 1], 0.0, grad_input=prev)  # through the ReLU
-                dh = prev
-        return torch.mm(dh, layers[0].weight) if input_grad else None
+        return super().__call__(x.unsqueeze(0), beta, eps.unsqueeze(0))[0]

@@ -2,11 +2,12 @@
 
 Each model of a sweep is the model `vaekit train` gives with that beta and seed: the same initialisation
 (``torch.manual_seed(seed)`` before building it), the same data order and the same noise (each model keeps its
-own generator and draws from it in the engine's order). Only the arithmetic is shared: the K models' parameters
-are stacked (K, out, in) in one flat buffer, every matrix product of the step is one batched product over the
-K models, the element-wise work runs once on (K, ...) tensors, and one fused Adam kernel updates them all
-(Adam is element-wise, so this is K independent Adams). On a GPU, where one model's step is bound by kernel
-launches, K models cost about what one does; on a CPU the gain is the batched products' (see the README).
+own generator and draws from it in the engine's order, with the engine's ``batch_pixels``), and the same
+precision (resolved as for a run). Only the arithmetic is shared: the fused step (fused.py) trains K models
+at once, the parameters stacked (K, out, in) in one flat buffer, every matrix product one batched product,
+and one fused Adam kernel for all of them (Adam is element-wise, so this is K independent Adams).
+On a GPU, where one model's step is bound by kernel launches, K models cost about what one does; on a CPU
+the gain is the batched products' (see the README).
 
 Every model is written as an ordinary run directory (config.json, model.safetensors, metrics.jsonl,
 summary.json, loss_curves.png) that `evaluate`, `report`, `explorer`, `diagnose`... open as usual; the sweep
@@ -25,123 +26,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from . import switches
 from ._io import atomic_write_json
 from .config import RunConfig
 from .cudagraph import GraphedStep
 from .data import ImageDataset, load_dataset
-from .engine import load_data_tensors, prepare_run_dir, resolve_device, resolve_graph
+from .engine import batch_pixels, load_data_tensors, prepare_run_dir, resolve_device
 from .errors import ConfigError, RunError, TrainingDiverged
 from .evaluate import elbo_metrics, evaluate_model
-from .fused import adam_flat, batch_kl_per_dim, latent_grads, linear_layers, supports
-from .losses import free_bits_kl, recon_nll
-from .models import GaussianVAE, build_model, count_params
+from .fused import FusedStep
+from .models import build_model, count_params
 from .plots import loss_curves, sweep_chart
 from .schedules import beta_at
-
-
-class SweepStep:
-    """``step(x, betas, eps) -> (K, 3)`` [total, recon, kl] per model: one fused step of K stacked MLP VAEs.
-
-    The same computation as ``FusedVAEStep`` (see fused.py for the derivation) with a leading model axis:
-    x (K, n, P), eps (K, n, D), betas (K,). After construction every model's parameters are views into the
-    stacked buffer, so each model stays an ordinary ``GaussianVAE`` for evaluation and checkpoints.
-    """
-
-    def __init__(self, models: list[GaussianVAE], lr: float, batch_size: int, free_bits: float = 0.0):
-        if not models or not all(supports(m) for m in models):
-            raise ConfigError("a sweep trains MLP Gaussian VAEs with a shared encoder and a learned posterior")
-        per_model = [linear_layers(m.encoder) + linear_layers(m.decoder) for m in models]
-        shapes = [tuple(m.weight.shape) for m in per_model[0]]
-        if any([tuple(m.weight.shape) for m in layers] != shapes for layers in per_model):
-            raise ConfigError("all models of a sweep need the same architecture")
-        k, self.n_enc = len(models), len(linear_layers(models[0].encoder))
-        self.models, self.free_bits = models, free_bits
-        cfg = models[0].cfg
-        self.likelihood, self.sigma, self.latent_dim = cfg.likelihood, cfg.sigma, cfg.latent_dim
-        total = sum(k * (o * i + o) for o, i in shapes)
-        flat = torch.empty(total, device=per_model[0][0].weight.device)
-        grad = torch.zeros_like(flat)
-        self.W, self.b, self.gW, self.gb = [], [], [], []
-        offset = 0
-        for j, (o, i) in enumerate(shapes):  # layer j: W (K, o, i), then b (K, o)
-            w_sl, b_sl = slice(offset, offset + k * o * i), slice(offset + k * o * i, offset + k * (o * i + o))
-            offset = b_sl.stop
-            W, b = flat[w_sl].view(k, o, i), flat[b_sl].view(k, o)
-            for m, layers in enumerate(per_model):
-                W[m].copy_(layers[j].weight.detach())
-                b[m].copy_(layers[j].bias.detach())
-                layers[j].weight.data, layers[j].bias.data = W[m], b[m]
-            self.W.append(W)
-            self.b.append(b)
-            self.gW.append(grad[w_sl].view(k, o, i))
-            self.gb.append(grad[b_sl].view(k, o))
-        self.param = nn.Parameter(flat)
-        self.param.grad = grad
-        self.optimizer = torch.optim.Adam([self.param], lr=lr, fused=True)
-        dev = flat.device
-        self.out = [torch.empty(k, batch_size, o, device=dev) for o, _ in shapes]  # activations, per layer
-        self.grad = [torch.empty(k, batch_size, o, device=dev) for o, _ in shapes]  # dL/d(activation)
-        self.z = torch.empty(k, batch_size, self.latent_dim, device=dev)
-        self.std = torch.empty(k, batch_size, self.latent_dim, device=dev)
-
-    def _forward(self, layers: range, h: Tensor, n: int) -> Tensor:
-        for j in layers:
-            out = self.out[j][:, :n]
-            torch.baddbmm(self.b[j].unsqueeze(1), h, self.W[j].transpose(1, 2), out=out)
-            if j != layers[-1]:
-                out.clamp_min_(0.0)
-            h = out
-        return h
-
-    def _backward(self, layers: range, inp: Tensor, dh: Tensor, n: int, input_grad: bool) -> Tensor | None:
-        for j in reversed(layers):
-            prev = self.out[j - 1][:, :n] if j != layers[0] else inp
-            torch.bmm(dh.transpose(1, 2), prev, out=self.gW[j])
-            torch.sum(dh, 1, out=self.gb[j])
-            if j != layers[0]:
-                g = self.grad[j - 1][:, :n]
-                torch.bmm(dh, self.W[j], out=g)
-                torch.ops.aten.threshold_backward(g, prev, 0.0, grad_input=g)  # through the ReLU
-                dh = g
-        return torch.bmm(dh, self.W[layers[0]]) if input_grad else None
-
-    @torch.no_grad()
-    def __call__(self, x: Tensor, betas: Tensor, eps: Tensor) -> Tensor:
-        n, d = x.shape[1], self.latent_dim
-        enc, dec = range(self.n_enc), range(self.n_enc, len(self.W))
-        z, std = self.z[:, :n], self.std[:, :n]
-        h = self._forward(enc, x, n)  # (K, n, 2D)
-        mu, logvar = h[..., :d], h[..., d:]
-        torch.exp(logvar.mul(0.5), out=std)
-        torch.addcmul(mu, std, eps, out=z)
-        logits = self._forward(dec, z, n)  # (K, n, P)
-
-        var = std * std
-        kl_per_dim = batch_kl_per_dim(mu, logvar, var, 1)  # (K, D)
-        kl = kl_per_dim.sum(1)  # (K,)
-        recon = recon_nll(logits, x, self.likelihood, self.sigma).sum(1) / n  # (K,)
-        scale = (betas / n).unsqueeze(1)  # (K, 1)
-        if self.free_bits > 0:
-            scale = scale * (kl_per_dim >= self.free_bits).to(mu.dtype)  # (K, D)
-        total = recon + betas * free_bits_kl(kl_per_dim, self.free_bits)
-
-        dh = self.grad[-1][:, :n]
-        if self.likelihood == "bernoulli":
-            torch.sigmoid(logits, out=dh)
-            dh.sub_(x).div_(n)
-        else:
-            torch.sub(logits, x, out=dh).div_(self.sigma**2 * n)
-        dz = self._backward(dec, z, dh, n, input_grad=True)  # (K, n, D)
-        dout = self.grad[self.n_enc - 1][:, :n]
-        dmu, dlogvar = dout[..., :d], dout[..., d:]
-        latent_grads(dz, mu, z, var, scale.unsqueeze(1), dmu, dlogvar)  # w: (K, 1, D) or (K, 1, 1)
-        self._backward(enc, x, dout, n, input_grad=False)
-        adam_flat(self.optimizer, self.param)
-        return torch.stack([total, recon, kl], 1)
 
 
 @dataclass
@@ -210,12 +110,14 @@ def _sweep(
     dataset: ImageDataset | None,
     log_every: int,
 ) -> SweepResult:
-    if base.model.kind != "gaussian" or not (base.train.step in ("auto", "fused") and base.train.precision != "bf16"):
-        raise ConfigError("a sweep trains MLP Gaussian VAEs with the fused fp32 step; drop --step/--precision")
+    if base.model.kind != "gaussian" or base.train.step == "autograd":
+        raise ConfigError("a sweep trains MLP Gaussian VAEs with the fused step; drop --step autograd")
     device = resolve_device(base.train.device)
+    if device.type == "cpu":
+        switches.flush_denormals()
     if dataset is None:
         dataset = load_dataset(base.data.dataset, base.data.data_dir, quiet=not progress)
-    x_train, x_test = load_data_tensors(base, device, dataset)
+    x_train, x_test = load_data_tensors(base, device, dataset, for_training=True)
     cfgs, models, gens = [], [], []
     for beta, seed in points:
         cfg = copy.deepcopy(base)
@@ -224,8 +126,12 @@ def _sweep(
         models.append(build_model(cfg.model).to(device))
         gens.append(torch.Generator(device=device).manual_seed(seed))
         cfgs.append(cfg)
-    step = SweepStep(models, base.train.lr, base.train.batch_size, base.loss.free_bits)
-    graph = resolve_graph(base.train.graph, device, "fused", 1)  # on a GPU: one graph replay for all K models
+    hw = switches.detect(device)
+    sw = switches.resolve(base.train.precision, "fused", base.train.graph, hw, fused_ok=True)
+    if state is not None and base.train.precision == "auto":  # a resumed sweep keeps the precision it started with
+        sw = switches.Switches(state[1].get("precision", sw.precision), sw.step, sw.graph)
+    step = FusedStep(models, base.train.lr, base.train.batch_size, base.loss.free_bits, sw.precision)
+    graph = sw.graph  # on a GPU: one graph replay for all K models
     k, bs = len(points), base.train.batch_size
     shapes = ((k, bs, x_train.shape[1]), (k, bs, base.model.latent_dim), (k,))
     run_step = GraphedStep(step, *shapes) if graph else step
@@ -266,9 +172,7 @@ def _sweep(
             for i in bar:
                 xs, noise = [], []
                 for p, g in zip(perms, gens, strict=True):  # each model's own batch and noise, in the engine's order
-                    xb = x_train[p[i * bs : (i + 1) * bs]]
-                    if base.data.binarize == "dynamic":
-                        xb = torch.bernoulli(xb, generator=g)
+                    xb = batch_pixels(x_train[p[i * bs : (i + 1) * bs]], base.data.binarize, g)
                     xs.append(xb)
                     noise.append(torch.randn(xb.shape[0], base.model.latent_dim, device=device, generator=g))
                 now = [beta_at(step_count, total_steps, c.loss) for c in cfgs]
@@ -317,8 +221,8 @@ def _sweep(
         )
         raise
 
-    engine = {"device": str(device), "precision": "fp32", "step": "fused-sweep", "graph": "on" if graph else "off",
-              "models": k, "threads": torch.get_num_threads()}  # fmt: skip
+    engine = {"device": str(device), "hardware": hw.name, "precision": sw.precision, "step": "fused-sweep",
+              "graph": "on" if graph else "off", "models": k, "threads": torch.get_num_threads()}  # fmt: skip
     rows = []
     epochs_run = max(counters["epoch"], 1)
     for (beta, seed), model, run, recs, test in zip(points, models, runs, records, tests, strict=True):
@@ -339,23 +243,25 @@ def _sweep(
     return result
 
 
-def _checkpoint(path: Path, step: SweepStep, gens: list[torch.Generator], counters: dict[str, Any],
+def _checkpoint(path: Path, step: FusedStep, gens: list[torch.Generator], counters: dict[str, Any],
                 base: RunConfig, points: list[tuple[float, int]]) -> None:  # fmt: skip
     adam = step.optimizer.state[step.param]
     tensors = {"param": step.param.detach(), "exp_avg": adam["exp_avg"], "exp_avg_sq": adam["exp_avg_sq"],
                "adam_step": adam["step"]}  # fmt: skip
     tensors.update({f"rng.{k}": g.get_state() for k, g in enumerate(gens)})
-    meta = {"counters": json.dumps(counters), "base": json.dumps(base.to_dict()), "points": json.dumps(points)}
+    meta = {"counters": json.dumps(counters), "base": json.dumps(base.to_dict()), "points": json.dumps(points),
+            "precision": step.precision}  # fmt: skip
     ckpt.write_tensors(path, tensors, meta)
 
 
-def _restore(step: SweepStep, gens: list[torch.Generator], state: tuple[dict[str, Tensor], dict[str, str]]) -> dict:
+def _restore(step: FusedStep, gens: list[torch.Generator], state: tuple[dict[str, Tensor], dict[str, str]]) -> dict:
     tensors, meta = state
     dev = step.param.device
     if tensors["param"].shape != step.param.shape or len(gens) != sum(k.startswith("rng.") for k in tensors):
         raise RunError("the sweep checkpoint does not match its own plan; start a new sweep with --overwrite")
     with torch.no_grad():
         step.param.copy_(tensors["param"])  # every model's parameters are views of this buffer
+        step.cflat.copy_(step.param)  # the bf16 mirror (the buffer itself in fp32)
     step.optimizer.state[step.param] = {
         "step": tensors["adam_step"].to(dev),
         "exp_avg": tensors["exp_avg"].to(dev),
