@@ -118,7 +118,14 @@ def test_existing_run_is_not_overwritten(trained_run, blob_npz, capsys, tmp_path
 
 def test_resume_refuses_changed_settings(trained_run, capsys):
     assert run_cli("train", "--resume", "--out", trained_run, "--beta", "4") == 2
-    assert "only --epochs" in one_line_error(capsys)
+    assert "only --epochs and the speed switches" in one_line_error(capsys)
+
+
+def test_resume_may_change_the_speed_switches(trained_run):
+    args = ("train", "--resume", "--out", trained_run, "--epochs", 2, "--quiet")
+    assert run_cli(*args, "--precision", "bf16", "--step", "autograd", "--graph", "off", "--device", "cpu") == 0
+    records = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["precision"], r["step_kind"]) for r in records][-1] == ("bf16", "autograd")
 
 
 def test_data_info_json(blob_npz, capsys):

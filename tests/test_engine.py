@@ -15,14 +15,18 @@ from vaekit.config import ModelConfig, RunConfig
 from vaekit.engine import train
 from vaekit.errors import RunError, TrainingDiverged
 from vaekit.evaluate import elbo_metrics, evaluate_run, iw_nll
+from vaekit.models import GaussianVAE
 
 
 def small_cfg(npz, epochs=2, **train_kw) -> RunConfig:
+    """A small run with every switch stated (fp32, fused where the model allows), so that a test means the
+    same on every machine; a test that wants other switches passes them."""
     cfg = RunConfig(model=ModelConfig(preset="test", hidden=(32,), latent_dim=4))
     cfg.data.dataset = str(npz)
     cfg.train.epochs = epochs
     cfg.train.batch_size = 32
     cfg.train.device = "cpu"
+    cfg.train.precision = "fp32"
     for k, v in train_kw.items():
         setattr(cfg.train, k, v)
     return cfg
@@ -58,22 +62,8 @@ def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path, blob_npz):
     assert cfg.model.hidden == (32,)
 
 
-@pytest.mark.parametrize(
-    "binarize, step, arch",
-    [("none", "fused", "mlp"), ("dynamic", "fused", "mlp"), ("none", "autograd", "mlp"), ("none", "autograd", "conv")],
-)
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, blob_npz, binarize, step, arch):
-    full_cfg = small_cfg(blob_npz, epochs=3, step=step)
-    full_cfg.data.binarize = binarize
-    full_cfg.loss.anneal = "linear"
-    full_cfg.model.arch, full_cfg.model.channels = arch, (4, 8)  # conv: NHWC weights, contiguous checkpoints
-    train(full_cfg, tmp_path / "full", progress=False)
-
-    part = small_cfg(blob_npz, epochs=1, step=step)
-    part.data.binarize = binarize
-    part.loss.anneal = "linear"
-    part.model.arch, part.model.channels = arch, (4, 8)
-    part.train.epochs = 3  # the schedule must see the final length; stop after one epoch by interrupting
+def _interrupt_after_first_epoch(cfg, run_dir):
+    """Train ``cfg`` until its first checkpoint is written, then interrupt as Ctrl-C would."""
     calls = {"n": 0}
     real_save = engine.ckpt.save_train_state
 
@@ -86,10 +76,35 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, blob_np
     engine.ckpt.save_train_state = save_then_interrupt
     try:
         with pytest.raises(KeyboardInterrupt):
-            train(part, tmp_path / "resumed", progress=False)
+            train(cfg, run_dir, progress=False)
     finally:
         engine.ckpt.save_train_state = real_save
-    assert len(read_metrics(tmp_path / "resumed")) == 1
+    assert len(read_metrics(run_dir)) == 1
+
+
+@pytest.mark.parametrize(
+    "binarize, step, arch, precision",
+    [
+        ("none", "fused", "mlp", "fp32"),
+        ("dynamic", "fused", "mlp", "fp32"),
+        ("none", "autograd", "mlp", "fp32"),
+        ("none", "autograd", "conv", "fp32"),
+        ("dynamic", "fused", "mlp", "bf16"),
+        ("none", "autograd", "conv", "bf16"),
+    ],
+)
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, blob_npz, binarize, step, arch, precision):
+    full_cfg = small_cfg(blob_npz, epochs=3, step=step, precision=precision)
+    full_cfg.data.binarize = binarize
+    full_cfg.loss.anneal = "linear"
+    full_cfg.model.arch, full_cfg.model.channels = arch, (4, 8)  # conv: NHWC weights, contiguous checkpoints
+    train(full_cfg, tmp_path / "full", progress=False)
+
+    part = small_cfg(blob_npz, epochs=3, step=step, precision=precision)
+    part.data.binarize = binarize
+    part.loss.anneal = "linear"
+    part.model.arch, part.model.channels = arch, (4, 8)
+    _interrupt_after_first_epoch(part, tmp_path / "resumed")  # the schedule sees the final length
     train(part, tmp_path / "resumed", resume=True, progress=False)
 
     a = load_file(str(tmp_path / "full" / "model.safetensors"))
@@ -198,3 +213,80 @@ def test_a_switch_that_cannot_apply_fails_before_the_run_directory_exists(tmp_pa
     with pytest.raises(ConfigError, match="--graph on"):
         train(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def _fake_cpu(monkeypatch, kind):
+    flags = {"avx2": {"avx2", "fma"}, "bf16": {"avx2", "avx512f", "avx512_bf16"}}[kind]
+    monkeypatch.setattr(engine.switches, "cpu_flags", lambda *a: frozenset(flags))
+
+
+def test_a_run_started_on_an_avx2_cpu_resumes_on_a_bf16_cpu_as_it_started(tmp_path, blob_npz, monkeypatch):
+    """auto precision resolves to fp32 on AVX2 and to bf16 on a bf16 CPU; a resumed run keeps its fp32 and
+    ends with the weights of the uninterrupted run."""
+    cfg = small_cfg(blob_npz, epochs=3, precision="auto", step="auto")
+    _fake_cpu(monkeypatch, "avx2")
+    train(cfg, tmp_path / "full", progress=False, report=False)
+    _interrupt_after_first_epoch(cfg, tmp_path / "moved")
+    _fake_cpu(monkeypatch, "bf16")
+    result = train(cfg, tmp_path / "moved", resume=True, progress=False, report=False)
+    assert result.summary["engine"]["precision"] == "fp32"
+    assert [r["precision"] for r in read_metrics(tmp_path / "moved")] == ["fp32"] * 3
+    a = load_file(str(tmp_path / "full" / "model.safetensors"))
+    b = load_file(str(tmp_path / "moved" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ({"precision": "fp32", "step": "fused"}, {"precision": "bf16", "step": "fused"}),
+        ({"precision": "bf16", "step": "fused"}, {"precision": "fp32", "step": "autograd"}),
+        ({"precision": "fp32", "step": "autograd"}, {"precision": "fp32", "step": "fused"}),
+        ({"precision": "bf16", "step": "autograd"}, {"precision": "bf16", "step": "fused"}),
+    ],
+)
+def test_a_run_resumes_under_other_switches_when_told(tmp_path, blob_npz, before, after):
+    """The flat-buffer Adam of the fused step and the per-parameter Adam of autograd convert into each other;
+    the metrics record which switches each epoch ran with."""
+    cfg = small_cfg(blob_npz, epochs=3, **before)
+    _interrupt_after_first_epoch(cfg, tmp_path / "run")
+    state = engine.ckpt.read_train_state(tmp_path / "run")
+    assert state.engine["precision"] == before["precision"] and state.engine["step"] == before["step"]
+    names = {n for n, _ in GaussianVAE(ModelConfig(input_shape=(8, 8), hidden=(32,), latent_dim=4)).named_parameters()}
+    assert {k.rsplit(".", 1)[0] for k in state.adam} == names  # Adam's moments kept per parameter name
+    resumed = small_cfg(blob_npz, epochs=3, **after)
+    result = train(resumed, tmp_path / "run", resume=True, progress=False, report=False)
+    records = read_metrics(tmp_path / "run")
+    assert [(r["precision"], r["step_kind"]) for r in records] == [
+        (before["precision"], before["step"]),
+        *[(after["precision"], after["step"])] * 2,
+    ]
+    assert records[-1]["train_loss"] < records[0]["train_loss"]  # Adam went on from its moments, not from zero
+    assert result.summary["engine"]["step"] == after["step"]
+
+
+def test_a_checkpoint_with_the_old_flat_adam_layout_resumes_under_autograd(tmp_path, blob_npz):
+    """Runs written before Adam was kept per name stored the fused step's flat buffer as optim.0.*: resuming
+    one under the autograd step gave a traceback; it now converts (and equals resuming the new layout)."""
+    from safetensors.torch import save_file
+
+    cfg = small_cfg(blob_npz, epochs=2, step="fused")
+    _interrupt_after_first_epoch(cfg, tmp_path / "new")
+    state = engine.ckpt.read_train_state(tmp_path / "new")
+    named = list(GaussianVAE(ModelConfig(input_shape=(8, 8), hidden=(32,), latent_dim=4)).named_parameters())
+    old = {f"model.{k}": v for k, v in state.model.items()}
+    for key in ("exp_avg", "exp_avg_sq"):
+        old[f"optim.0.{key}"] = torch.cat([state.adam[f"{n}.{key}"].reshape(-1) for n, _ in named])
+    old["optim.0.step"] = state.adam[f"{named[0][0]}.step"]
+    old["rng"] = state.rng
+    groups = [{"lr": 1e-3, "params": [0]}]
+    meta = {"counters": json.dumps(state.counters), "param_groups": json.dumps(groups), "optim_scalars": "{}"}
+    (tmp_path / "old").mkdir()
+    for f in ("config.json", "metrics.jsonl", "model.safetensors"):
+        (tmp_path / "old" / f).write_bytes((tmp_path / "new" / f).read_bytes())
+    save_file(old, str(tmp_path / "old" / "train_state.safetensors"), metadata=meta)
+    for run in ("new", "old"):
+        train(small_cfg(blob_npz, epochs=2, step="autograd"), tmp_path / run, resume=True, progress=False, report=False)
+    a = load_file(str(tmp_path / "new" / "model.safetensors"))
+    b = load_file(str(tmp_path / "old" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -131,3 +131,20 @@ def test_grouped_vq_splits_channels():
         torch.testing.assert_close(out.z_q[..., 2 * g : 2 * g + 2], q.codebook[out.indices[..., g]])
     with pytest.raises(ConfigError):
         GroupedVQ(8, 5, groups=2)
+
+
+def test_vq_nearest_code_is_found_in_fp32_under_bf16_autocast():
+    """Codes closer together than bf16 can resolve (vectors of norm 12, 0.05 apart, where bf16 steps by 0.016):
+    under autocast the search must still return the float64 nearest code."""
+    g = torch.Generator().manual_seed(0)
+    vq = VectorQuantizer(64, 16, kmeans_init=False)
+    centre = torch.full((16,), 3.0)
+    with torch.no_grad():
+        vq.codebook.copy_(centre + 0.05 * torch.randn(64, 16, generator=g))
+    z = centre + 0.05 * torch.randn(256, 16, generator=g)
+    truth = torch.cdist(z.double(), vq.codebook.detach().double()).argmin(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = vq.nearest(z)
+        out = vq(z[None])
+    assert torch.equal(got, truth)
+    assert torch.equal(out.indices[0], truth)

@@ -47,6 +47,16 @@ TRAIN_FLAGS = {
 }
 
 
+# what `train --resume` may change: the length, and switches that change speed but not the model
+RESUME_MAY_CHANGE = {
+    ("train", "epochs"),
+    ("train", "precision"),
+    ("train", "step"),
+    ("train", "graph"),
+    ("train", "device"),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     from .config import ANNEALS, ARCHS, BINARIZE, DEVICES, ENCODER_PATHS, GRAPHS, LIKELIHOODS, PRECISIONS, STEPS
     from .models import PRESETS
@@ -203,11 +213,12 @@ def build_train_config(args: argparse.Namespace):
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
         cfg = load_json_config(Path(args.out) / "config.json")
-        changed = [f"{s}.{k}" for s, kv in overrides.items() for k in kv if (s, k) != ("train", "epochs")]
+        changed = [f"{s}.{k}" for s, kv in overrides.items() for k in kv if (s, k) not in RESUME_MAY_CHANGE]
         changed += ["model.dead_code_restart"] if args.dead_code_restart is not None else []
         if changed or args.config or args.preset:
             raise ConfigError(
-                f"--resume continues a run as configured; only --epochs may change (got {changed or 'a config'})"
+                "--resume continues a run as configured; only --epochs and the speed switches (--precision, "
+                f"--step, --graph, --device) may change (got {changed or 'a config'})"
             )
         return update(cfg, overrides, "command line")
     if args.dead_code_restart is not None:

@@ -87,14 +87,17 @@ class VectorQuantizer(nn.Module):
         self.generator: torch.Generator | None = None  # k-means and restarts draw from it when set
 
     def nearest(self, flat: Tensor) -> Tensor:
-        """(N, D) -> (N,) index of the nearest code (squared Euclidean distance)."""
-        e = self.codebook.float()
-        d = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)[None]
+        """(N, D) -> (N,) index of the nearest code (squared Euclidean distance), computed in fp32 even under
+        autocast: bf16's 8-bit mantissa cannot tell nearby codes apart."""
+        with torch.autocast(flat.device.type, enabled=False):
+            flat, e = flat.float(), self.codebook.float()
+            d = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)[None]
         return d.argmin(1)
 
     @torch.no_grad()
     def _init_from(self, flat: Tensor) -> None:
-        centres = kmeans(flat, self.num_codes, generator=self.generator)
+        with torch.autocast(flat.device.type, enabled=False):  # k-means distances in fp32 too
+            centres = kmeans(flat.float(), self.num_codes, generator=self.generator)
         self.codebook.data.copy_(centres)
         if self.update == "ema":
             self.ema_sum.copy_(centres)
