@@ -1,15 +1,24 @@
-"""`vaekit bench`: the textbook loop and the engine's variants, side by side, in one process on the same data.
+"""`vaekit bench`: the textbook loop, the engine's variants and a JAX peer, side by side, in one process on
+the same data, against the machine's own roofline.
 
 Each variant trains the classic VAE (784-400-20, batch 128, Adam 1e-3, targets in [0, 1]) for one warm-up
 epoch plus ``epochs`` timed epochs; we report the median seconds per timed epoch, the warm-up epoch, the
 test loss after training (one evaluator for all), memory (the process's peak resident set while the variant
-ran, and how much it added while it was built and warmed up), and the speedup of each variant's median over
-the textbook loop's. The timed epochs run round-robin (epoch 1 of every variant, then epoch 2, ...) so that
-load changes on a shared machine hit every variant alike.
+ran, and how much it added while it was built and warmed up), the speedup of each variant's median over
+the textbook loop's, and its efficiency against the roofline. The timed epochs run round-robin (epoch 1 of
+every variant, then epoch 2, ...) so that load changes on a shared machine hit every variant alike.
+
+The roofline is measured in the same process: the time of each matrix product of one training step at the
+model's own shapes (forward, weight gradients, input gradients; fp32, and bf16 where the hardware has bf16
+units), timed alone, and the time Adam's unavoidable memory traffic takes at the machine's measured copy
+bandwidth (read parameter, gradient and both moments, write parameter and both moments: 28 bytes per
+parameter). Their sum per step, times the steps of an epoch, is the floor; a variant's efficiency is
+floor / its seconds per epoch (1.0 = nothing but the products and Adam's traffic, at the speed they run alone).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import threading
@@ -20,23 +29,28 @@ from typing import Any
 
 import torch
 
+from . import jaxpeer, switches
 from ._io import atomic_write_json
 from .config import RunConfig
 from .data import ImageDataset, load_dataset
 from .engine import Trainer, load_data_tensors, resolve_device, to_tensor
 from .errors import ConfigError
 from .evaluate import elbo_metrics
-from .models import preset_config
+from .fused import linear_layers
+from .models import GaussianVAE, preset_config
 
-# name -> engine switches (precision, graph); "naive" is the textbook loop. "fp32-nograph" differs from
-# "fp32" only on a GPU, where it shows what CUDA-graph replay adds to the fused step.
+# name -> engine switches (precision, step, graph, binarize); "naive" is the textbook loop, "jax" the JAX peer.
+# "fp32-nograph" differs from "fp32" only on a GPU, where it shows what CUDA-graph replay adds to the fused
+# step; "fp32-dynamic" draws a dynamically binarized batch every step; "bf16-autograd" is bf16 autocast.
 ENGINE_VARIANTS = {
-    "fp32": ("fp32", "auto"),
-    "fp32-nograph": ("fp32", "off"),
-    "bf16": ("bf16", "auto"),
-    "auto": ("auto", "auto"),
+    "fp32": ("fp32", "auto", "auto", "none"),
+    "fp32-nograph": ("fp32", "auto", "off", "none"),
+    "fp32-dynamic": ("fp32", "auto", "auto", "dynamic"),
+    "bf16": ("bf16", "auto", "auto", "none"),
+    "bf16-autograd": ("bf16", "autograd", "auto", "none"),
+    "auto": ("auto", "auto", "auto", "none"),
 }
-ALL_VARIANTS = ("naive", *ENGINE_VARIANTS)
+ALL_VARIANTS = ("naive", *ENGINE_VARIANTS, "jax")
 
 
 class _PeakRSS:
@@ -75,6 +89,8 @@ def _sync(device: torch.device) -> None:
 class _Naive:
     """The textbook loop as a benchmark variant."""
 
+    precision = "fp32"
+
     def __init__(self, ds: ImageDataset, device: torch.device, seed: int):
         from .naive import make_textbook
 
@@ -102,13 +118,15 @@ class _Naive:
 class _Engine:
     """The engine's ``Trainer`` with one precision setting as a benchmark variant."""
 
-    def __init__(self, ds: ImageDataset, device: torch.device, seed: int, switches: tuple[str, str], epochs: int):
+    def __init__(self, ds: ImageDataset, device: torch.device, seed: int, switches: tuple[str, ...], epochs: int):
         cfg = RunConfig(model=preset_config("classic"))
         cfg.train.seed, cfg.train.device, cfg.train.epochs = seed, device.type, epochs
-        cfg.train.precision, cfg.train.graph = switches
+        cfg.train.precision, cfg.train.step, cfg.train.graph, cfg.data.binarize = switches
         x_train, self.x_test = load_data_tensors(cfg, device, ds, quiet=True, for_training=True)
+        if cfg.data.binarize != "none":  # one evaluator for all: the test loss on the [0, 1] targets
+            self.x_test = to_tensor(ds.x_test, device)
         self.trainer = Trainer(cfg, x_train, device)
-        self.device = device
+        self.device, self.precision = device, self.trainer.precision
         self.detail = ", ".join(f"{k}={v}" for k, v in self.trainer.info.items())
 
     def run_epoch(self) -> float:
@@ -119,6 +137,91 @@ class _Engine:
 
     def test_loss(self) -> float:
         return elbo_metrics(self.trainer.model, self.x_test)["loss"]
+
+
+class _Jax:
+    """The JAX peer (jaxpeer.py) as a benchmark variant."""
+
+    precision = "fp32"
+
+    def __init__(self, ds: ImageDataset, seed: int):
+        import jax
+
+        from .jaxpeer import JaxVAE
+
+        cpu = torch.device("cpu")
+        self.x_test = to_tensor(ds.x_test, cpu)
+        self.image_shape = ds.image_shape
+        self.peer = JaxVAE(to_tensor(ds.x_train, cpu).numpy(), seed=seed)
+        self.detail = f"jax {jax.__version__} on {jax.devices()[0].platform}, whole epoch in one jit(lax.scan), optax"
+
+    def run_epoch(self) -> float:
+        t0 = time.perf_counter()
+        self.peer.run_epoch()  # returns a host float: the epoch has finished
+        return time.perf_counter() - t0
+
+    def test_loss(self) -> float:
+        from .models import GaussianVAE
+
+        model = GaussianVAE(preset_config("classic"))
+        model.load_state_dict(self.peer.state_dict())
+        return elbo_metrics(model, self.x_test)["loss"]
+
+
+def _median_time(fn: Callable[[], Any], device: torch.device, repeats: int = 7, inner: int = 20) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) / inner)
+    return statistics.median(times)
+
+
+def product_shapes(layer_shapes: list[tuple[int, int]], batch: int) -> list[tuple[int, int, int]]:
+    """The (m, k, n) matrix products of one training step of an MLP with Linear layers (out, in): per layer
+    the forward product, the weight gradient and, but for the first layer, the input gradient."""
+    shapes = []
+    for j, (o, i) in enumerate(layer_shapes):
+        shapes.append((batch, i, o))  # forward: (B, in) @ (in, out)
+        shapes.append((o, batch, i))  # weight gradient: (out, B) @ (B, in)
+        if j > 0:
+            shapes.append((batch, o, i))  # input gradient: (B, out) @ (out, in)
+    return shapes
+
+
+def roofline(layer_shapes: list[tuple[int, int]], batch: int, steps: int, device: torch.device,
+             precisions: tuple[str, ...] = ("fp32",)) -> dict[str, Any]:  # fmt: skip
+    """The machine's floor for one epoch of the fused step (see the module docstring), per precision."""
+    from .fused import DTYPES
+
+    params = sum(o * i + o for o, i in layer_shapes)
+    src, dst = torch.rand(1 << 24, device=device), torch.empty(1 << 24, device=device)  # 64 MB each: beyond caches
+    copy_s = _median_time(lambda: dst.copy_(src), device, repeats=5, inner=5)
+    bandwidth = 2 * src.numel() * 4 / copy_s  # bytes read + written per second
+    adam_s = 28 * params / bandwidth
+    out: dict[str, Any] = {"bandwidth_gb_s": bandwidth / 1e9, "adam_step_s": adam_s, "params": params}
+    for precision in precisions:
+        dt = DTYPES[precision]
+        rows, step_s = [], 0.0
+        for m, k, n in product_shapes(layer_shapes, batch):
+            a, b = torch.randn(m, k, device=device, dtype=dt), torch.randn(k, n, device=device, dtype=dt)
+            c = torch.empty(m, n, device=device, dtype=dt)
+            t = _median_time(lambda a=a, b=b, c=c: torch.mm(a, b, out=c), device)
+            rows.append({"shape": [m, k, n], "seconds": t, "gflops": 2 * m * k * n / t / 1e9})
+            step_s += t
+        flops = sum(2 * m * k * n for m, k, n in product_shapes(layer_shapes, batch))
+        out[precision] = {
+            "products": rows,
+            "step_gflops": flops / step_s / 1e9,
+            "floor_products_s": step_s * steps,
+            "floor_s": (step_s + adam_s) * steps,
+        }
+    return out
 
 
 def bench(
@@ -136,11 +239,18 @@ def bench(
     if epochs < 1:
         raise ConfigError("--epochs must be >= 1")
     dev = resolve_device(device)
+    if dev.type == "cpu":  # every variant, the textbook loop included, runs with the same floating-point setup
+        switches.flush_denormals()
+    say = log or (lambda _m: None)
+    skipped = {}
+    if "jax" in variants and not jaxpeer.available():
+        variants = tuple(v for v in variants if v != "jax")
+        skipped["jax"] = "not installed; pip install -e '.[peers]'"
+        say(f"jax: skipped ({skipped['jax']})")
     ds = load_dataset(dataset, quiet=True)
     if ds.image_shape != (28, 28):
         raise ConfigError(f"bench runs the classic 784-pixel model; {dataset} has images of {ds.image_shape}")
-    say = log or (lambda _m: None)
-    runners: dict[str, _Naive | _Engine] = {}
+    runners: dict[str, _Naive | _Engine | _Jax] = {}
     warmup: dict[str, float] = {}
     peak: dict[str, float] = {}
     added: dict[str, float] = {}
@@ -149,7 +259,9 @@ def bench(
         before = _PeakRSS.rss_bytes()
         with _PeakRSS() as mem:
             if name == "naive":
-                runner: _Naive | _Engine = _Naive(ds, dev, seed)
+                runner: _Naive | _Engine | _Jax = _Naive(ds, dev, seed)
+            elif name == "jax":
+                runner = _Jax(ds, seed)
             else:
                 runner = _Engine(ds, dev, seed, ENGINE_VARIANTS[name], epochs + 1)
             warmup[name] = runner.run_epoch()
@@ -162,10 +274,30 @@ def bench(
                 seconds[name].append(runner.run_epoch())
             peak[name] = max(peak[name], mem.peak / 2**20)
         say(f"epoch {e + 1}: " + ", ".join(f"{n} {seconds[n][-1]:.2f} s" for n in runners))
-    report: dict[str, Any] = {"variants": {}, "speedup": {}, "machine": machine_info(dev), "epochs": epochs}
+    hw = switches.detect(dev)
+    used = {getattr(r, "precision", "fp32") for r in runners.values()}
+    precisions = tuple(p for p in ("fp32", "bf16") if p in used or (p == "bf16" and hw.fast_bf16))
+    model = GaussianVAE(preset_config("classic"))
+    layers = [tuple(m.weight.shape) for m in linear_layers(model.encoder) + linear_layers(model.decoder)]
+    roof = roofline(layers, 128, math.ceil(len(ds.x_train) / 128), dev, precisions)
+    rates = ", ".join(f"{p} {roof[p]['step_gflops']:.0f} GFLOP/s" for p in precisions)
+    say(f"roofline: products at the model's shapes {rates}; copy bandwidth {roof['bandwidth_gb_s']:.1f} GB/s")
+    report: dict[str, Any] = {
+        "variants": {},
+        "speedup": {},
+        "machine": machine_info(dev, hw),
+        "epochs": epochs,
+        "roofline": roof,
+        "skipped": skipped,
+    }
     for name, runner in runners.items():
+        precision = getattr(runner, "precision", "fp32")
+        median = statistics.median(seconds[name])
         report["variants"][name] = {
-            "sec_per_epoch": statistics.median(seconds[name]),
+            "precision": precision,
+            "floor_s": roof[precision]["floor_s"],
+            "efficiency": roof[precision]["floor_s"] / median,
+            "sec_per_epoch": median,
             "warmup_sec": warmup[name],
             "test_loss": runner.test_loss(),
             "peak_rss_mb": peak[name],
@@ -179,10 +311,14 @@ def bench(
     return report
 
 
-def machine_info(device: torch.device) -> dict[str, Any]:
+def machine_info(device: torch.device, hw: switches.Hardware | None = None) -> dict[str, Any]:
     import platform
 
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or ""}
+    if hw is not None:
+        info["kind"] = hw.name
+        info["bf16_flags"] = sorted(f for f in hw.cpu_flags if f in switches.BF16_CPU_FLAGS)
+        info["denormals"] = "flush" if device.type == "cpu" else "device default"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -199,15 +335,18 @@ def markdown_table(report: dict[str, Any]) -> str:
     """The report as a markdown table."""
     rows = [
         "| variant | s/epoch (median) | warm-up s | test loss (nats) | peak RSS (MB) | RSS added (MB) "
-        "| speedup vs naive |",
-        "|---|---|---|---|---|---|---|",
+        "| speedup vs naive | floor s/epoch | efficiency |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, v in report["variants"].items():
-        sp = report["speedup"].get(name)
+        sp, floor, eff, prec = report["speedup"].get(name), v["floor_s"], v["efficiency"], v["precision"]
         rows.append(
             f"| {name} | {v['sec_per_epoch']:.3f} | {v['warmup_sec']:.3f} | {v['test_loss']:.2f} | "
-            f"{v['peak_rss_mb']:.0f} | {v['rss_added_mb']:.0f} | {f'{sp:.2f}x' if sp else '–'} |"
+            f"{v['peak_rss_mb']:.0f} | {v['rss_added_mb']:.0f} | {f'{sp:.2f}x' if sp else '–'} | "
+            f"{floor:.3f} ({prec}) | {eff:.2f} |"
         )
+    for name, why in report.get("skipped", {}).items():
+        rows.append(f"| {name} | skipped: {why} | | | | | | | |")
     return "\n".join(rows)
 
 

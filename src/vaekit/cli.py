@@ -181,7 +181,11 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="the textbook loop vs the engine, side by side on the same data")
     b.add_argument("--epochs", type=int, default=3, help="timed epochs per variant (after one warm-up epoch)")
-    b.add_argument("--variants", default="naive,fp32,auto", help="comma list of naive, fp32, fp32-nograph, bf16, auto")
+    b.add_argument(
+        "--variants",
+        default="naive,fp32,auto,jax",
+        help="comma list of naive, fp32, fp32-nograph, fp32-dynamic, bf16, bf16-autograd, auto, jax",
+    )
     b.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     b.add_argument("--dataset", default="mnist")
     b.add_argument("--json", dest="json_out", help="write the report as JSON to this file")

@@ -172,7 +172,7 @@ def _sweep(
             for i in bar:
                 xs, noise = [], []
                 for p, g in zip(perms, gens, strict=True):  # each model's own batch and noise, in the engine's order
-                    xb = batch_pixels(x_train[p[i * bs : (i + 1) * bs]], base.data.binarize, g)
+                    xb = batch_pixels(x_train, p[i * bs : (i + 1) * bs], base.data.binarize, g)
                     xs.append(xb)
                     noise.append(torch.randn(xb.shape[0], base.model.latent_dim, device=device, generator=g))
                 now = [beta_at(step_count, total_steps, c.loss) for c in cfgs]
