@@ -10,10 +10,11 @@ every variant, then epoch 2, ...) so that load changes on a shared machine hit e
 
 The roofline is measured in the same process: the time of each matrix product of one training step at the
 model's own shapes (forward, weight gradients, input gradients; fp32, and bf16 where the hardware has bf16
-units), timed alone, and the time Adam's unavoidable memory traffic takes at the machine's measured copy
-bandwidth (read parameter, gradient and both moments, write parameter and both moments: 28 bytes per
-parameter). Their sum per step, times the steps of an epoch, is the floor; a variant's efficiency is
-floor / its seconds per epoch (1.0 = nothing but the products and Adam's traffic, at the speed they run alone).
+units), timed alone, and the time Adam's unavoidable memory traffic takes at the bandwidth the machine gives
+a working set of that size (measured with a = b + c over buffers of the parameter count; Adam reads the
+parameter, gradient and both moments and writes the parameter and both moments: 28 bytes per parameter).
+Their sum per step, times the steps of an epoch, is the floor; a variant's efficiency is floor / its seconds
+per epoch (1.0 = nothing but the products and Adam's traffic, at the speed they run alone).
 """
 
 from __future__ import annotations
@@ -200,9 +201,10 @@ def roofline(layer_shapes: list[tuple[int, int]], batch: int, steps: int, device
     from .fused import DTYPES
 
     params = sum(o * i + o for o, i in layer_shapes)
-    src, dst = torch.rand(1 << 24, device=device), torch.empty(1 << 24, device=device)  # 64 MB each: beyond caches
-    copy_s = _median_time(lambda: dst.copy_(src), device, repeats=5, inner=5)
-    bandwidth = 2 * src.numel() * 4 / copy_s  # bytes read + written per second
+    # bandwidth at Adam's working-set size: a = b + c over buffers of the model's parameter count
+    a, b, c = (torch.rand(params, device=device) for _ in range(3))
+    add_s = _median_time(lambda: torch.add(b, c, out=a), device)
+    bandwidth = 3 * params * 4 / add_s  # bytes read + written per second
     adam_s = 28 * params / bandwidth
     out: dict[str, Any] = {"bandwidth_gb_s": bandwidth / 1e9, "adam_step_s": adam_s, "params": params}
     for precision in precisions:
@@ -281,7 +283,7 @@ def bench(
     layers = [tuple(m.weight.shape) for m in linear_layers(model.encoder) + linear_layers(model.decoder)]
     roof = roofline(layers, 128, math.ceil(len(ds.x_train) / 128), dev, precisions)
     rates = ", ".join(f"{p} {roof[p]['step_gflops']:.0f} GFLOP/s" for p in precisions)
-    say(f"roofline: products at the model's shapes {rates}; copy bandwidth {roof['bandwidth_gb_s']:.1f} GB/s")
+    say(f"roofline: products at the model's shapes {rates}; bandwidth {roof['bandwidth_gb_s']:.1f} GB/s")
     report: dict[str, Any] = {
         "variants": {},
         "speedup": {},

@@ -26,6 +26,24 @@ def available() -> bool:
     return True
 
 
+def neg_elbo(params, x, eps):
+    """The negative ELBO of a batch, mean over images: summed Bernoulli NLL of the logits + KL to N(0, I).
+
+    ``params``: [(W (in, out), b (out,))] for encoder layers 784-400-2D and decoder layers D-400-784.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    (w1, b1), (w2, b2), (w3, b3), (w4, b4) = params
+    h = jax.nn.relu(x @ w1 + b1)
+    mu, logvar = jnp.split(h @ w2 + b2, 2, axis=-1)
+    z = mu + jnp.exp(0.5 * logvar) * eps
+    logits = jax.nn.relu(z @ w3 + b3) @ w4 + b4
+    recon = jnp.sum(jax.nn.softplus(logits) - x * logits)
+    kl = 0.5 * jnp.sum(mu**2 + jnp.exp(logvar) - 1.0 - logvar)
+    return (recon + kl) / x.shape[0]
+
+
 class JaxVAE:
     """``run_epoch()`` trains one shuffled pass over ``x_train`` (N, P) float32 in [0, 1]."""
 
@@ -55,15 +73,7 @@ class JaxVAE:
         n = x_train.shape[0]
         self.full, self.rest = n // batch_size, n % batch_size
 
-        def loss_fn(params, x, eps):
-            (w1, b1), (w2, b2), (w3, b3), (w4, b4) = params
-            h = jax.nn.relu(x @ w1 + b1)
-            mu, logvar = jnp.split(h @ w2 + b2, 2, axis=-1)
-            z = mu + jnp.exp(0.5 * logvar) * eps
-            logits = jax.nn.relu(z @ w3 + b3) @ w4 + b4
-            recon = jnp.sum(jax.nn.softplus(logits) - x * logits)
-            kl = 0.5 * jnp.sum(mu**2 + jnp.exp(logvar) - 1.0 - logvar)
-            return (recon + kl) / x.shape[0]
+        loss_fn = neg_elbo
 
         def step(carry, xb):
             params, opt_state, key = carry
