@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import blob_images
 from vaekit import bench as bench_mod
@@ -11,6 +12,7 @@ from vaekit.bench import bench, markdown_table, product_shapes
 from vaekit.config import ModelConfig
 from vaekit.losses import vae_loss
 from vaekit.models import GaussianVAE
+from vaekit.plots import bench_chart
 
 
 @pytest.fixture
@@ -50,11 +52,21 @@ def test_every_variant_is_measured_against_the_roofline(mnist_sized_npz):
     assert all(f"| {name} |" in table for name in variants)
 
 
-def test_jax_is_skipped_with_a_note_where_it_is_not_installed(mnist_sized_npz, monkeypatch):
+def test_jax_is_skipped_with_a_note_where_it_is_not_installed(mnist_sized_npz, monkeypatch, tmp_path):
     monkeypatch.setattr(bench_mod.jaxpeer, "available", lambda: False)
     report = bench(1, ("fp32", "jax"), "cpu", str(mnist_sized_npz))
     assert tuple(report["variants"]) == ("fp32",) and "[peers]" in report["skipped"]["jax"]
     assert "| jax | skipped" in markdown_table(report)
+    with Image.open(bench_chart(report, tmp_path / "bench.png")) as im:
+        assert np.asarray(im.convert("L")).std() > 10  # a chart, not a blank canvas
+
+
+def test_bench_cli_refuses_a_plot_that_is_not_png(capsys):
+    from vaekit.cli import main
+
+    assert main(["bench", "--plot", "bench.svg"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --plot bench.svg") and err.count("\n") == 1
 
 
 @pytest.mark.skipif(not jaxpeer.available(), reason="jax and optax are the [peers] extra")

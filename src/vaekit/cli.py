@@ -189,6 +189,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     b.add_argument("--dataset", default="mnist")
     b.add_argument("--json", dest="json_out", help="write the report as JSON to this file")
+    b.add_argument("--plot", help="write a bar chart of seconds per epoch against the roofline to this PNG")
 
     tn = sub.add_parser("tiny", help="the mini-project checklist: tiny VAE, four PASS/FAIL lines")
     tn.add_argument("--out", help="run directory (default runs/tiny-TIME)")
@@ -479,12 +480,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench, markdown_table, write_json
 
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise ConfigError(f"--plot {args.plot}: expected a .png file name")
     report = bench(
         args.epochs, variants, args.device, args.dataset, log=lambda m: print(m, file=sys.stderr, flush=True)
     )
     print(markdown_table(report))
     if args.json_out:
         print(f"wrote {write_json(report, args.json_out)}", file=sys.stderr)
+    if args.plot:
+        from .plots import bench_chart
+
+        print(f"wrote {bench_chart(report, args.plot)}", file=sys.stderr)
     return 0
 
 

@@ -129,7 +129,7 @@ def _sweep(
     hw = switches.detect(device)
     sw = switches.resolve(base.train.precision, "fused", base.train.graph, hw, fused_ok=True)
     if state is not None and base.train.precision == "auto":  # a resumed sweep keeps the precision it started with
-        sw = switches.Switches(state[1].get("precision", sw.precision), sw.step, sw.graph)
+        sw = switches.Switches(state[1].get("precision", "fp32"), sw.step, sw.graph)  # older sweeps: fp32
     step = FusedStep(models, base.train.lr, base.train.batch_size, base.loss.free_bits, sw.precision)
     graph = sw.graph  # on a GPU: one graph replay for all K models
     k, bs = len(points), base.train.batch_size
