@@ -45,9 +45,9 @@ def saved_run(path, **model_kw):
     with perturbed weights, saved as a run directory at path; returns the model."""
     import torch
 
-    from vaekit.checkpoint import save_config, save_model
     from vaekit.config import ModelConfig, RunConfig
     from vaekit.models import build_model
+    from vaekit.runs.checkpoint import save_config, save_model
 
     torch.manual_seed(0)
     model_kw.setdefault("preset", model_kw.get("kind", "test"))

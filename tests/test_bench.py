@@ -6,11 +6,11 @@ import torch
 from PIL import Image
 
 from conftest import blob_images
-from vaekit import bench as bench_mod
-from vaekit import jaxpeer
-from vaekit.bench import bench, markdown_table, product_shapes
 from vaekit.config import ModelConfig
 from vaekit.losses import vae_loss
+from vaekit.measure import compare as bench_mod
+from vaekit.measure import jaxpeer
+from vaekit.measure.compare import bench, markdown_table, product_shapes
 from vaekit.models import GaussianVAE
 from vaekit.plots import bench_chart
 

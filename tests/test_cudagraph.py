@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from vaekit.config import ModelConfig
-from vaekit.cudagraph import GraphedStep
-from vaekit.fused import FusedStep, FusedVAEStep
 from vaekit.models import GaussianVAE
+from vaekit.training.cudagraph import GraphedStep
+from vaekit.training.step import FusedStep, FusedVAEStep
 
 
 class _ReplayByRerun(GraphedStep):

@@ -8,14 +8,16 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-import vaekit.engine as engine
+import vaekit.data.tensors as tensors
+import vaekit.training.loop as engine
 from conftest import blob_images
-from vaekit.checkpoint import load_model, read_metrics
+from vaekit.analysis.evaluate import evaluate_run
 from vaekit.config import ModelConfig, RunConfig
-from vaekit.engine import train
 from vaekit.errors import RunError, TrainingDiverged
-from vaekit.evaluate import elbo_metrics, evaluate_run, iw_nll
+from vaekit.evaluation.metrics import elbo_metrics, iw_nll
 from vaekit.models import GaussianVAE
+from vaekit.runs.checkpoint import load_model, read_metrics
+from vaekit.training.loop import train
 
 
 def small_cfg(npz, epochs=2, **train_kw) -> RunConfig:
@@ -160,7 +162,7 @@ def test_evaluation_metrics_and_iw_bound(tmp_path, blob_npz):
     assert m["loss"] == pytest.approx(m["recon"] + m["kl"])
     # the bound: IW-NLL below the negative ELBO (averaged over posterior samples to remove its noise)
     model, _ = load_model(tmp_path / "run")
-    x = engine.to_tensor(blob_images()[0], torch.device("cpu"))
+    x = tensors.to_tensor(blob_images()[0], torch.device("cpu"))
     neg_elbo = sum(elbo_metrics(model, x, seed=s)["loss"] for s in range(20)) / 20
     assert iw_nll(model, x, 200) < iw_nll(model, x, 1) and iw_nll(model, x, 200) < neg_elbo - 0.05
 
@@ -225,10 +227,10 @@ def test_a_run_started_on_an_avx2_cpu_resumes_on_a_bf16_cpu_as_it_started(tmp_pa
     ends with the weights of the uninterrupted run."""
     cfg = small_cfg(blob_npz, epochs=3, precision="auto", step="auto")
     _fake_cpu(monkeypatch, "avx2")
-    train(cfg, tmp_path / "full", progress=False, report=False)
+    train(cfg, tmp_path / "full", progress=False)
     _interrupt_after_first_epoch(cfg, tmp_path / "moved")
     _fake_cpu(monkeypatch, "bf16")
-    result = train(cfg, tmp_path / "moved", resume=True, progress=False, report=False)
+    result = train(cfg, tmp_path / "moved", resume=True, progress=False)
     assert result.summary["engine"]["precision"] == "fp32"
     assert [r["precision"] for r in read_metrics(tmp_path / "moved")] == ["fp32"] * 3
     a = load_file(str(tmp_path / "full" / "model.safetensors"))
@@ -255,7 +257,7 @@ def test_a_run_resumes_under_other_switches_when_told(tmp_path, blob_npz, before
     names = {n for n, _ in GaussianVAE(ModelConfig(input_shape=(8, 8), hidden=(32,), latent_dim=4)).named_parameters()}
     assert {k.rsplit(".", 1)[0] for k in state.adam} == names  # Adam's moments kept per parameter name
     resumed = small_cfg(blob_npz, epochs=3, **after)
-    result = train(resumed, tmp_path / "run", resume=True, progress=False, report=False)
+    result = train(resumed, tmp_path / "run", resume=True, progress=False)
     records = read_metrics(tmp_path / "run")
     assert [(r["precision"], r["step_kind"]) for r in records] == [
         (before["precision"], before["step"]),
@@ -286,36 +288,7 @@ def test_a_checkpoint_with_the_old_flat_adam_layout_resumes_under_autograd(tmp_p
         (tmp_path / "old" / f).write_bytes((tmp_path / "new" / f).read_bytes())
     save_file(old, str(tmp_path / "old" / "train_state.safetensors"), metadata=meta)
     for run in ("new", "old"):
-        train(small_cfg(blob_npz, epochs=2, step="autograd"), tmp_path / run, resume=True, progress=False, report=False)
+        train(small_cfg(blob_npz, epochs=2, step="autograd"), tmp_path / run, resume=True, progress=False)
     a = load_file(str(tmp_path / "new" / "model.safetensors"))
     b = load_file(str(tmp_path / "old" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_dynamic_binarization_of_8_bit_pixels_draws_k_over_255():
-    """Every 8-bit value k becomes 1 with probability k / 255 (to within 2^-17): 200,000 draws per value,
-    means within 5 standard errors; k = 0 never; the generator decides (same seed, same pixels)."""
-    levels = np.arange(256, dtype=np.uint8)
-    x = np.tile(levels, (2000, 1))  # (2000, 256): every value in every row
-    kept = engine.training_pixels(x, "dynamic", torch.device("cpu"))
-    assert kept.dtype == torch.int16
-    idx = torch.arange(2000)
-    draws = torch.stack(
-        [engine.batch_pixels(kept, idx, "dynamic", torch.Generator().manual_seed(s)) for s in range(100)]
-    )
-    mean = draws.mean((0, 1)).double()  # (256,)
-    p = torch.from_numpy(levels).double() / 255
-    se = (p * (1 - p) / 200_000).sqrt().clamp_min(1e-6)
-    assert ((mean - p).abs() <= 5 * se + 2**-17).all()
-    assert mean[0] == 0 and set(draws.unique().tolist()) == {0.0, 1.0}
-    again = engine.batch_pixels(kept, idx, "dynamic", torch.Generator().manual_seed(7))
-    assert torch.equal(again, engine.batch_pixels(kept, idx, "dynamic", torch.Generator().manual_seed(7)))
-
-
-def test_8_bit_batches_are_the_float_pixels_of_to_tensor():
-    x = np.random.default_rng(0).integers(0, 256, size=(50, 8, 8), dtype=np.uint8)
-    kept = engine.training_pixels(x, "none", torch.device("cpu"))
-    assert kept.dtype == torch.uint8  # a quarter of float32's memory
-    idx = torch.tensor([3, 0, 49, 3])
-    got = engine.batch_pixels(kept, idx, "none", torch.Generator())
-    assert torch.equal(got, engine.to_tensor(x, torch.device("cpu"))[idx])

@@ -11,21 +11,21 @@ import pytest
 import torch
 from PIL import Image
 
-from vaekit import explore
+from vaekit.analysis import explore
+from vaekit.analysis.latent import Selector, decode_images, encode_means, lerp, pca_2d, slerp
+from vaekit.analysis.report import build_report
 from vaekit.cli import main
 from vaekit.config import ModelConfig, RunConfig
-from vaekit.engine import train
 from vaekit.errors import ConfigError
-from vaekit.latent import Selector, decode_images, encode_means, lerp, pca_2d, slerp
-from vaekit.report import build_report
-from vaekit.runs import open_run
+from vaekit.runs.open import open_run
+from vaekit.training.loop import train
 
 
 def _train(npz, out, latent_dim=3, epochs=3, beta=1.0):
     cfg = RunConfig(model=ModelConfig(preset="test", hidden=(32,), latent_dim=latent_dim))
     cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size, cfg.train.device = str(npz), epochs, 32, "cpu"
     cfg.loss.beta = beta
-    train(cfg, out, progress=False, report=False)
+    train(cfg, out, progress=False)
     return open_run(out)
 
 
@@ -101,7 +101,7 @@ def test_interpolation_ends_decode_the_endpoints(run, tmp_path):
     with Image.open(gif) as im:
         assert im.n_frames == 2 * 6 - 2
     ends = decode_images(run.model, encode_means(run.model, run.x_test[[ia, ib]]))
-    frames = __import__("vaekit.latent", fromlist=["interpolate"]).interpolate(
+    frames = __import__("vaekit.analysis.latent", fromlist=["interpolate"]).interpolate(
         run.model, *encode_means(run.model, run.x_test[[ia, ib]]), steps=6
     )
     np.testing.assert_allclose(frames[[0, -1]], ends, atol=1e-6)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from vaekit.analysis.explorer import build_explorer
 from vaekit.config import ModelConfig, RunConfig
 from vaekit.errors import RunError
-from vaekit.explorer import build_explorer
 from vaekit.models import build_model
-from vaekit.runs import Run
+from vaekit.runs.open import Run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]

@@ -7,9 +7,9 @@ import torch
 
 from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError
-from vaekit.fused import FusedVAEStep, supports
 from vaekit.losses import vae_loss
 from vaekit.models import GaussianVAE, mlp
+from vaekit.training.step import FusedVAEStep, supports
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import torch
 
 from conftest import GAUSSIAN_VARIANTS, saved_run
 from vaekit.errors import RunError
-from vaekit.onnx_export import export_onnx
+from vaekit.export.onnx import export_onnx
 
 ort = pytest.importorskip("onnxruntime")  # installed by the dev extra, so CI runs these
 

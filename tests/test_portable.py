@@ -10,7 +10,7 @@ import torch
 from conftest import GAUSSIAN_VARIANTS, saved_run
 from vaekit.config import ModelConfig
 from vaekit.errors import RunError
-from vaekit.portable import NumpyTokenizer, NumpyVAE, load
+from vaekit.export.portable import NumpyTokenizer, NumpyVAE, load
 
 
 @pytest.mark.parametrize("name", GAUSSIAN_VARIANTS)
@@ -36,7 +36,7 @@ def test_runs_without_torch(tmp_path):
     np.save(tmp_path / "x.npy", x.numpy())
     code = (
         "import sys, numpy as np; sys.modules['torch'] = None\n"  # any import of torch now fails
-        "from vaekit.portable import NumpyVAE\n"
+        "from vaekit.export.portable import NumpyVAE\n"
         f"r = NumpyVAE.load({str(tmp_path)!r}).reconstruct(np.load({str(tmp_path / 'x.npy')!r}))\n"
         f"np.save({str(tmp_path / 'got.npy')!r}, r)\n"
         "assert 'torch' not in [m.split('.')[0] for m, v in sys.modules.items() if v is not None]\n"

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from vaekit.config import LossConfig
-from vaekit.schedules import beta_at, beta_per_epoch
+from vaekit.training.schedules import beta_at, beta_per_epoch
 
 
 def test_none_is_constant():

@@ -6,14 +6,14 @@ import json
 import pytest
 import torch
 
-from vaekit.checkpoint import load_model, read_metrics
+from vaekit.analysis.evaluate import evaluate_run
 from vaekit.config import ModelConfig, RunConfig
-from vaekit.engine import train
 from vaekit.errors import ConfigError, RunError
-from vaekit.evaluate import evaluate_run
-from vaekit.fused import FusedStep, FusedVAEStep
 from vaekit.models import GaussianVAE
-from vaekit.sweep import point_name, sweep
+from vaekit.runs.checkpoint import load_model, read_metrics
+from vaekit.training.loop import train
+from vaekit.training.step import FusedStep, FusedVAEStep
+from vaekit.training.sweep import point_name, sweep
 
 
 @pytest.mark.parametrize("likelihood, free_bits", [("bernoulli", 0.0), ("gaussian", 0.4)])
@@ -62,7 +62,7 @@ def test_sweep_models_equal_separate_runs(tmp_path, blob_npz, anneal, binarize, 
     for beta, seed in [(2.0, 0), (0.5, 3)]:
         cfg = copy.deepcopy(base)
         cfg.loss.beta, cfg.train.seed = beta, seed
-        train(cfg, tmp_path / f"solo-{beta}-{seed}", progress=False, report=False)
+        train(cfg, tmp_path / f"solo-{beta}-{seed}", progress=False)
         solo, _ = load_model(tmp_path / f"solo-{beta}-{seed}")
         swept, swept_cfg = load_model(tmp_path / "sweep" / point_name(beta, seed))
         assert swept_cfg.loss.beta == beta and swept_cfg.train.seed == seed
@@ -109,8 +109,8 @@ def test_sweep_refuses_models_it_cannot_batch(tmp_path, blob_npz):
 
 
 def test_an_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path, blob_npz, monkeypatch):
-    from vaekit import sweep as sweep_mod
-    from vaekit.sweep import resume_sweep
+    import vaekit.training.sweep as sweep_mod
+    from vaekit.training.sweep import resume_sweep
 
     sweep(_base(blob_npz, epochs=3), [1.0, 3.0], [0], tmp_path / "straight", progress=False)
 

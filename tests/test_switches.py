@@ -8,9 +8,9 @@ import torch
 
 from vaekit import switches
 from vaekit.config import ModelConfig, RunConfig
-from vaekit.engine import Trainer
 from vaekit.errors import ConfigError
 from vaekit.switches import Hardware, Switches, resolve
+from vaekit.training.loop import Trainer
 
 AVX2 = Hardware("cpu", frozenset({"sse4_2", "avx2", "fma"}))
 AVX512_BF16 = Hardware("cpu", frozenset({"avx2", "avx512f", "avx512_bf16"}))

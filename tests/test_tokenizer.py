@@ -8,7 +8,7 @@ import torch
 
 from vaekit.cli import main
 from vaekit.config import ModelConfig
-from vaekit.evaluate import usage_stats
+from vaekit.evaluation.metrics import usage_stats
 from vaekit.models import ConvTokenizer, build_model
 
 

@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from vaekit.checkpoint import load_model
 from vaekit.config import ModelConfig, RunConfig
-from vaekit.engine import Trainer, train
 from vaekit.errors import ConfigError
-from vaekit.fused import supports
 from vaekit.losses import vae_loss
 from vaekit.models import GaussianVAE, build_model, count_params, preset_config
+from vaekit.runs.checkpoint import load_model
+from vaekit.training.loop import Trainer, train
+from vaekit.training.step import supports
 
 
 def test_conv_preset_shapes_and_size():
@@ -69,7 +69,7 @@ def test_variant_configs_are_checked():
 def test_variants_train_save_and_reload(tmp_path, blob_npz, variant):
     cfg = RunConfig(model=ModelConfig(preset="test", hidden=variant.pop("hidden", (32,)), latent_dim=4, **variant))
     cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size, cfg.train.device = str(blob_npz), 3, 32, "cpu"
-    result = train(cfg, tmp_path / "run", progress=False, report=False)
+    result = train(cfg, tmp_path / "run", progress=False)
     losses = [m["train_loss"] for m in result.metrics]
     assert losses[-1] < losses[0]
     assert result.summary["engine"]["step"] == "autograd"

@@ -246,17 +246,22 @@ def build_train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .engine import train
+    from .training.loop import train
 
     cfg = build_train_config(args)
     dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
     run_dir = Path(args.out) if args.out else _default_run_dir(f"{cfg.model.preset}-{dataset_tag}")
-    result = train(
-        cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet, report=not args.no_report
-    )
+    result = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     s = result.summary
     if not s:  # a data-parallel worker other than rank 0: rank 0 reports
         return 0
+    if not args.no_report:  # training builds no report; the CLI does, from the finished run
+        from .analysis.report import build_report
+        from .runs.open import open_run
+
+        path = build_report(open_run(run_dir, result.model_device.type))
+        if not args.quiet:
+            print(f"report: {path}", file=sys.stderr)
     eng = s["engine"]
     timing = f"trained {s['train_seconds']:.1f} s ({eng['precision']}, {eng['optimizer']})"
     if cfg.model.kind == "gaussian":
@@ -287,7 +292,7 @@ _SWEEP_RESUME_FLAGS = {"command", "resume", "out", "epochs", "quiet", "seeds"}
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import markdown_table, resume_sweep, sweep
+    from .training.sweep import markdown_table, resume_sweep, sweep
 
     if args.beta is not None or args.seed is not None:
         raise ConfigError("a sweep takes --betas and --seeds (comma lists) instead of --beta and --seed")
@@ -311,7 +316,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .onnx_export import export_onnx
+    from .export.onnx import export_onnx
 
     for path in export_onnx(args.run, args.out):
         print(path)
@@ -319,7 +324,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_run
+    from .analysis.evaluate import evaluate_run
 
     if args.iw_samples < 0:
         raise ConfigError("--iw-samples must be >= 0")
@@ -342,7 +347,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sampling import sample_grid
+    from .analysis.sampling import sample_grid
 
     if args.n < 1:
         raise ConfigError("-n must be >= 1")
@@ -371,7 +376,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_tiny(args: argparse.Namespace) -> int:
-    from .checklist import TINY_EPOCHS, tiny_checklist
+    from .measure.checklist import TINY_EPOCHS, tiny_checklist
 
     run_dir = Path(args.out) if args.out else _default_run_dir("tiny-mnist")
     checks = tiny_checklist(
@@ -393,9 +398,9 @@ EXPLORE_VERBS = "diagnose latent manifold interpolate traverse attribute recon r
 
 def cmd_explore(args: argparse.Namespace) -> int:
     """diagnose / latent / manifold / interpolate / traverse / attribute / recon / report / explorer."""
-    from . import explore
-    from .latent import parse_strengths
-    from .runs import open_run
+    from .analysis import explore
+    from .analysis.latent import parse_strengths
+    from .runs.open import open_run
 
     run = open_run(args.run, args.device)
     c = args.command
@@ -455,18 +460,18 @@ def cmd_explore(args: argparse.Namespace) -> int:
         if run.cfg.model.kind == "gaussian":
             print(explore.samples(run, out))
     elif c == "report":
-        from .report import build_report
+        from .analysis.report import build_report
 
         print(build_report(run, out))
     elif c == "explorer":
-        from .explorer import build_explorer
+        from .analysis.explorer import build_explorer
 
         print(build_explorer(run, out / "explorer.html"))
     return 0
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
-    from .tokens import detokenize_file, tokenize_run
+    from .analysis.tokens import detokenize_file, tokenize_run
 
     if args.command == "tokenize":
         path, shape = tokenize_run(args.run, args.out, args.split)
@@ -477,7 +482,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench, markdown_table, write_json
+    from .measure.compare import bench, markdown_table, write_json
 
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     if args.plot and not args.plot.lower().endswith(".png"):

@@ -56,6 +56,17 @@ class Hardware:
         return "avx512" if "avx512f" in self.cpu_flags else "avx2" if "avx2" in self.cpu_flags else "cpu"
 
 
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu. Asking for cuda without one is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda requested but no CUDA device is available; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device(name)
+
+
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
     """The flags of the first CPU listed in ``cpuinfo`` (empty where the file cannot be read)."""
     try:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .fused import FusedStep
+from .step import FusedStep
 
 
 class GraphedStep:

@@ -17,31 +17,31 @@ resolution (fused <-> autograd, CPU <-> GPU, fp32 <-> bf16).
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
-from . import fused, switches
-from .config import RunConfig
+from .. import switches
+from ..config import RunConfig
+from ..data import ImageDataset, load_dataset
+from ..data.tensors import batch_pixels, load_data_tensors
+from ..errors import RunError, TrainingDiverged
+from ..evaluation.metrics import evaluate_model, test_metrics
+from ..losses import bernoulli_nll, vae_loss
+from ..models import build_model, count_params
+from ..plots import loss_curves
+from ..runs import checkpoint as ckpt
+from ..runs.checkpoint import prepare_run_dir
+from ..switches import resolve_device
+from . import step as fused
 from .cudagraph import GraphedStep
-from .data import ImageDataset, load_dataset
-from .errors import ConfigError, RunError, TrainingDiverged
-from .evaluate import evaluate_model, test_metrics
-from .losses import bernoulli_nll, vae_loss
-from .models import build_model, count_params
-from .plots import loss_curves
+from .distributed import Dist, init_distributed
 from .schedules import beta_at
-
-STATIC_BINARIZE_SEED = 1234  # fixed, so a statically binarized dataset is the same in every run
-TEST_BINARIZE_SEED = 4321  # the test set of binarized runs is binarized once, identically everywhere
 
 
 @dataclass
@@ -49,17 +49,11 @@ class TrainResult:
     run_dir: Path
     summary: dict[str, Any]  # test metrics + train_seconds + engine switches
     metrics: list[dict[str, Any]]  # one record per epoch
+    model: torch.nn.Module  # the trained model, in eval mode
 
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> cuda when available, else cpu. Asking for cuda without one is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but no CUDA device is available; use --device cpu")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
+    @property
+    def model_device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
 
 def make_optimizer(params, lr: float) -> tuple[torch.optim.Optimizer, str]:
@@ -69,140 +63,6 @@ def make_optimizer(params, lr: float) -> tuple[torch.optim.Optimizer, str]:
         return torch.optim.Adam(params, lr=lr, fused=True), "adam-fused"
     except (RuntimeError, TypeError):
         return torch.optim.Adam(params, lr=lr, foreach=True), "adam-foreach"
-
-
-def to_tensor(x, device: torch.device) -> torch.Tensor:
-    """(N, H, W) uint8 or float array -> (N, H*W) float32 tensor in [0, 1] on ``device``."""
-    t = torch.from_numpy(x.reshape(len(x), -1))
-    t = t.to(device=device, dtype=torch.float32)
-    return t / 255.0 if x.dtype.name == "uint8" else t
-
-
-def binarize_static(x: torch.Tensor, seed: int) -> torch.Tensor:
-    """Bernoulli-sample pixels with a fixed seed (static binarization)."""
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    return torch.bernoulli(x, generator=g)
-
-
-def training_pixels(x: np.ndarray, binarize: str, device: torch.device) -> torch.Tensor:
-    """The training images (N, ...) as kept in memory for ``batch_pixels``, (N, P):
-
-    8-bit images stay 8-bit (a quarter of float32's memory, and a quarter of the bytes a batch gathers); for
-    dynamic binarization they become int16 thresholds: pixel k is 1 when a 16-bit uniform draw u (as a signed
-    int16) is below round(65536 k / 255) - 32768, i.e. with probability k / 255 to within 2^-17 (k = 0: never;
-    k = 255: 1 - 2^-16). Other images are float32 in [0, 1], statically binarized where asked.
-    """
-    flat = x.reshape(len(x), -1)
-    if x.dtype == np.uint8 and binarize == "none":
-        return torch.from_numpy(flat).to(device)
-    if x.dtype == np.uint8 and binarize == "dynamic":
-        thresholds = np.minimum(np.round(np.arange(256) * 65536 / 255), 65535).astype(np.int32) - 32768
-        return torch.from_numpy(thresholds.astype(np.int16)[flat]).to(device)
-    t = to_tensor(x, device)
-    return binarize_static(t, STATIC_BINARIZE_SEED) if binarize == "static" else t
-
-
-def batch_pixels(x_train: torch.Tensor, idx: torch.Tensor, binarize: str, gen: torch.Generator) -> torch.Tensor:
-    """The images ``idx`` of ``training_pixels``' tensor as (n, P) float pixels in [0, 1], dynamically binarized
-    with ``gen`` where asked. Measured on a 128 x 784 batch: the 16-bit draws + one comparison take ~0.08 ms,
-    ``torch.bernoulli`` on floats ~1 ms; gathering 8-bit rows is also ~4x cheaper than float rows."""
-    xb = torch.index_select(x_train, 0, idx)  # (n, P)
-    out = torch.empty(xb.shape, device=xb.device)
-    if xb.dtype == torch.uint8:
-        return torch.div(xb, 255.0, out=out)  # the same values as to_tensor's
-    if xb.dtype == torch.int16:
-        # 64 uniform bits per draw, read as four int16 draws
-        u = torch.empty(xb.numel() // 4 + 1, dtype=torch.int64, device=xb.device).random_(-(2**63), None, generator=gen)
-        return torch.lt(u.view(torch.int16)[: xb.numel()].view(xb.shape), xb, out=out)
-    return torch.bernoulli(xb, generator=gen) if binarize == "dynamic" else xb
-
-
-def load_data_tensors(
-    cfg: RunConfig,
-    device: torch.device,
-    dataset: ImageDataset | None = None,
-    quiet: bool = False,
-    for_training: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train and test images as (N, P) float tensors on ``device``, binarized as ``cfg.data.binarize`` says.
-
-    ``for_training``: the training images as ``training_pixels`` keeps them (to be drawn with
-    ``batch_pixels``). Fills ``cfg.model.input_shape`` from the data on first use.
-    """
-    ds = dataset if dataset is not None else load_dataset(cfg.data.dataset, cfg.data.data_dir, quiet=quiet)
-    shape = tuple(ds.image_shape)
-    if tuple(cfg.model.input_shape) != shape:
-        cfg.model.input_shape = shape
-    x_test = to_tensor(ds.x_test, device)
-    if for_training:
-        x_train = training_pixels(ds.x_train, cfg.data.binarize, device)
-    else:
-        x_train = to_tensor(ds.x_train, device)
-        if cfg.data.binarize == "static":
-            x_train = binarize_static(x_train, STATIC_BINARIZE_SEED)
-    if cfg.data.binarize != "none":
-        x_test = binarize_static(x_test, TEST_BINARIZE_SEED)
-    return x_train, x_test
-
-
-def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to overwrite a run unless told; with ``overwrite`` remove only the files a run writes."""
-    existing = [f for f in ckpt.RUN_FILES if (run_dir / f).exists()]
-    if resume:
-        if not (run_dir / ckpt.STATE).is_file():
-            raise RunError(f"{run_dir}: nothing to resume (no {ckpt.STATE}); start a new run without --resume")
-        return
-    if existing and not overwrite:
-        raise RunError(f"{run_dir} already holds a run; pass --overwrite to replace it or --resume to continue it")
-    for f in existing:
-        p = run_dir / f
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
-@dataclass
-class Dist:
-    """Data-parallel context: this process's rank among ``world`` processes (1 = single process)."""
-
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def all_reduce_(self, t: torch.Tensor, average: bool = False) -> torch.Tensor:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(t)
-            if average:
-                t.div_(self.world)
-        return t
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-
-def init_distributed(device: torch.device) -> tuple[Dist, bool]:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns (context, we_initialised_it)."""
-    import os
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist(), False
-    import torch.distributed as dist
-
-    created = False
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-        created = True
-    if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return Dist(dist.get_rank(), dist.get_world_size()), created
 
 
 class Trainer:
@@ -428,11 +288,10 @@ def train(
     progress: bool = True,
     dataset: ImageDataset | None = None,
     log_every: int = 50,
-    report: bool = True,
 ) -> TrainResult:
     """Train ``cfg`` into ``run_dir``; returns the final test metrics and per-epoch records.
 
-    At the end, writes ``report.html`` (with its figures) into the run directory unless ``report`` is False.
+    Training builds no report: whoever called it does (the CLI calls ``analysis.report.build_report``).
 
     Checkpoints after every epoch. ``resume`` continues from the last one and gives the same weights as an
     uninterrupted run. A non-finite loss raises TrainingDiverged and leaves the last good checkpoint.
@@ -442,9 +301,7 @@ def train(
     device = resolve_device(cfg.train.device)
     dist, created = init_distributed(device)
     try:
-        return _train(
-            cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every, report
-        )
+        return _train(cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every)
     finally:
         if created:
             import torch.distributed
@@ -462,7 +319,6 @@ def _train(
     progress: bool,
     dataset: ImageDataset | None,
     log_every: int,
-    report: bool,
 ) -> TrainResult:
     main = dist.is_main
     switches.flush_denormals() if device.type == "cpu" else None  # before the first parallel op: threads inherit it
@@ -545,7 +401,7 @@ def _train(
 
     dist.barrier()
     if not main:
-        return TrainResult(run_dir, {}, records)
+        return TrainResult(run_dir, {}, records, trainer.model)
     # the last epoch's test metrics are the final ones (same model, same evaluation seed); compute them only
     # when this call trained no epoch (a resume of a finished run)
     summary = dict(test, params=count_params(model)) if test is not None else evaluate_model(model, x_test)
@@ -558,15 +414,8 @@ def _train(
     ckpt.atomic_write_json(run_dir / ckpt.SUMMARY, summary)
     if records:
         loss_curves(records, run_dir / ckpt.CURVES)
-    if report:
-        from .report import build_report
-        from .runs import Run
-
-        model.eval()
-        path = build_report(Run(run_dir, model, cfg, x_test, dataset.y_test))
-        if progress:
-            print(f"report: {path}", file=sys.stderr)
-    return TrainResult(run_dir, summary, records)
+    model.eval()
+    return TrainResult(run_dir, summary, records, model)
 
 
 def _moment(state: dict[str, torch.Tensor], name: str, key: str, shape: torch.Size) -> torch.Tensor:

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ._io import atomic_write_bytes
-from .arch import Plan
-from .errors import ConfigError
+from .._io import atomic_write_bytes
+from ..arch import Plan
+from ..errors import ConfigError
 from .portable import NumpyTokenizer, NumpyVAE, read_run
 
 OPSET = 17

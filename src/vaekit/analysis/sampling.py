@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_model
-from .errors import ConfigError
-from .models import GaussianVAE
-from .plots import save_grid
+from ..errors import ConfigError
+from ..models import GaussianVAE
+from ..plots import save_grid
+from ..runs.checkpoint import load_model
 
 
 def prior_grid(model: torch.nn.Module, n: int, out: str | Path, seed: int = 0) -> Path:

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from ._io import atomic_write
+from .._io import atomic_write
+from ..plots import loss_curves
+from ..runs import checkpoint as ckpt
+from ..runs.open import Run, open_run
 from .explore import diagnose, interpolate_run, latent_map, reconstructions, samples
 from .explorer import build_explorer
-from .plots import loss_curves
-from .runs import Run, open_run
 
 REPORT = "report.html"
 
@@ -143,8 +143,8 @@ def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], 
 
 
 def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dict[str, Any]) -> Path:
-    from .evaluate import code_counts
-    from .plots import code_histogram
+    from ..evaluation.metrics import code_counts
+    from ..plots import code_histogram
 
     cfg = run.cfg
     counts = code_counts(run.model, run.x_test).cpu().numpy()

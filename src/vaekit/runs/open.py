@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from .checkpoint import load_model
-from .config import RunConfig
-from .models import GaussianVAE
+from ..config import RunConfig
+from ..models import GaussianVAE
 
 
 @dataclass
@@ -28,8 +28,9 @@ class Run:
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> Run:
     """Load a run's model and its dataset's test split (same binarization as in training)."""
-    from .data import load_dataset
-    from .engine import load_data_tensors, resolve_device
+    from ..data import load_dataset
+    from ..data.tensors import load_data_tensors
+    from ..switches import resolve_device
 
     dev = resolve_device(device)
     model, cfg = load_model(run_dir, dev)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._io import atomic_write
-from .errors import ConfigError, DataError
-from .plots import save_grid
-from .runs import Run, open_run
+from .._io import atomic_write
+from ..errors import ConfigError, DataError
+from ..plots import save_grid
+from ..runs.open import Run, open_run
 
 
 def _tokenizer_run(run_dir: str | Path) -> Run:
@@ -26,8 +26,8 @@ def tokenize_run(run_dir: str | Path, out: str | Path, split: str = "test") -> t
     if split == "test":
         x = run.x_test
     else:
-        from .data import load_dataset
-        from .engine import load_data_tensors
+        from ..data import load_dataset
+        from ..data.tensors import load_data_tensors
 
         ds = load_dataset(run.cfg.data.dataset, run.cfg.data.data_dir, quiet=True)
         x, _ = load_data_tensors(run.cfg, run.x_test.device, ds)

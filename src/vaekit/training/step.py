@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import ConfigError
-from .losses import free_bits_kl
-from .models import GaussianVAE
+from ..errors import ConfigError
+from ..losses import free_bits_kl
+from ..models import GaussianVAE
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

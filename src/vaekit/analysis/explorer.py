@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._io import atomic_write_bytes
-from .arch import Plan, decoder_plan
-from .errors import RunError
-from .losses import kl_normal
-from .runs import Run
+from .._io import atomic_write_bytes
+from ..arch import Plan, decoder_plan
+from ..errors import RunError
+from ..losses import kl_normal
+from ..runs.open import Run
 
 
 def _weights(run: Run, plan: Plan) -> dict[str, dict]:

@@ -29,19 +29,21 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
-from . import switches
-from ._io import atomic_write_json
-from .config import RunConfig
+from .. import switches
+from .._io import atomic_write_json
+from ..config import RunConfig
+from ..data import ImageDataset, load_dataset
+from ..data.tensors import batch_pixels, load_data_tensors
+from ..errors import ConfigError, RunError, TrainingDiverged
+from ..evaluation.metrics import elbo_metrics, evaluate_model
+from ..models import build_model, count_params
+from ..plots import loss_curves, sweep_chart
+from ..runs import checkpoint as ckpt
+from ..runs.checkpoint import prepare_run_dir
+from ..switches import resolve_device
 from .cudagraph import GraphedStep
-from .data import ImageDataset, load_dataset
-from .engine import batch_pixels, load_data_tensors, prepare_run_dir, resolve_device
-from .errors import ConfigError, RunError, TrainingDiverged
-from .evaluate import elbo_metrics, evaluate_model
-from .fused import FusedStep
-from .models import build_model, count_params
-from .plots import loss_curves, sweep_chart
 from .schedules import beta_at
+from .step import FusedStep
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .config import LossConfig
+from ..config import LossConfig
 
 
 def beta_at(step: int, total_steps: int, cfg: LossConfig) -> float:

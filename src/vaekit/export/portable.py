@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-from .arch import Plan, decoder_plan, encoder_plan, tokenizer_decoder, tokenizer_encoder
-from .config import ModelConfig, load_json_config
-from .errors import RunError
+from ..arch import Plan, decoder_plan, encoder_plan, tokenizer_decoder, tokenizer_encoder
+from ..config import ModelConfig, load_json_config
+from ..errors import RunError
 
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:

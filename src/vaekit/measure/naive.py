@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .config import ModelConfig
-from .models import GaussianVAE
+from ..config import ModelConfig
+from ..models import GaussianVAE
 
 
 class ImageTensorDataset(Dataset):

@@ -14,6 +14,7 @@ Nothing here is ever unpickled.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from ._io import atomic_write, atomic_write_json
-from .config import RunConfig, load_json_config
-from .errors import RunError
-from .models import GaussianVAE, build_model
+from .._io import atomic_write, atomic_write_json
+from ..config import RunConfig, load_json_config
+from ..errors import RunError
+from ..models import GaussianVAE, build_model
 
 CONFIG = "config.json"
 MODEL = "model.safetensors"
@@ -34,6 +35,21 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVES = "loss_curves.png"
 RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES, "report.html", "explorer.html")
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to overwrite a run unless told; with ``overwrite`` remove only the files a run writes."""
+    existing = [f for f in RUN_FILES if (run_dir / f).exists()]
+    if resume:
+        if not (run_dir / STATE).is_file():
+            raise RunError(f"{run_dir}: nothing to resume (no {STATE}); start a new run without --resume")
+        return
+    if existing and not overwrite:
+        raise RunError(f"{run_dir} already holds a run; pass --overwrite to replace it or --resume to continue it")
+    for f in existing:
+        p = run_dir / f
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import ConfigError
-from .models import GaussianVAE
+from ..errors import ConfigError
+from ..models import GaussianVAE
 
 
 @torch.no_grad()

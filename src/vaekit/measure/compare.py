@@ -30,15 +30,18 @@ from typing import Any
 
 import torch
 
-from . import jaxpeer, switches
-from ._io import atomic_write_json
-from .config import RunConfig
-from .data import ImageDataset, load_dataset
-from .engine import Trainer, load_data_tensors, resolve_device, to_tensor
-from .errors import ConfigError
-from .evaluate import elbo_metrics
-from .fused import linear_layers
-from .models import GaussianVAE, preset_config
+from .. import switches
+from .._io import atomic_write_json
+from ..config import RunConfig
+from ..data import ImageDataset, load_dataset
+from ..data.tensors import load_data_tensors, to_tensor
+from ..errors import ConfigError
+from ..evaluation.metrics import elbo_metrics
+from ..models import GaussianVAE, preset_config
+from ..switches import resolve_device
+from ..training.loop import Trainer
+from ..training.step import linear_layers
+from . import jaxpeer
 
 # name -> engine switches (precision, step, graph, binarize); "naive" is the textbook loop, "jax" the JAX peer.
 # "fp32-nograph" differs from "fp32" only on a GPU, where it shows what CUDA-graph replay adds to the fused
@@ -162,7 +165,7 @@ class _Jax:
         return time.perf_counter() - t0
 
     def test_loss(self) -> float:
-        from .models import GaussianVAE
+        from ..models import GaussianVAE
 
         model = GaussianVAE(preset_config("classic"))
         model.load_state_dict(self.peer.state_dict())
@@ -198,7 +201,7 @@ def product_shapes(layer_shapes: list[tuple[int, int]], batch: int) -> list[tupl
 def roofline(layer_shapes: list[tuple[int, int]], batch: int, steps: int, device: torch.device,
              precisions: tuple[str, ...] = ("fp32",)) -> dict[str, Any]:  # fmt: skip
     """The machine's floor for one epoch of the fused step (see the module docstring), per precision."""
-    from .fused import DTYPES
+    from ..training.step import DTYPES
 
     params = sum(o * i + o for o, i in layer_shapes)
     # bandwidth at Adam's working-set size: a = b + c over buffers of the model's parameter count

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -11,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .losses import kl_normal, log_normal, recon_nll
-from .models import GaussianVAE, count_params
+from ..losses import kl_normal, log_normal, recon_nll
+from ..models import GaussianVAE, count_params
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Cov_x(E[z|x]) > 0.01
 
@@ -139,7 +138,7 @@ def evaluate_model(model, x_test: Tensor, iw_samples: int = 0, progress: bool = 
     for tokenizers ``loss, recon, quant, mse, codebook_usage, perplexity, dead_codes, params``."""
     if not isinstance(model, GaussianVAE):
         if iw_samples:
-            from .errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError("--iw-samples applies to Gaussian VAEs; tokenizers have no continuous posterior")
         return tokenizer_metrics(model, x_test) | {"params": count_params(model)}
@@ -148,13 +147,3 @@ def evaluate_model(model, x_test: Tensor, iw_samples: int = 0, progress: bool = 
         out["nll_iw"] = iw_nll(model, x_test, iw_samples, progress=progress)
     out["params"] = count_params(model)
     return out
-
-
-def evaluate_run(
-    run_dir: str | Path, iw_samples: int = 0, device: str = "auto", progress: bool = False
-) -> dict[str, Any]:
-    """Load a run and evaluate it on its dataset's test split (same binarization as in training)."""
-    from .runs import open_run
-
-    run = open_run(run_dir, device)
-    return evaluate_model(run.model, run.x_test, iw_samples, progress=progress)

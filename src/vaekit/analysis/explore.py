@@ -14,21 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._io import atomic_write
-from .errors import ConfigError
-from .evaluate import elbo_metrics
-from .latent import (
-    AttributeResult,
-    Selector,
-    attribute,
-    decode_images,
-    encode_means,
-    interpolate,
-    pca_2d,
-    traversal,
-)
-from .plots import kl_bar_chart, labeled_grid, latent_scatter, save_gif, save_grid
-from .runs import Run
+from .._io import atomic_write
+from ..errors import ConfigError
+from ..evaluation.metrics import elbo_metrics
+from ..plots import kl_bar_chart, labeled_grid, latent_scatter, save_gif, save_grid
+from ..runs.open import Run
+from .latent import AttributeResult, Selector, attribute, decode_images, encode_means, interpolate, pca_2d, traversal
 
 COLLAPSE_THRESHOLD = 0.01  # nats: a dimension whose test-set mean KL is below this carries no information
 

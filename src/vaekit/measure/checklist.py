@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import RunConfig
-from .engine import train
-from .models import preset_config
+from ..config import RunConfig
+from ..models import preset_config
+from ..training.loop import train
 
 MAX_PARAMS = 300_000
 MAX_TRAIN_SECONDS = 300.0

@@ -1,0 +1,1 @@
+"""Measurements: `vaekit bench` (textbook loop, engine, JAX peer, roofline) and the `vaekit tiny` checklist."""
