@@ -6,6 +6,7 @@ Known errors become one line on stderr and exit code 2; an interrupt exits with 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -318,7 +319,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export.onnx import export_onnx
 
-    for path in export_onnx(args.run, args.out):
+    with _writer_lock(Path(args.out) if args.out else Path(args.run), Path(args.run)):
+        paths = export_onnx(args.run, args.out)
+    for path in paths:
         print(path)
     return 0
 
@@ -398,8 +401,6 @@ EXPLORE_VERBS = "diagnose latent manifold interpolate traverse attribute recon r
 
 def cmd_explore(args: argparse.Namespace) -> int:
     """diagnose / latent / manifold / interpolate / traverse / attribute / recon / report / explorer."""
-    from .analysis import explore
-    from .analysis.latent import parse_strengths
     from .runs.open import open_run
 
     run = open_run(args.run, args.device)
@@ -411,6 +412,22 @@ def cmd_explore(args: argparse.Namespace) -> int:
         )
     out = Path(args.out) if args.out else run.path
     out.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(out, run.path):
+        return _explore(c, run, out, args)
+
+
+def _writer_lock(out: Path, run_dir: Path) -> contextlib.AbstractContextManager:
+    """The run directory's lock when a verb writes into it (nothing to hold for a folder of the user's)."""
+    from .runs.lock import RunLock
+
+    writes_into_run = Path(run_dir).is_dir() and out.resolve() == Path(run_dir).resolve()
+    return RunLock(run_dir) if writes_into_run else contextlib.nullcontext()
+
+
+def _explore(c: str, run: Any, out: Path, args: argparse.Namespace) -> int:
+    from .analysis import explore
+    from .analysis.latent import parse_strengths
+
     if c == "diagnose":
         d = explore.diagnose(run, out)
         if args.json:

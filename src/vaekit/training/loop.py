@@ -16,6 +16,7 @@ resolution (fused <-> autograd, CPU <-> GPU, fp32 <-> bf16).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -37,6 +38,7 @@ from ..models import build_model, count_params
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
 from ..runs.checkpoint import prepare_run_dir
+from ..runs.lock import RunLock
 from ..switches import resolve_device
 from . import step as fused
 from .cudagraph import GraphedStep
@@ -301,7 +303,10 @@ def train(
     device = resolve_device(cfg.train.device)
     dist, created = init_distributed(device)
     try:
-        return _train(cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every)
+        with contextlib.ExitStack() as held:  # the run directory's lock, once taken
+            return _train(
+                cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every, held
+            )
     finally:
         if created:
             import torch.distributed
@@ -319,6 +324,7 @@ def _train(
     progress: bool,
     dataset: ImageDataset | None,
     log_every: int,
+    held: contextlib.ExitStack,
 ) -> TrainResult:
     main = dist.is_main
     switches.flush_denormals() if device.type == "cpu" else None  # before the first parallel op: threads inherit it
@@ -331,6 +337,7 @@ def _train(
     if trainer.precision == "bf16" and device.type == "cpu" and not trainer.hardware.fast_bf16 and main:
         print("note: this CPU has no bf16 matrix units; bf16 runs slower than fp32 here", file=sys.stderr)
     if main:
+        held.enter_context(RunLock(run_dir))  # one writer per run directory, until train() returns
         prepare_run_dir(run_dir, resume, overwrite)
     dist.barrier()
     model = trainer.model

@@ -16,6 +16,7 @@ adds ``sweep.json`` and ``sweep.png`` (test loss, reconstruction and KL against 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -40,6 +41,7 @@ from ..models import build_model, count_params
 from ..plots import loss_curves, sweep_chart
 from ..runs import checkpoint as ckpt
 from ..runs.checkpoint import prepare_run_dir
+from ..runs.lock import RunLock
 from ..switches import resolve_device
 from .cudagraph import GraphedStep
 from .schedules import beta_at
@@ -81,7 +83,8 @@ def sweep(
     points = [(float(b), int(s)) for s in seeds for b in betas]
     if len(set(points)) != len(points):
         raise ConfigError("betas and seeds must not repeat")
-    return _sweep(base, points, Path(out_dir), None, overwrite, progress, dataset, log_every)
+    with contextlib.ExitStack() as held:  # the locks of the sweep's folder and runs, once taken
+        return _sweep(base, points, Path(out_dir), None, overwrite, progress, dataset, log_every, held)
 
 
 def resume_sweep(
@@ -99,7 +102,8 @@ def resume_sweep(
     if epochs is not None:
         base.train.epochs = epochs
     points = [(float(b), int(s)) for b, s in json.loads(state[1]["points"])]
-    return _sweep(base.validate(), points, out_dir, state, False, progress, dataset, log_every)
+    with contextlib.ExitStack() as held:
+        return _sweep(base.validate(), points, out_dir, state, False, progress, dataset, log_every, held)
 
 
 def _sweep(
@@ -111,6 +115,7 @@ def _sweep(
     progress: bool,
     dataset: ImageDataset | None,
     log_every: int,
+    held: contextlib.ExitStack,
 ) -> SweepResult:
     if base.model.kind != "gaussian" or base.train.step == "autograd":
         raise ConfigError("a sweep trains MLP Gaussian VAEs with the fused step; drop --step autograd")
@@ -141,18 +146,26 @@ def _sweep(
     records: list[list[dict[str, Any]]] = [[] for _ in points]
     tests: list[dict[str, Any] | None] = [None for _ in points]  # each model's latest test metrics
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
+    held.enter_context(RunLock(out_dir))  # one writer per sweep folder and per run directory in it
     if state is None:
         own = [out_dir / f for f in (SWEEP_STATE, SWEEP_JSON, "sweep.png")]
         if own[0].exists() and not overwrite:
             raise RunError(f"{out_dir} already holds a sweep; pass --overwrite to replace it or --resume to go on")
         for run in runs:  # all checks first, then write
+            if run.is_dir():
+                held.enter_context(RunLock(run))
             prepare_run_dir(run, resume=False, overwrite=overwrite)
+        for run in runs:
+            if not (run / ".lock").exists():  # made just now by prepare_run_dir
+                held.enter_context(RunLock(run))
         for f in own:
             f.unlink(missing_ok=True)
         for run, cfg in zip(runs, cfgs, strict=True):
             ckpt.save_config(run, cfg)
         atomic_write_json(out_dir / SWEEP_JSON, {"base": base.to_dict(), "points": points})
     else:
+        for run in runs:
+            held.enter_context(RunLock(run))
         counters = _restore(step, gens, state)
         for run, cfg, recs in zip(runs, cfgs, records, strict=True):
             recs.extend(r for r in ckpt.read_metrics(run) if r["epoch"] <= counters["epoch"])  # drop later ones
