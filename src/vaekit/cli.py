@@ -207,7 +207,7 @@ def _default_run_dir(prefix: str) -> Path:
 
 def build_train_config(args: argparse.Namespace):
     """Defaults <- preset <- config file <- command-line flags. On --resume, the run's own config.json."""
-    from .config import ModelConfig, RunConfig, load_json_config, load_toml, update
+    from .config import ModelConfig, RunConfig, load_toml, update
     from .models import preset_config
 
     overrides: dict[str, dict[str, Any]] = {}
@@ -218,7 +218,9 @@ def build_train_config(args: argparse.Namespace):
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
-        cfg = load_json_config(Path(args.out) / "config.json")
+        from .runs.checkpoint import read_config
+
+        cfg = read_config(Path(args.out))
         changed = [f"{s}.{k}" for s, kv in overrides.items() for k in kv if (s, k) not in RESUME_MAY_CHANGE]
         changed += ["model.dead_code_restart"] if args.dead_code_restart is not None else []
         if changed or args.config or args.preset:

@@ -200,20 +200,27 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_json_config(path: str | Path) -> RunConfig:
-    """Read a run's ``config.json``."""
+    """Read a run's ``config.json``: a one-line ConfigError for a file that is missing, not UTF-8, not JSON,
+    not a table of the known sections, or holds a value no run can use."""
     p = Path(path)
     try:
-        return RunConfig.from_dict(json.loads(p.read_text()), str(p))
+        data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: not found; is this a run directory?") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{p}: invalid JSON ({e})") from None
-
-
-def replace(cfg: RunConfig, **sections: dict[str, Any]) -> RunConfig:
-    """A copy of ``cfg`` with some settings changed: ``replace(cfg, train={"epochs": 3})``."""
-    new = RunConfig.from_dict(cfg.to_dict())
-    return update(new, sections)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        reason = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else f"invalid JSON ({e})"
+        raise ConfigError(f"{p}: {reason}") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: unreadable ({e.strerror})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a JSON object of [model] [loss] [data] [train] settings")
+    cfg = RunConfig.from_dict(data, str(p))
+    if len(cfg.model.input_shape) not in (1, 2, 3) or min(cfg.model.input_shape, default=0) < 1:
+        raise ConfigError(f"{p}: model.input_shape must be 1 to 3 positive sizes, got {list(cfg.model.input_shape)}")
+    try:
+        return cfg.validate()
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
 
 
 __all__ = [
@@ -224,6 +231,5 @@ __all__ = [
     "TrainConfig",
     "load_json_config",
     "load_toml",
-    "replace",
     "update",
 ]

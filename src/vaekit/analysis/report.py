@@ -76,7 +76,7 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     records = ckpt.read_metrics(run.path)
     summary_path = run.path / ckpt.SUMMARY
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = ckpt.read_summary(run.path) if summary_path.is_file() else {}
     if run.cfg.model.kind != "gaussian":
         return _tokenizer_report(run, out_dir, records, summary)
     diag = diagnose(run, out_dir)

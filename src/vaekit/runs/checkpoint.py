@@ -25,7 +25,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from .._io import atomic_write, atomic_write_json
 from ..config import RunConfig, load_json_config
-from ..errors import RunError
+from ..errors import ConfigError, RunError
 from ..models import GaussianVAE, build_model
 
 CONFIG = "config.json"
@@ -87,6 +87,25 @@ def save_train_state(
     return write_tensors(run_dir / STATE, tensors, meta)
 
 
+# Every file of a run directory is read here, and a malformed one is a one-line RunError (fuzzed in
+# tests/test_run_files.py): config.json (read_config), model.safetensors (load_model),
+# train_state.safetensors (read_train_state), metrics.jsonl (read_metrics), summary.json (read_summary).
+MALFORMED = (SafetensorError, OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError,
+             OverflowError, RecursionError)  # fmt: skip
+
+
+def first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    """The run's ``config.json``."""
+    try:
+        return load_json_config(Path(run_dir) / CONFIG)
+    except ConfigError as e:
+        raise RunError(str(e)) from None
+
+
 def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """A checkpoint's tensors and metadata; a one-line RunError when it is missing or unreadable."""
     if not path.is_file():
@@ -94,9 +113,12 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        return load_file(str(path)), meta
-    except (SafetensorError, OSError) as e:
-        raise RunError(f"{path}: unreadable checkpoint ({e})") from None
+        tensors = load_file(str(path))
+    except MALFORMED as e:
+        raise RunError(f"{path}: unreadable checkpoint ({first_line(e)})") from None
+    if not all(isinstance(v, str) for v in meta.values()):
+        raise RunError(f"{path}: unreadable checkpoint (metadata values must be text)")
+    return tensors, meta
 
 
 @dataclass
@@ -114,28 +136,42 @@ class TrainState:
         the model's parameter order."""
         if self.adam or not self.legacy:
             return self.adam
-        return _legacy_adam(self.legacy["tensors"], self.legacy["scalars"], model)
+        try:
+            return _legacy_adam(self.legacy["tensors"], self.legacy["scalars"], model)
+        except MALFORMED as e:
+            raise RunError(f"the checkpoint's optimizer state is malformed ({first_line(e)}); start anew") from None
 
 
 def read_train_state(run_dir: Path) -> TrainState:
     """Read ``train_state.safetensors``; a one-line RunError when it is missing or not a vaekit checkpoint."""
     path = run_dir / STATE
     tensors, meta = read_tensors(path)
+    bad = RunError(f"{path}: not a vaekit training checkpoint; start anew with --overwrite")
     try:
         counters = json.loads(meta["counters"])
         engine = json.loads(meta.get("engine", "{}"))
-        state = TrainState(
-            counters,
-            {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-            {k[5:]: v for k, v in tensors.items() if k.startswith("adam.")},
-            tensors["rng"],
-            engine if isinstance(engine, dict) else {},
-        )
-    except (KeyError, ValueError, TypeError):
-        raise RunError(f"{path}: not a vaekit training checkpoint; start anew with --overwrite") from None
+        scalars = json.loads(meta.get("optim_scalars", "{}"))
+    except (KeyError, ValueError, RecursionError):
+        raise bad from None
+    if not (
+        isinstance(counters, dict)
+        and all(type(counters.get(k)) is int and counters[k] >= 0 for k in ("epoch", "step"))
+        and isinstance(counters.get("train_seconds", 0.0), int | float)
+        and isinstance(scalars, dict)
+        and "rng" in tensors
+        and tensors["rng"].dtype == torch.uint8
+    ):
+        raise bad
+    state = TrainState(
+        counters,
+        {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+        {k[5:]: v for k, v in tensors.items() if k.startswith("adam.")},
+        tensors["rng"],
+        engine if isinstance(engine, dict) else {},
+    )
     legacy = {k: v for k, v in tensors.items() if k.startswith("optim.")}
     if legacy:
-        state.legacy = {"tensors": legacy, "scalars": json.loads(meta.get("optim_scalars", "{}"))}
+        state.legacy = {"tensors": legacy, "scalars": scalars}
     return state
 
 
@@ -174,15 +210,18 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory")
-    cfg = load_json_config(run_dir / CONFIG)
+    cfg = read_config(run_dir)
     path = run_dir / MODEL
     if not path.is_file():
         raise RunError(f"{path}: missing; the run has not finished an epoch yet")
-    model = build_model(cfg.model)
+    try:
+        model = build_model(cfg.model)
+    except MALFORMED as e:
+        raise RunError(f"{run_dir / CONFIG}: describes no model vaekit can build ({first_line(e)})") from None
     try:
         model.load_state_dict(load_file(str(path)))
-    except (SafetensorError, OSError, RuntimeError) as e:
-        raise RunError(f"{path}: does not match config.json ({str(e).splitlines()[0]})") from None
+    except MALFORMED as e:
+        raise RunError(f"{path}: does not match config.json ({first_line(e)})") from None
     return model.to(device).eval(), cfg
 
 
@@ -191,7 +230,22 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / METRICS
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        raise RunError(f"{path}: unreadable (not UTF-8 text); remove it to start the log anew") from None
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except (ValueError, RecursionError):
+            r = None
+        if not isinstance(r, dict) or type(r.get("epoch")) is not int:
+            raise RunError(f"{path}: line {i} is not an epoch record; remove the line or the file")
+        records.append(r)
+    return records
 
 
 def write_metrics(run_dir: Path, records: list[dict[str, Any]]) -> Path:
@@ -210,4 +264,10 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise RunError(
             f"{path}: missing; the run did not finish (resume it with vaekit train --resume --out {run_dir})"
         )
-    return json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        summary = None
+    if not isinstance(summary, dict):
+        raise RunError(f"{path}: not a summary; `vaekit train --resume --out {run_dir}` writes it again")
+    return summary

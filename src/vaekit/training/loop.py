@@ -195,13 +195,21 @@ class Trainer:
 
     def restore(self, state: ckpt.TrainState) -> None:
         """Continue from a checkpoint: weights, Adam (in this run's layout), RNG and the step count."""
-        with torch.no_grad():
-            for name, t in self.model.state_dict().items():
-                t.copy_(state.model[name])  # in place: the fused step's parameters are views of its buffer
-        if self.fused_step is not None and self.fused_step.precision == "bf16":
-            self.fused_step.cflat.copy_(self.fused_step.param)
-        self.load_adam_state(state.adam_by_name(self.model))
-        self.gen.set_state(state.rng)
+        own = self.model.state_dict()
+        if set(state.model) != set(own) or any(state.model[k].shape != v.shape for k, v in own.items()):
+            raise RunError("the checkpoint's weights do not match config.json; start anew with --overwrite")
+        try:
+            with torch.no_grad():
+                for name, t in own.items():
+                    t.copy_(state.model[name])  # in place: the fused step's parameters are views of its buffer
+            if self.fused_step is not None and self.fused_step.precision == "bf16":
+                self.fused_step.cflat.copy_(self.fused_step.param)
+            self.load_adam_state(state.adam_by_name(self.model))
+            self.gen.set_state(state.rng)
+        except ckpt.MALFORMED as e:
+            raise RunError(
+                f"the checkpoint cannot be restored ({ckpt.first_line(e)}); start anew with --overwrite"
+            ) from None
         self.step_count = state.counters["step"]
 
     def step(self, idx: torch.Tensor, beta: float) -> torch.Tensor:
