@@ -13,7 +13,7 @@ import numpy as np
 from .._io import atomic_write
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
-from ..runs.open import Run, open_run
+from ..runs.open import Run
 from .explore import diagnose, interpolate_run, latent_map, reconstructions, samples
 from .explorer import build_explorer
 
@@ -183,8 +183,3 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         _img(hist, "how often each code is used on the test set, most used first"),
     ]
     return _write(out_dir, run, title, metrics, parts)
-
-
-def report_run(run_dir: str | Path, out_dir: str | Path | None = None, device: str = "cpu") -> Path:
-    """Open a run directory and build its report."""
-    return build_report(open_run(run_dir, device), Path(out_dir) if out_dir else None)

@@ -94,9 +94,9 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as e:
-        raise DataError(f"{path}: npz holds pickled objects, which are not loaded ({e})") from None
+        raise DataError(f"{path}: npz holds pickled objects, which are not loaded ({_line(e)})") from None
     except Exception as e:  # zipfile.BadZipFile, OSError, EOFError ...
-        raise DataError(f"{path}: not a readable npz archive ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path}: not a readable npz archive ({type(e).__name__}: {_line(e)})") from None
 
 
 def read_image_folder(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
@@ -172,4 +172,9 @@ def load_numpy_pickle(data: bytes, name: str = "<bytes>"):
     except DataError as e:
         raise DataError(f"{name}: {e}") from None
     except Exception as e:
-        raise DataError(f"{name}: unreadable pickle ({type(e).__name__}: {e})") from None
+        raise DataError(f"{name}: unreadable pickle ({type(e).__name__}: {_line(e)})") from None
+
+
+def _line(e: BaseException) -> str:
+    """The first line of an exception's message: errors reach the user as one line."""
+    return (str(e).strip().splitlines() or [""])[0]

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..errors import ConfigError
 from ..losses import kl_normal, log_normal, recon_nll
 from ..models import GaussianVAE, count_params
 
@@ -59,7 +60,7 @@ def iw_nll(
     Images are processed in chunks of at most ``max_rows`` decoded samples, so K = 1000 fits in memory.
     """
     if k < 1:
-        raise ValueError("k must be >= 1")
+        raise ConfigError(f"the importance-weighted bound needs K >= 1 samples, got {k}; pass --iw-samples 1 or more")
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(seed)
     cfg = model.cfg

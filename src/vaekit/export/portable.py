@@ -21,7 +21,7 @@ from safetensors.numpy import load_file
 
 from ..arch import Plan, decoder_plan, encoder_plan, tokenizer_decoder, tokenizer_encoder
 from ..config import ModelConfig, load_json_config
-from ..errors import RunError
+from ..errors import ConfigError, DataError, RunError
 
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -88,8 +88,16 @@ def read_run(run_dir: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
     for name in ("config.json", "model.safetensors"):
         if not (run_dir / name).is_file():
             raise RunError(f"{run_dir}: no {name}; pass a run directory written by `vaekit train`")
-    params = load_file(str(run_dir / "model.safetensors"))
-    return load_json_config(run_dir / "config.json").model, {k: v.astype(np.float32) for k, v in params.items()}
+    try:
+        cfg = load_json_config(run_dir / "config.json")
+    except ConfigError as e:
+        raise RunError(str(e)) from None
+    try:  # the torch-free twin of runs.checkpoint.load_model's read
+        params = load_file(str(run_dir / "model.safetensors"))
+    except Exception as e:  # SafetensorError, OSError, ValueError ...: a damaged file
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise RunError(f"{run_dir / 'model.safetensors'}: unreadable ({reason})") from None
+    return cfg.model, {k: v.astype(np.float32) for k, v in params.items()}
 
 
 def load(run_dir: str | Path) -> NumpyVAE | NumpyTokenizer:
@@ -120,7 +128,7 @@ class NumpyVAE:
         """Images (B, H, W) or (B, P) in [0, 1] -> (mu, logvar), each (B, D)."""
         x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
         if x.shape[1] != math.prod(self.cfg.input_shape):
-            raise ValueError(f"expected images of {tuple(self.cfg.input_shape)}, got {x.shape[1]} values per image")
+            raise DataError(f"expected images of {tuple(self.cfg.input_shape)}, got {x.shape[1]} values per image")
         enc = self.encoder
         if enc.joint is not None:
             h = run_plan(self.params, enc.joint, "encoder", x)
@@ -201,7 +209,7 @@ class NumpyTokenizer:
         """Tokens -> (B, h, w, d) code vectors."""
         tokens = np.asarray(tokens, dtype=np.int64)
         if tokens.size and (tokens.min() < 0 or tokens.max() >= self.codebook_size):
-            raise ValueError(f"tokens must lie in [0, {self.codebook_size})")
+            raise DataError(f"tokens must lie in [0, {self.codebook_size}); these were not made by this run")
         if self.cfg.kind == "fsq":
             digits = (tokens[..., None] // self.basis) % self.levels.astype(np.int64)
             half = self.levels // 2

@@ -30,14 +30,9 @@ def build(plan: arch.Plan) -> nn.Sequential:
     )
 
 
-def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between them (none after the last)."""
-    net = build(arch.mlp(sizes))
-    if activation is not nn.ReLU:
-        for i, m in enumerate(net):
-            if isinstance(m, nn.ReLU):
-                net[i] = activation()
-    return net
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ReLU between them (none after the last)."""
+    return build(arch.mlp(sizes))
 
 
 class DualPath(nn.Module):

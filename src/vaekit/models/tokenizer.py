@@ -6,7 +6,6 @@ A 28x28 image becomes 7x7 tokens; the decoder reads the quantised grid back into
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -118,7 +117,3 @@ class ConvTokenizer(nn.Module):
         """(B, P) -> (B, H, W) reconstructions in [0, 1]."""
         self.eval()
         return torch.sigmoid(self(x).logits).reshape(-1, *self.cfg.input_shape)
-
-    @property
-    def tokens_per_image(self) -> int:
-        return math.prod(self.grid)

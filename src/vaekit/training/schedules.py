@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ..config import LossConfig
+from ..errors import ConfigError
 
 
 def beta_at(step: int, total_steps: int, cfg: LossConfig) -> float:
@@ -27,7 +28,7 @@ def beta_at(step: int, total_steps: int, cfg: LossConfig) -> float:
         period = 1.0 / cfg.cycles
         tau = (t % period) / period if t < 1.0 else 1.0
         return beta * min(1.0, tau / cfg.cycle_ratio)
-    raise ValueError(f"unknown anneal schedule {cfg.anneal!r}")
+    raise ConfigError(f"unknown anneal schedule {cfg.anneal!r}; use none, linear, sigmoid or cyclical")
 
 
 def beta_per_epoch(epoch: int, epochs: int, cfg: LossConfig) -> float:
