@@ -1,0 +1,45 @@
+"""Command-line interface: parses flags, calls one function of the Python API, prints the result.
+
+Known errors become one line on stderr and exit code 2; an interrupt exits with 130. One module per group of
+verbs: train.py (train, sweep), runverbs.py (the verbs that open a run), measure.py (bench, tiny), data.py.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import VaekitError
+from .data import cmd_data
+from .measure import cmd_bench, cmd_tiny
+from .parser import build_parser
+from .runverbs import EXPLORE_VERBS, cmd_evaluate, cmd_explore, cmd_export, cmd_sample, cmd_tokenize
+from .train import cmd_sweep, cmd_train
+
+COMMANDS = {
+    "bench": cmd_bench,
+    "train": cmd_train,
+    "sweep": cmd_sweep,
+    "export": cmd_export,
+    "evaluate": cmd_evaluate,
+    "sample": cmd_sample,
+    "data": cmd_data,
+    "tiny": cmd_tiny,
+    "tokenize": cmd_tokenize,
+    "detokenize": cmd_tokenize,
+    **{v: cmd_explore for v in EXPLORE_VERBS},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VaekitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

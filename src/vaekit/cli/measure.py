@@ -1,0 +1,49 @@
+"""`vaekit bench` and `vaekit tiny`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from .train import _default_run_dir
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..measure.compare import bench, markdown_table, write_json
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise ConfigError(f"--plot {args.plot}: expected a .png file name")
+    report = bench(
+        args.epochs, variants, args.device, args.dataset, log=lambda m: print(m, file=sys.stderr, flush=True)
+    )
+    print(markdown_table(report))
+    if args.json_out:
+        print(f"wrote {write_json(report, args.json_out)}", file=sys.stderr)
+    if args.plot:
+        from ..plots import bench_chart
+
+        print(f"wrote {bench_chart(report, args.plot)}", file=sys.stderr)
+    return 0
+
+
+def cmd_tiny(args: argparse.Namespace) -> int:
+    from ..measure.checklist import TINY_EPOCHS, tiny_checklist
+
+    run_dir = Path(args.out) if args.out else _default_run_dir("tiny-mnist")
+    checks = tiny_checklist(
+        run_dir,
+        epochs=args.epochs or TINY_EPOCHS,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        data_dir=args.data_dir,
+    )
+    for c in checks:
+        print(c.line())
+    print(f"run directory: {run_dir}")
+    return 0 if all(c.passed for c in checks) else 1
+
+
+# verbs that open a finished run and write files into it (cmd_explore)

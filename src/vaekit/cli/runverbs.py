@@ -1,0 +1,190 @@
+"""The verbs that open a trained run: evaluate, sample, export, tokenize / detokenize, and the explore verbs
+(diagnose, latent, manifold, interpolate, traverse, attribute, recon, report, explorer)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..export.onnx import export_onnx
+
+    with _writer_lock(Path(args.out) if args.out else Path(args.run), Path(args.run)):
+        paths = export_onnx(args.run, args.out)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..analysis.evaluate import evaluate_run
+
+    if args.iw_samples < 0:
+        raise ConfigError("--iw-samples must be >= 0")
+    m = evaluate_run(args.run, iw_samples=args.iw_samples, device=args.device, progress=not args.json)
+    if args.json:
+        print(json.dumps(m))
+        return 0
+    rows = [
+        ("loss (-ELBO)", f"{m['loss']:.3f} nats"),
+        ("recon", f"{m['recon']:.3f} nats"),
+        ("kl", f"{m['kl']:.3f} nats"),
+        ("active units", f"{m['active_units']} / {len(m['kl_per_dim'])}"),
+    ]
+    if "nll_iw" in m:
+        rows.append((f"nll_iw (K={args.iw_samples})", f"{m['nll_iw']:.3f} nats"))
+    rows.append(("params", f"{m['params']:,}"))
+    for k, v in rows:
+        print(f"{k:<22} {v}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ..analysis.sampling import sample_grid
+
+    if args.n < 1:
+        raise ConfigError("-n must be >= 1")
+    if not args.out.lower().endswith(".png"):
+        raise ConfigError(f"--out {args.out}: expected a .png file name")
+    print(sample_grid(args.run, args.n, args.out, seed=args.seed))
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """diagnose / latent / manifold / interpolate / traverse / attribute / recon / report / explorer."""
+    from ..runs.open import open_run
+
+    run = open_run(args.run, args.device)
+    c = args.command
+    if run.cfg.model.kind != "gaussian" and c not in ("recon", "report"):
+        raise ConfigError(
+            f"`vaekit {c}` looks at a Gaussian latent; this run is a {run.cfg.model.kind} tokenizer "
+            "(try vaekit recon, report, tokenize or detokenize)"
+        )
+    out = Path(args.out) if args.out else run.path
+    out.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(out, run.path):
+        return _explore(c, run, out, args)
+
+
+def _writer_lock(out: Path, run_dir: Path) -> contextlib.AbstractContextManager:
+    """The run directory's lock when a verb writes into it (nothing to hold for a folder of the user's)."""
+    from ..runs.lock import RunLock
+
+    writes_into_run = Path(run_dir).is_dir() and out.resolve() == Path(run_dir).resolve()
+    return RunLock(run_dir) if writes_into_run else contextlib.nullcontext()
+
+
+def _explore(c: str, run: Any, out: Path, args: argparse.Namespace) -> int:
+    EXPLORE_HANDLERS[c](run, out, args)
+    return 0
+
+
+def _diagnose(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis import explore
+
+    d = explore.diagnose(run, out)
+    if args.json:
+        print(json.dumps(d))
+        return
+    collapsed = ", ".join(f"z{i + 1}" for i in d["collapsed"]) or "none"
+    print(
+        f"KL total {d['kl_total']:.2f} nats over {len(d['kl_per_dim'])} dimensions; active units "
+        f"{d['active_units']}; collapsed (KL < {explore.COLLAPSE_THRESHOLD}): {collapsed}"
+    )
+    for i, v in enumerate(d["kl_per_dim"]):
+        print(f"  z{i + 1:<3} {v:8.3f} nats {'#' * min(60, int(v * 10))}")
+    print(out / "kl_per_dim.png")
+
+
+def _latent(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis.explore import latent_map
+
+    r = latent_map(run, out)
+    print(f"{r['rows']} rows -> {r['csv']}\n{r['png']} ({r['method']})")
+
+
+def _manifold(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis.explore import manifold
+
+    print(manifold(run, out, args.n))
+
+
+def _interpolate(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis.explore import interpolate_run
+
+    png, gif = interpolate_run(run, args.src, args.dst, out, args.steps, args.mode)
+    print(f"{png}\n{gif}")
+
+
+def _traverse(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis.explore import traverse_run
+
+    print(traverse_run(run, out, args.index, args.steps))
+
+
+def _attribute(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis.explore import attribute_run
+    from ..analysis.latent import parse_strengths
+
+    res, path = attribute_run(run, args.positive, args.negative, parse_strengths(args.strengths), out)
+    if args.json:
+        fields = ("norm", "strengths", "mean_ink", "n_positive", "n_negative")
+        print(json.dumps({**{k: getattr(res, k) for k in fields}, "png": str(path)}))
+        return
+    print(f"vector |v| = {res.norm:.3f} (from {res.n_positive} positive, {res.n_negative} negative images)")
+    print("strength  mean ink of decoded images")
+    for s_, m in zip(res.strengths, res.mean_ink, strict=True):
+        print(f"{s_:+8.2f}  {m:.4f}")
+    print(path)
+
+
+def _recon(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis.explore import reconstructions, samples
+
+    print(reconstructions(run, out, args.n))
+    if run.cfg.model.kind == "gaussian":
+        print(samples(run, out))
+
+
+def _report(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis.report import build_report
+
+    print(build_report(run, out))
+
+
+def _explorer(run: Any, out: Path, args: argparse.Namespace) -> None:
+    from ..analysis.explorer import build_explorer
+
+    print(build_explorer(run, out / "explorer.html"))
+
+
+EXPLORE_HANDLERS = {
+    "diagnose": _diagnose,
+    "latent": _latent,
+    "manifold": _manifold,
+    "interpolate": _interpolate,
+    "traverse": _traverse,
+    "attribute": _attribute,
+    "recon": _recon,
+    "report": _report,
+    "explorer": _explorer,
+}
+EXPLORE_VERBS = list(EXPLORE_HANDLERS)
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    from ..analysis.tokens import detokenize_file, tokenize_run
+
+    if args.command == "tokenize":
+        path, shape = tokenize_run(args.run, args.out, args.split)
+        print(f"{path}: tokens of shape {shape}")
+    else:
+        print(detokenize_file(args.run, args.tokens, args.out, args.n))
+    return 0
