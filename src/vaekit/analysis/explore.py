@@ -30,7 +30,7 @@ def diagnose(run: Run, out_dir: Path) -> dict[str, Any]:
     Writes ``kl_per_dim.png``. KL is the closed form averaged over the test set (it does not depend on the
     posterior sample); active units follow Burda et al. (variance of E[z|x] over the test set > 0.01).
     """
-    m = elbo_metrics(run.model, run.x_test)
+    m = elbo_metrics(run.vae, run.x_test)
     kl = m["kl_per_dim"]
     kl_bar_chart(kl, out_dir / "kl_per_dim.png", COLLAPSE_THRESHOLD)
     return {
@@ -43,7 +43,7 @@ def diagnose(run: Run, out_dir: Path) -> dict[str, Any]:
 
 def latent_map(run: Run, out_dir: Path) -> dict[str, Any]:
     """Encode the test set; write ``latent.csv`` (z1..zK,label) and ``latent.png`` (PCA when K > 2)."""
-    z = encode_means(run.model, run.x_test).cpu().numpy()  # (N, K)
+    z = encode_means(run.vae, run.x_test).cpu().numpy()  # (N, K)
     k = z.shape[1]
     labels = run.y_test
 
@@ -71,16 +71,16 @@ def latent_map(run: Run, out_dir: Path) -> dict[str, Any]:
 
 def manifold(run: Run, out_dir: Path, n: int = 20) -> Path:
     """For a 2-D latent: decode an n x n grid over the prior's quantiles 0.05..0.95 into ``manifold.png``."""
-    if run.model.latent_dim != 2:
+    if run.vae.latent_dim != 2:
         raise ConfigError(
-            f"manifold needs a 2-dimensional latent; this run has {run.model.latent_dim} (train with --latent-dim 2)"
+            f"manifold needs a 2-dimensional latent; this run has {run.vae.latent_dim} (train with --latent-dim 2)"
         )
     if n < 2:
         raise ConfigError("--n must be >= 2")
     q = torch.special.ndtri(torch.linspace(0.05, 0.95, n))  # prior quantiles
     zy, zx = torch.meshgrid(q.flip(0), q, indexing="ij")  # z2 grows upwards
     z = torch.stack([zx.reshape(-1), zy.reshape(-1)], 1).to(run.x_test.device)
-    return save_grid(decode_images(run.model, z), out_dir / "manifold.png", ncol=n, scale=2)
+    return save_grid(decode_images(run.vae, z), out_dir / "manifold.png", ncol=n, scale=2)
 
 
 def pick_index(spec: str, y: np.ndarray | None, n: int) -> int:
@@ -109,8 +109,8 @@ def interpolate_run(
     """Interpolate between two test images' posterior means; writes a PNG strip and an animated GIF."""
     n = run.x_test.shape[0]
     ia, ib = pick_index(src, run.y_test, n), pick_index(dst, run.y_test, n)
-    mu = encode_means(run.model, run.x_test[[ia, ib]])
-    frames = interpolate(run.model, mu[0], mu[1], steps, mode)
+    mu = encode_means(run.vae, run.x_test[[ia, ib]])
+    frames = interpolate(run.vae, mu[0], mu[1], steps, mode)
     stem = f"interpolate_{src}_{dst}_{mode}".replace(":", "")
     png = save_grid(frames, out_dir / f"{stem}.png", ncol=steps, scale=3)
     gif = save_gif(frames, out_dir / f"{stem}.gif")
@@ -122,11 +122,11 @@ def traverse_run(run: Run, out_dir: Path, index: int = 0, steps: int = 9, max_di
     n = run.x_test.shape[0]
     if not 0 <= index < n:
         raise ConfigError(f"--index {index} out of range: the test set has {n} images")
-    kl = elbo_metrics(run.model, run.x_test)["kl_per_dim"]
+    kl = elbo_metrics(run.vae, run.x_test)["kl_per_dim"]
     dims = sorted(range(len(kl)), key=lambda d: -kl[d])[:max_dims]
-    z0 = encode_means(run.model, run.x_test[index : index + 1])[0]
+    z0 = encode_means(run.vae, run.x_test[index : index + 1])[0]
     values = torch.linspace(-3, 3, steps, device=z0.device)
-    images = traversal(run.model, z0, dims, values)
+    images = traversal(run.vae, z0, dims, values)
     return labeled_grid(
         images,
         out_dir / "traverse.png",
@@ -141,7 +141,7 @@ def attribute_run(
 ) -> tuple[AttributeResult, Path]:
     """The attribute-vector trick; writes ``attribute.png`` (a row per strength) and returns the numbers."""
     pos, neg = Selector.parse(positive), Selector.parse(negative)
-    res = attribute(run.model, run.x_test, run.y_test, pos, neg, strengths, n_images)
+    res = attribute(run.vae, run.x_test, run.y_test, pos, neg, strengths, n_images)
     path = labeled_grid(
         res.images,
         out_dir / "attribute.png",
@@ -164,4 +164,4 @@ def samples(run: Run, out_dir: Path, n: int = 64, seed: int = 0) -> Path:
     """Decoder means of ``n`` draws from the prior: ``samples.png``."""
     from .sampling import prior_grid
 
-    return prior_grid(run.model, n, out_dir / "samples.png", seed)
+    return prior_grid(run.vae, n, out_dir / "samples.png", seed)

@@ -42,17 +42,17 @@ def _weights(run: Run, plan: Plan) -> dict[str, dict]:
 @torch.no_grad()
 def _points(run: Run, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """KL per dimension on the test set, and the posterior means (+ labels) of up to n test images."""
-    model, x = run.model, run.x_test
+    model, x = run.vae, run.x_test
     mus, kls = [], []
     for i in range(0, len(x), 1000):
         mu, logvar = model.encode(x[i : i + 1000])
         mus.append(mu)
         kls.append(kl_normal(mu, logvar).sum(0))
-    mu = torch.cat(mus).cpu().numpy()
+    means = torch.cat(mus).cpu().numpy()
     kl = (torch.stack(kls).sum(0) / len(x)).cpu().numpy()
-    idx = np.random.default_rng(0).permutation(len(mu))[:n]
+    idx = np.random.default_rng(0).permutation(len(means))[:n]
     labels = run.y_test[idx] if run.y_test is not None else np.zeros(len(idx), dtype=np.int64)
-    return kl, mu[idx], labels
+    return kl, means[idx], labels
 
 
 def build_explorer(run: Run, out: str | Path | None = None, points: int = 1500) -> Path:

@@ -147,12 +147,12 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     from ..plots import code_histogram
 
     cfg = run.cfg
-    counts = code_counts(run.model, run.x_test).cpu().numpy()
+    counts = code_counts(run.tokenizer, run.x_test).cpu().numpy()
     hist = code_histogram(counts, out_dir / "code_usage.png")
     curves = loss_curves(records, out_dir / ckpt.CURVES) if records else None
     recon = reconstructions(run, out_dir)
     title = f"{cfg.model.kind.upper()} tokenizer on {Path(cfg.data.dataset).name}"
-    grid = "x".join(map(str, run.model.grid))
+    grid = "x".join(map(str, run.tokenizer.grid))
     keys = [
         ("reconstruction (BCE nats per image)", "recon"),
         ("mean squared error per pixel", "mse"),
@@ -169,7 +169,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         0,
         (
             "tokens per image",
-            f"{grid} grid, {run.model.codebook_size} codes per token"
+            f"{grid} grid, {run.tokenizer.codebook_size} codes per token"
             + (f" x {cfg.model.groups} groups" if cfg.model.kind == "mgvq" else ""),
         ),
     )

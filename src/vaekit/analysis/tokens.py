@@ -31,7 +31,7 @@ def tokenize_run(run_dir: str | Path, out: str | Path, split: str = "test") -> t
 
         ds = load_dataset(run.cfg.data.dataset, run.cfg.data.data_dir, quiet=True)
         x, _ = load_data_tensors(run.cfg, run.x_test.device, ds)
-    tokens = torch.cat([run.model.tokenize(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
+    tokens = torch.cat([run.tokenizer.tokenize(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
     arr = tokens.cpu().numpy().astype(np.int32)
     out = Path(out)
     if out.suffix != ".npy":
@@ -53,7 +53,7 @@ def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n:
         raise DataError(f"{tokens}: file not found") from None
     except ValueError as e:
         raise DataError(f"{tokens}: not a readable .npy array ({e})") from None
-    model = run.model
+    model = run.tokenizer
     h, w = model.grid
     want = (h, w) if run.cfg.model.kind != "mgvq" else (h, w, run.cfg.model.groups)
     if arr.ndim == len(want):

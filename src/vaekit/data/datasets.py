@@ -8,6 +8,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class ImageDataset:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+        return tuple(self.x_train.shape[1:])
 
     @property
     def num_pixels(self) -> int:
@@ -132,10 +133,10 @@ def check_images(x: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}: unsupported pixel dtype {x.dtype}; use uint8 or float in [0, 1]")
     if not np.isfinite(x).all():
         raise DataError(f"{name}: {int((~np.isfinite(x)).sum())} pixels are NaN or infinite")
-    lo, hi = float(x.min()), float(x.max())
-    if lo < 0.0 or hi > 1.0:
+    flo, fhi = float(x.min()), float(x.max())
+    if flo < 0.0 or fhi > 1.0:
         raise DataError(
-            f"{name}: float pixels must lie in [0, 1], found [{lo:g}, {hi:g}]; divide by 255 or store uint8"
+            f"{name}: float pixels must lie in [0, 1], found [{flo:g}, {fhi:g}]; divide by 255 or store uint8"
         )
     return x.astype(np.float32)
 
@@ -232,7 +233,7 @@ def _cache_file(name: str) -> Path:
 
 def save_cache(ds: ImageDataset, path: Path) -> Path:
     """Store a dataset as an uncompressed uint8 npz (loads in well under a second)."""
-    arrays = {"x_train": ds.x_train, "x_test": ds.x_test}
+    arrays: dict[str, Any] = {"x_train": ds.x_train, "x_test": ds.x_test}
     if ds.y_train is not None and ds.y_test is not None:
         arrays |= {"y_train": ds.y_train.astype(np.uint8), "y_test": ds.y_test.astype(np.uint8)}
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import DataError
 
 # IDX type codes (third byte of the magic number) -> big-endian NumPy dtype.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -158,10 +158,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             return codecs.encode
         if name == "_reconstruct":
             try:
-                from numpy._core.multiarray import _reconstruct
+                from numpy._core import multiarray
             except ImportError:  # NumPy 1.x
-                from numpy.core.multiarray import _reconstruct
-            return _reconstruct
+                from numpy.core import multiarray  # type: ignore[no-redef]
+            return multiarray._reconstruct
         return getattr(np, name)
 
 

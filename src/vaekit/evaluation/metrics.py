@@ -91,12 +91,12 @@ def code_counts(model, x: Tensor, batch_size: int = 1000) -> Tensor:
     """How often each code is used on ``x``: (G, K) counts (G = 1 except for multi-group VQ)."""
     model.eval()
     k = model.codebook_size
-    counts = None
+    counts = torch.zeros(0, k, dtype=torch.int64, device=x.device)
     for i in range(0, x.shape[0], batch_size):
         idx = model.tokenize(x[i : i + batch_size])
         idx = idx.reshape(-1, idx.shape[-1]) if model.cfg.kind == "mgvq" else idx.reshape(-1, 1)
         c = torch.stack([torch.bincount(idx[:, g], minlength=k) for g in range(idx.shape[1])])
-        counts = c if counts is None else counts + c
+        counts = c if counts.numel() == 0 else counts + c
     return counts
 
 

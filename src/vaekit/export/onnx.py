@@ -34,7 +34,9 @@ class _Graph:
     """Collects nodes and initializers; ``emit`` returns fresh value names."""
 
     def __init__(self, params: dict[str, np.ndarray]):
-        self.params, self.nodes, self.inits, self._n = params, [], [], 0
+        self.params, self._n = params, 0
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
 
     def name(self, hint: str) -> str:
         self._n += 1
@@ -139,12 +141,14 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
         mu = g.node("Slice", [h, bounds[0], bounds[1], axes], "mu")
         logvar = g.node("Slice", [h, bounds[1], bounds[2], axes], "logvar")
     else:
+        assert enc.mu is not None  # an encoder plan is joint, or has a mu network
         mu = g.plan(enc.mu, "encoder.mu_net", "x")
         if enc.fixed_logvar is not None:
             shape = g.node("Shape", [mu], "shape")
             fill = onnx.numpy_helper.from_array(np.array([enc.fixed_logvar], dtype=np.float32))
             logvar = g.node("ConstantOfShape", [shape], "logvar", value=fill)
         else:
+            assert enc.logvar is not None
             logvar = g.plan(enc.logvar, "encoder.logvar_net", "x")
     encoder = g.model([("x", [p])], [(mu, "mu", [d]), (logvar, "logvar", [d])], doc + ": encoder")
 

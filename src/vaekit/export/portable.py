@@ -133,9 +133,11 @@ class NumpyVAE:
         if enc.joint is not None:
             h = run_plan(self.params, enc.joint, "encoder", x)
             return h[:, : self.latent_dim], h[:, self.latent_dim :]
+        assert enc.mu is not None  # an encoder plan is joint, or has a mu network
         mu = run_plan(self.params, enc.mu, "encoder.mu_net", x)
         if enc.fixed_logvar is not None:
             return mu, np.full_like(mu, enc.fixed_logvar)
+        assert enc.logvar is not None
         return mu, run_plan(self.params, enc.logvar, "encoder.logvar_net", x)
 
     def decode(self, z: np.ndarray) -> np.ndarray:

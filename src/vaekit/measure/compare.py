@@ -25,6 +25,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,9 @@ class _Engine:
         return time.perf_counter() - t0
 
     def test_loss(self) -> float:
-        return elbo_metrics(self.trainer.model, self.x_test)["loss"]
+        model = self.trainer.model
+        assert isinstance(model, GaussianVAE)  # the bench trains the classic VAE
+        return elbo_metrics(model, self.x_test)["loss"]
 
 
 class _Jax:
@@ -216,7 +219,7 @@ def roofline(layer_shapes: list[tuple[int, int]], batch: int, steps: int, device
         for m, k, n in product_shapes(layer_shapes, batch):
             a, b = torch.randn(m, k, device=device, dtype=dt), torch.randn(k, n, device=device, dtype=dt)
             c = torch.empty(m, n, device=device, dtype=dt)
-            t = _median_time(lambda a=a, b=b, c=c: torch.mm(a, b, out=c), device)
+            t = _median_time(partial(torch.mm, a, b, out=c), device)
             rows.append({"shape": [m, k, n], "seconds": t, "gflops": 2 * m * k * n / t / 1e9})
             step_s += t
         flops = sum(2 * m * k * n for m, k, n in product_shapes(layer_shapes, batch))
@@ -283,7 +286,8 @@ def bench(
     used = {getattr(r, "precision", "fp32") for r in runners.values()}
     precisions = tuple(p for p in ("fp32", "bf16") if p in used or (p == "bf16" and hw.fast_bf16))
     model = GaussianVAE(preset_config("classic"))
-    layers = [tuple(m.weight.shape) for m in linear_layers(model.encoder) + linear_layers(model.decoder)]
+    linears = (linear_layers(model.encoder) or []) + (linear_layers(model.decoder) or [])
+    layers = [(m.out_features, m.in_features) for m in linears]
     roof = roofline(layers, 128, math.ceil(len(ds.x_train) / 128), dev, precisions)
     rates = ", ".join(f"{p} {roof[p]['step_gflops']:.0f} GFLOP/s" for p in precisions)
     say(f"roofline: products at the model's shapes {rates}; bandwidth {roof['bandwidth_gb_s']:.1f} GB/s")

@@ -77,7 +77,7 @@ def textbook_epoch(
         loss.backward()
         train_loss += loss.item()
         optimizer.step()
-    return train_loss / len(loader.dataset)
+    return train_loss / len(loader.dataset)  # type: ignore[arg-type]  # a map-style Dataset has a length
 
 
 def make_textbook(x_train: torch.Tensor, seed: int = 0, batch_size: int = 128, lr: float = 1e-3):
@@ -95,10 +95,12 @@ def to_gaussian_vae(model: TextbookVAE, input_shape=(28, 28)) -> GaussianVAE:
         input_shape=tuple(input_shape), hidden=(model.fc1.out_features,), latent_dim=model.fc21.out_features
     )
     vae = GaussianVAE(cfg)
+    enc0, enc2, dec0, dec2 = vae.encoder[0], vae.encoder[2], vae.decoder[0], vae.decoder[2]  # type: ignore[index]
+    assert isinstance(enc2, nn.Linear)  # the MLP preset: Linear-ReLU-Linear
     with torch.no_grad():
-        vae.encoder[0].load_state_dict(model.fc1.state_dict())
-        vae.encoder[2].weight.copy_(torch.cat([model.fc21.weight, model.fc22.weight]))
-        vae.encoder[2].bias.copy_(torch.cat([model.fc21.bias, model.fc22.bias]))
-        vae.decoder[0].load_state_dict(model.fc3.state_dict())
-        vae.decoder[2].load_state_dict(model.fc4.state_dict())
+        enc0.load_state_dict(model.fc1.state_dict())
+        enc2.weight.copy_(torch.cat([model.fc21.weight, model.fc22.weight]))
+        enc2.bias.copy_(torch.cat([model.fc21.bias, model.fc22.bias]))
+        dec0.load_state_dict(model.fc3.state_dict())
+        dec2.load_state_dict(model.fc4.state_dict())
     return vae.eval()

@@ -1,7 +1,8 @@
 """Model families."""
 
-from .gaussian import PRESETS, GaussianVAE, VAEOutput, build_model, count_params, preset_config
+from .gaussian import PRESETS, GaussianVAE, VAEOutput, preset_config
 from .nets import mlp
+from .registry import Model, build_model, count_params
 from .tokenizer import TOKENIZER_KINDS, ConvTokenizer, TokenizerOutput
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "TokenizerOutput",
     "PRESETS",
     "GaussianVAE",
+    "Model",
     "VAEOutput",
     "build_model",
     "count_params",

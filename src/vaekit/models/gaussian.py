@@ -114,24 +114,13 @@ def _encoder(cfg: ModelConfig) -> nn.Module:
     plan = encoder_plan(cfg)
     if plan.joint is not None:
         return build(plan.joint)
+    assert plan.mu is not None  # an encoder plan is joint, or has a mu network
     if plan.fixed_logvar is not None:
         return FixedSigma(build(plan.mu), cfg.posterior_sigma)
+    assert plan.logvar is not None
     return DualPath(build(plan.mu), build(plan.logvar))
 
 
 def _decoder(cfg: ModelConfig) -> nn.Module:
     """(B, D) -> (B, P) logits (Bernoulli) or means (Gaussian)."""
     return build(decoder_plan(cfg))
-
-
-def build_model(cfg: ModelConfig):
-    """The model a config describes: a GaussianVAE, or a ConvTokenizer for kind vq / fsq / mgvq."""
-    if cfg.kind == "gaussian":
-        return GaussianVAE(cfg)
-    from .tokenizer import ConvTokenizer
-
-    return ConvTokenizer(cfg)
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

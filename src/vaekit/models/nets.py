@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from .. import arch
 
-_LAYERS = {
+_LAYERS: dict[str, Callable[..., nn.Module]] = {
     "linear": nn.Linear,
     "relu": nn.ReLU,
     "flatten": nn.Flatten,

@@ -7,6 +7,7 @@ A 28x28 image becomes 7x7 tokens; the decoder reads the quantised grid back into
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -40,9 +41,10 @@ class ConvTokenizer(nn.Module):
             raise ConfigError(f"tokenizers need 2-D images with sides divisible by 4, got {tuple(cfg.input_shape)}")
         self.cfg = cfg
         dead = cfg.dead_after if cfg.dead_code_restart else 0
-        vq_kw = dict(beta=cfg.commitment, update=cfg.codebook_update, dead_after=dead)
+        vq_kw: dict[str, Any] = dict(beta=cfg.commitment, update=cfg.codebook_update, dead_after=dead)
+        self.quantizer: FSQ | VectorQuantizer | GroupedVQ
         if cfg.kind == "fsq":
-            self.quantizer: nn.Module = FSQ(cfg.levels)
+            self.quantizer = FSQ(cfg.levels)
             d = len(cfg.levels)
         elif cfg.kind == "vq":
             self.quantizer = VectorQuantizer(cfg.codebook_size, cfg.code_dim, **vq_kw)
@@ -61,7 +63,8 @@ class ConvTokenizer(nn.Module):
     @property
     def codebook_size(self) -> int:
         """Codes per codebook (per group for mgvq)."""
-        return self.quantizer.codebook_size if self.cfg.kind == "fsq" else self.cfg.codebook_size
+        q = self.quantizer
+        return q.codebook_size if isinstance(q, FSQ) else self.cfg.codebook_size
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -97,11 +100,12 @@ class ConvTokenizer(nn.Module):
 
     def codes(self, indices: Tensor) -> Tensor:
         """Tokens -> (B, h, w, D) code vectors."""
-        if self.cfg.kind == "fsq":
-            return self.quantizer.indices_to_codes(indices)
-        if self.cfg.kind == "vq":
-            return self.quantizer.codebook[indices]
-        return torch.cat([q.codebook[indices[..., g]] for g, q in enumerate(self.quantizer.quantizers)], -1)
+        q = self.quantizer
+        if isinstance(q, FSQ):
+            return q.indices_to_codes(indices)
+        if isinstance(q, VectorQuantizer):
+            return q.codebook[indices]
+        return torch.cat([vq.codebook[indices[..., g]] for g, vq in enumerate(q.vqs)], -1)
 
     @torch.no_grad()
     def detokenize(self, indices: Tensor) -> Tensor:

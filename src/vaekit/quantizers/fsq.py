@@ -59,8 +59,10 @@ class FSQ(nn.Module):
         self.levels = levels
         self.eps = eps
         lv = torch.tensor(levels, dtype=torch.float32)
+        self._levels: Tensor
         self.register_buffer("_levels", lv, persistent=False)
         basis = torch.cumprod(torch.tensor([1, *levels[:-1]], dtype=torch.int64), 0)
+        self._basis: Tensor
         self.register_buffer("_basis", basis, persistent=False)
 
     @property

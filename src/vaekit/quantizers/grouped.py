@@ -24,7 +24,12 @@ class GroupedVQ(nn.Module):
 
     @property
     def num_codes(self) -> int:
-        return self.quantizers[0].num_codes
+        return self.vqs[0].num_codes
+
+    @property
+    def vqs(self) -> list[VectorQuantizer]:
+        """The per-group quantizers, typed."""
+        return [q for q in self.quantizers if isinstance(q, VectorQuantizer)]
 
     def forward(self, z_e: Tensor) -> VQOutput:
         outs = [q(part) for q, part in zip(self.quantizers, z_e.chunk(self.groups, dim=-1), strict=True)]

@@ -56,6 +56,13 @@ def kmeans(x: Tensor, k: int, iters: int = 10, generator: torch.Generator | None
 class VectorQuantizer(nn.Module):
     """Quantise (B, ..., D) vectors to the nearest of ``num_codes`` codes."""
 
+    codebook: Tensor  # (K, D): a Parameter (codebook loss) or a buffer (EMA updates)
+    ema_count: Tensor  # (K,) EMA of code counts (ema only)
+    ema_sum: Tensor  # (K, D) EMA of the vectors assigned to each code (ema only)
+    initialized: Tensor  # () bool: k-means initialisation done
+    unused_steps: Tensor  # (K,) steps since each code was last used
+    restarts: Tensor  # () dead codes re-seeded so far
+
     def __init__(
         self,
         num_codes: int,

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from .._io import atomic_write, atomic_write_json
 from ..config import RunConfig, load_json_config
 from ..errors import ConfigError, RunError
-from ..models import GaussianVAE, build_model
+from ..models import Model, build_model
 
 CONFIG = "config.json"
 MODEL = "model.safetensors"
@@ -182,11 +182,11 @@ def _legacy_adam(
     or one flat buffer of all of them in that order for the fused step)."""
     by_index: dict[int, dict[str, Any]] = {}
     for k, v in legacy.items():
-        _, idx, key = k.split(".", 2)
-        by_index.setdefault(int(idx), {})[key] = v
+        _, index, key = k.split(".", 2)
+        by_index.setdefault(int(index), {})[key] = v
     for k, v in scalars.items():
-        idx, key = k.split(".", 1)
-        by_index.setdefault(int(idx), {})[key] = torch.tensor(float(v))
+        index, key = k.split(".", 1)
+        by_index.setdefault(int(index), {})[key] = torch.tensor(float(v))
     named = list(model.named_parameters())
     out: dict[str, torch.Tensor] = {}
     total = sum(p.numel() for _, p in named)
@@ -200,12 +200,12 @@ def _legacy_adam(
         return out
     for idx, st in by_index.items():
         if idx < len(named):
-            name = named[idx][0]
-            out.update({f"{name}.{key}": v for key, v in st.items()})
+            pname = named[idx][0]
+            out.update({f"{pname}.{key}": v for key, v in st.items()})
     return out
 
 
-def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[GaussianVAE, RunConfig]:
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Model, RunConfig]:
     """Rebuild a trained model from a run directory; returns ``(model in eval mode, config)``."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

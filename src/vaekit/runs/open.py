@@ -10,13 +10,14 @@ import torch
 
 from .checkpoint import load_model
 from ..config import RunConfig
-from ..models import GaussianVAE
+from ..errors import ConfigError
+from ..models import ConvTokenizer, GaussianVAE, Model
 
 
 @dataclass
 class Run:
     path: Path
-    model: GaussianVAE  # in eval mode
+    model: Model  # in eval mode: a GaussianVAE or a ConvTokenizer
     cfg: RunConfig
     x_test: torch.Tensor  # (N, P) float in [0, 1], binarized as in training
     y_test: np.ndarray | None  # (N,) labels, when the data has them
@@ -24,6 +25,20 @@ class Run:
     @property
     def image_shape(self) -> tuple[int, ...]:
         return tuple(self.cfg.model.input_shape)
+
+    @property
+    def vae(self) -> GaussianVAE:
+        """The model, for what only a Gaussian VAE has (a latent to look at); a ConfigError for a tokenizer."""
+        if not isinstance(self.model, GaussianVAE):
+            raise ConfigError(f"{self.path} holds a {self.cfg.model.kind} tokenizer; this needs a Gaussian VAE")
+        return self.model
+
+    @property
+    def tokenizer(self) -> ConvTokenizer:
+        """The model, for what only a tokenizer has (tokens); a ConfigError for a Gaussian VAE."""
+        if not isinstance(self.model, ConvTokenizer):
+            raise ConfigError(f"{self.path} holds a Gaussian VAE; this needs a vq, fsq or mgvq tokenizer run")
+        return self.model
 
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> Run:

@@ -34,7 +34,7 @@ from ..data.tensors import batch_pixels, load_data_tensors
 from ..errors import RunError, TrainingDiverged
 from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import bernoulli_nll, vae_loss
-from ..models import build_model, count_params
+from ..models import GaussianVAE, build_model, count_params
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
 from ..runs.checkpoint import prepare_run_dir
@@ -106,10 +106,17 @@ class Trainer:
         convs = any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in self.model.modules())
         self.channels_last = device.type == "cpu" and convs
         if self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        hook = (lambda g: self.dist.all_reduce_(g, average=True)) if self.dist.world > 1 else None
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+        def all_reduce(g: torch.Tensor) -> None:
+            self.dist.all_reduce_(g, average=True)
+
+        hook = all_reduce if self.dist.world > 1 else None
         self.fused_step: fused.FusedVAEStep | None = None
+        self.optimizer: torch.optim.Optimizer
+        self._net: torch.nn.Module = self.model
         if self.step_kind == "fused":
+            assert isinstance(self.model, GaussianVAE)  # resolve() picks fused only where fused.supports(model)
             step = fused.FusedVAEStep(
                 self.model, t.lr, t.batch_size, cfg.loss.free_bits, self.precision, grad_hook=hook
             )
@@ -117,10 +124,8 @@ class Trainer:
             self.fused_step = step
             self._fused = GraphedStep(step, (b, x_train.shape[1]), (b, d)) if self.graph else step
             self.optimizer, self.opt_kind = step.optimizer, "adam-fused-flat"
-            self._net = self.model
         else:
             self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), t.lr)
-            self._net = self.model
             if self.dist.world > 1:
                 from torch.nn.parallel import DistributedDataParallel
 

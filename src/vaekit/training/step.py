@@ -46,6 +46,13 @@ def linear_layers(seq: nn.Module) -> list[nn.Linear] | None:
     return [m for m in seq if isinstance(m, nn.Linear)]
 
 
+def _linear(seq: nn.Module) -> list[nn.Linear]:
+    layers = linear_layers(seq)
+    if layers is None:
+        raise ConfigError("the fused step trains Linear-ReLU-...-Linear encoders and decoders; use --step autograd")
+    return layers
+
+
 def supports(model: nn.Module) -> bool:
     """True when the fused step can train ``model`` (a GaussianVAE with ReLU MLP encoder and decoder)."""
     return (
@@ -65,6 +72,7 @@ def adam_flat(optimizer: torch.optim.Optimizer, param: Tensor) -> None:
     group = optimizer.param_groups[0]
     beta1, beta2 = group["betas"]
     state["step"].add_(1)
+    assert param.grad is not None  # the fused step writes it before every update
     torch._fused_adam_(
         [param],
         [param.grad],
@@ -120,11 +128,11 @@ class FusedStep:
             raise ConfigError("the fused step trains MLP Gaussian VAEs with a shared encoder and a learned posterior")
         if precision not in DTYPES:
             raise ConfigError(f"the fused step computes in fp32 or bf16, not {precision!r}")
-        per_model = [linear_layers(m.encoder) + linear_layers(m.decoder) for m in models]
+        per_model = [_linear(m.encoder) + _linear(m.decoder) for m in models]
         shapes = [tuple(m.weight.shape) for m in per_model[0]]
         if any([tuple(m.weight.shape) for m in layers] != shapes for layers in per_model):
             raise ConfigError("all models of a sweep need the same architecture")
-        k, self.n_enc = len(models), len(linear_layers(models[0].encoder))
+        k, self.n_enc = len(models), len(_linear(models[0].encoder))
         self.models, self.free_bits, self.grad_hook, self.precision = models, free_bits, grad_hook, precision
         cfg = models[0].cfg
         self.likelihood, self.sigma, self.latent_dim = cfg.likelihood, cfg.sigma, cfg.latent_dim
@@ -148,7 +156,7 @@ class FusedStep:
         self._names = [{id(p): n for n, p in m.named_parameters()} for m in models]
         self._layers = per_model
         self.param = nn.Parameter(flat)
-        self.param.grad = grad
+        self.param.grad = self.flat_grad = grad
         self.optimizer = torch.optim.Adam([self.param], lr=lr, fused=True)
 
         # the operands of the products: the fp32 buffers themselves, or a bf16 mirror of them
@@ -256,6 +264,7 @@ class FusedStep:
         if bf16:
             dh = self.grad[-1][:, :n].copy_(dh)
         dz = self._backward(dec, self.z_c[:, :n] if bf16 else z, dh, n, input_grad=True)  # (K, n, D)
+        assert dz is not None
         dout = self.dhead[:, :n] if bf16 else self.grad[self.n_enc - 1][:, :n]
         latent_grads(dz.float() if bf16 else dz, mu, z, var, w, dout[..., :d], dout[..., d:])
         if bf16:
@@ -263,9 +272,9 @@ class FusedStep:
         self._backward(enc, x_c, dout, n, input_grad=False)
 
         if bf16:
-            self.param.grad.copy_(self.cgrad)  # the weight gradients, rounded to bf16, into fp32
+            self.flat_grad.copy_(self.cgrad)  # the weight gradients, rounded to bf16, into fp32
         if self.grad_hook is not None:
-            self.grad_hook(self.param.grad)  # e.g. the all-reduce of data-parallel training: one bucket
+            self.grad_hook(self.flat_grad)  # e.g. the all-reduce of data-parallel training: one bucket
         adam_flat(self.optimizer, self.param)
         if bf16:
             self.cflat.copy_(self.param)  # the next step's bf16 operands

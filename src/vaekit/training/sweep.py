@@ -37,7 +37,7 @@ from ..data import ImageDataset, load_dataset
 from ..data.tensors import batch_pixels, load_data_tensors
 from ..errors import ConfigError, RunError, TrainingDiverged
 from ..evaluation.metrics import elbo_metrics, evaluate_model
-from ..models import build_model, count_params
+from ..models import GaussianVAE, count_params
 from ..plots import loss_curves, sweep_chart
 from ..runs import checkpoint as ckpt
 from ..runs.checkpoint import prepare_run_dir
@@ -130,7 +130,7 @@ def _sweep(
         cfg = copy.deepcopy(base)
         cfg.loss.beta, cfg.train.seed = beta, seed
         torch.manual_seed(seed)  # as the engine does: the same initial weights as `vaekit train --seed`
-        models.append(build_model(cfg.model).to(device))
+        models.append(GaussianVAE(cfg.model).to(device))
         gens.append(torch.Generator(device=device).manual_seed(seed))
         cfgs.append(cfg)
     hw = switches.detect(device)
@@ -175,7 +175,7 @@ def _sweep(
     n = x_train.shape[0]
     steps = math.ceil(n / bs)
     total_steps = steps * base.train.epochs
-    step_count, last = counters["step"], []
+    step_count, last = counters["step"], list[float]()
     betas_now = torch.empty(0)
     try:
         for epoch in range(counters["epoch"], base.train.epochs):
@@ -207,7 +207,8 @@ def _sweep(
                     f"(epoch {counters['epoch']}) is kept in {out_dir}; lower --lr or drop those betas"
                 )
             for j, (model, run) in enumerate(zip(models, runs, strict=True)):
-                test = tests[j] = elbo_metrics(model, x_test)
+                test = elbo_metrics(model, x_test)
+                tests[j] = test
                 model.train()
                 rec = {
                     "epoch": epoch + 1,
@@ -240,10 +241,10 @@ def _sweep(
               "graph": "on" if graph else "off", "models": k, "threads": torch.get_num_threads()}  # fmt: skip
     rows = []
     epochs_run = max(counters["epoch"], 1)
-    for (beta, seed), model, run, recs, test in zip(points, models, runs, records, tests, strict=True):
+    for (beta, seed), model, run, recs, last_test in zip(points, models, runs, records, tests, strict=True):
         model.eval()
         # the last epoch's test metrics are the final ones (as in train()); evaluate only when no epoch ran
-        summary = dict(test) if test is not None else evaluate_model(model, x_test)
+        summary = dict(last_test) if last_test is not None else evaluate_model(model, x_test)
         summary.update(
             train_seconds=counters["train_seconds"], epochs=counters["epoch"], params=count_params(model), engine=engine
         )
