@@ -40,6 +40,7 @@ from ..runs import checkpoint as ckpt
 from ..runs.checkpoint import prepare_run_dir
 from ..runs.lock import RunLock
 from ..switches import resolve_device
+from . import optim
 from . import step as fused
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
@@ -56,15 +57,6 @@ class TrainResult:
     @property
     def model_device(self) -> torch.device:
         return next(self.model.parameters()).device
-
-
-def make_optimizer(params, lr: float) -> tuple[torch.optim.Optimizer, str]:
-    """Adam with the fused kernel when available; returns ``(optimizer, kind)``."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True), "adam-fused"
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, foreach=True), "adam-foreach"
 
 
 class Trainer:
@@ -125,7 +117,7 @@ class Trainer:
             self._fused = GraphedStep(step, (b, x_train.shape[1]), (b, d)) if self.graph else step
             self.optimizer, self.opt_kind = step.optimizer, "adam-fused-flat"
         else:
-            self.optimizer, self.opt_kind = make_optimizer(self.model.parameters(), t.lr)
+            self.optimizer, self.opt_kind = optim.make_optimizer(self.model.parameters(), t.lr)
             if self.dist.world > 1:
                 from torch.nn.parallel import DistributedDataParallel
 
@@ -152,51 +144,12 @@ class Trainer:
         }
 
     def adam_state(self) -> dict[str, torch.Tensor]:
-        """Adam's state per parameter name ("{name}.exp_avg", ".exp_avg_sq", ".step"), whatever the step's
-        layout: the form checkpoints keep, so that a run resumes under another step or device."""
-        out: dict[str, torch.Tensor] = {}
-        if self.fused_step is not None:
-            st = self.optimizer.state[self.fused_step.param]
-            if not st:
-                return out
-            for key in ("exp_avg", "exp_avg_sq"):
-                for name, v in self.fused_step.parameter_views(st[key]).items():
-                    out[f"{name}.{key}"] = v
-            for name in self.fused_step.parameter_views(st["exp_avg"]):
-                out[f"{name}.step"] = st["step"]
-            return out
-        for name, p in self.model.named_parameters():
-            for key, v in self.optimizer.state.get(p, {}).items():
-                if torch.is_tensor(v):
-                    out[f"{name}.{key}"] = v
-        return out
+        """Adam's state per parameter name, whatever the step's layout (see optim.py)."""
+        return optim.adam_by_name(self.optimizer, self.model, self.fused_step)
 
     def load_adam_state(self, state: dict[str, torch.Tensor]) -> None:
         """Load ``adam_state()``'s form into this run's optimizer, converting to its layout and device."""
-        if not state:
-            return
-        dev = self.device
-        if self.fused_step is not None:
-            p = self.fused_step.param
-            st = {"step": torch.zeros((), device=dev)}
-            for key in ("exp_avg", "exp_avg_sq"):
-                st[key] = torch.zeros_like(p)
-                for name, view in self.fused_step.parameter_views(st[key]).items():
-                    view.copy_(_moment(state, name, key, view.shape))
-            steps = [v for k, v in state.items() if k.endswith(".step")]
-            st["step"] = steps[0].to(device=dev, dtype=torch.float32).reshape(()).clone()
-            self.optimizer.state[p] = st
-            return
-        group = self.optimizer.param_groups[0]
-        on_device = group.get("fused") or group.get("capturable")  # where torch.optim.Adam keeps its step count
-        for name, p in self.model.named_parameters():
-            if f"{name}.exp_avg" not in state:
-                continue  # a parameter that never had a gradient has no state
-            # empty_like: the moments take their parameter's memory layout (channels_last convolutions)
-            st = {k: torch.empty_like(p).copy_(_moment(state, name, k, p.shape)) for k in ("exp_avg", "exp_avg_sq")}
-            step_dev = p.device if on_device else torch.device("cpu")
-            st["step"] = state[f"{name}.step"].to(device=step_dev, dtype=torch.float32).reshape(()).clone()
-            self.optimizer.state[p] = st
+        optim.load_adam_by_name(self.optimizer, self.model, self.fused_step, state, self.device)
 
     def restore(self, state: ckpt.TrainState) -> None:
         """Continue from a checkpoint: weights, Adam (in this run's layout), RNG and the step count."""
@@ -436,13 +389,6 @@ def _train(
         loss_curves(records, run_dir / ckpt.CURVES)
     model.eval()
     return TrainResult(run_dir, summary, records, model)
-
-
-def _moment(state: dict[str, torch.Tensor], name: str, key: str, shape: torch.Size) -> torch.Tensor:
-    v = state.get(f"{name}.{key}")
-    if v is None or v.shape != shape:
-        raise RunError(f"the checkpoint's Adam state does not fit parameter {name}; start a new run with --overwrite")
-    return v
 
 
 def _check_finite(value: float, where: str) -> None:
