@@ -19,18 +19,16 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import switches
 from ..config import RunConfig
 from ..data import ImageDataset, load_dataset
-from ..data.tensors import batch_pixels, load_data_tensors
+from ..data.tensors import load_data_tensors
 from ..errors import RunError, TrainingDiverged
 from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import bernoulli_nll, vae_loss
@@ -44,7 +42,7 @@ from . import optim
 from . import step as fused
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
-from .schedules import beta_at
+from .epoch import Stream, run_epoch
 
 
 @dataclass
@@ -170,18 +168,11 @@ class Trainer:
             ) from None
         self.step_count = state.counters["step"]
 
-    def step(self, idx: torch.Tensor, beta: float) -> torch.Tensor:
-        """One optimisation step on the global batch of training images ``idx`` (B,); returns the detached
-        local losses [total, recon, kl].
-
-        Noise (and dynamic binarization) is drawn for the whole global batch, then each rank keeps its shard.
+    def step(self, xb: torch.Tensor, eps: torch.Tensor, beta: float) -> torch.Tensor:
+        """One optimisation step on a global batch: pixels (B, P) and noise (B, D); returns the detached local
+        losses [total, recon, kl]. Each data-parallel rank keeps its shard of the global batch.
         """
         rank, world = self.dist.rank, self.dist.world
-        xb = batch_pixels(self.x_train, idx, self.cfg.data.binarize, self.gen)  # (B, P)
-        if self.tokenizer:
-            eps = xb[:, :0]  # tokenizers draw no reparameterisation noise
-        else:
-            eps = torch.randn(xb.shape[0], self.cfg.model.latent_dim, device=xb.device, generator=self.gen)
         if world > 1:
             xb, eps = xb[rank::world], eps[rank::world]
         if self.step_kind == "fused":
@@ -210,40 +201,32 @@ class Trainer:
         Raises TrainingDiverged (before touching any checkpoint) when the loss stops being finite.
         """
         self.model.train()
-        x, bs, lcfg = self.x_train, self.cfg.train.batch_size, self.cfg.loss
-        n = x.shape[0]
-        rank, world = self.dist.rank, self.dist.world
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, device=self.device, generator=self.gen)
-        sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # total, recon, kl (sums over images)
-        bar = tqdm(
-            range(self.steps_per_epoch),
+        stats = run_epoch(
+            self.x_train,
+            [Stream(self.gen, self.cfg.loss)],
+            lambda xs, eps, betas: self.step(xs[0], eps[0], betas[0]).unsqueeze(0),
+            batch_size=self.cfg.train.batch_size,
+            binarize=self.cfg.data.binarize,
+            latent_dim=0 if self.tokenizer else self.cfg.model.latent_dim,
+            step_count=self.step_count,
+            total_steps=self.total_steps,
             desc=desc,
-            disable=None if progress and self.dist.is_main else True,  # None: off when stderr is not a terminal
-            leave=True,
-            dynamic_ncols=True,
-            file=sys.stderr,
+            progress=progress,
+            log_every=log_every,
+            world=self.dist.world,
+            rank=self.dist.rank,
+            reduce=self.dist.all_reduce_,
         )
-        beta = lcfg.beta
-        for i in bar:
-            idx = perm[i * bs : (i + 1) * bs]
-            beta = beta_at(self.step_count, self.total_steps, lcfg)
-            local = len(range(rank, idx.shape[0], world))
-            sums.add_(self.step(idx, beta), alpha=local)
-            self.step_count += 1
-            if (i + 1) % log_every == 0:
-                running = sums[0].item() / max(1, min((i + 1) * bs, n) // world)
-                _check_finite(running, desc)
-                bar.set_postfix(loss=f"{running:.2f}", beta=f"{beta:.3g}", refresh=False)
-        bar.close()
-        means = (self.dist.all_reduce_(sums) / n).tolist()
-        _check_finite(means[0], desc)
+        self.step_count = stats.step_count
+        means = stats.means[0]
+        if stats.diverged:
+            raise TrainingDiverged(f"loss became {means[0]} in {desc or 'training'}")
         return {
             "train_loss": means[0],
             "train_recon": means[1],
             f"train_{self.aux}": means[2],
-            "beta": beta,
-            "seconds": time.perf_counter() - t0,
+            "beta": stats.betas[0],
+            "seconds": stats.seconds,
         }
 
 
@@ -389,8 +372,3 @@ def _train(
         loss_curves(records, run_dir / ckpt.CURVES)
     model.eval()
     return TrainResult(run_dir, summary, records, model)
-
-
-def _check_finite(value: float, where: str) -> None:
-    if not math.isfinite(value):
-        raise TrainingDiverged(f"loss became {value} in {where or 'training'}")

@@ -21,20 +21,18 @@ import copy
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from .. import switches
 from .._io import atomic_write_json
 from ..config import RunConfig
 from ..data import ImageDataset, load_dataset
-from ..data.tensors import batch_pixels, load_data_tensors
+from ..data.tensors import load_data_tensors
 from ..errors import ConfigError, RunError, TrainingDiverged
 from ..evaluation.metrics import elbo_metrics, evaluate_model
 from ..models import GaussianVAE, count_params
@@ -44,7 +42,7 @@ from ..runs.checkpoint import prepare_run_dir
 from ..runs.lock import RunLock
 from ..switches import resolve_device
 from .cudagraph import GraphedStep
-from .schedules import beta_at
+from .epoch import Stream, run_epoch
 from .step import FusedStep
 
 
@@ -172,38 +170,36 @@ def _sweep(
             ckpt.write_metrics(run, recs)
             ckpt.save_config(run, cfg)  # --epochs may have changed
 
-    n = x_train.shape[0]
-    steps = math.ceil(n / bs)
-    total_steps = steps * base.train.epochs
-    step_count, last = counters["step"], list[float]()
-    betas_now = torch.empty(0)
+    total_steps = math.ceil(x_train.shape[0] / bs) * base.train.epochs
+    step_count = counters["step"]
+    streams = [Stream(g, c.loss) for g, c in zip(gens, cfgs, strict=True)]
+    moved: dict[str, Any] = {"betas": None, "on_device": torch.empty(0)}
+
+    def step_all(xs: list[Tensor], eps: list[Tensor], betas: list[float]) -> Tensor:
+        if betas != moved["betas"]:  # a copy to the device only when a schedule moves (never for constant betas)
+            moved.update(betas=betas, on_device=torch.tensor(betas, device=device))
+        return run_step(torch.stack(xs), moved["on_device"], torch.stack(eps))  # (K, 3)
+
     try:
         for epoch in range(counters["epoch"], base.train.epochs):
-            t0 = time.perf_counter()
-            perms = [torch.randperm(n, device=device, generator=g) for g in gens]
-            sums = torch.zeros(k, 3, dtype=torch.float64, device=device)
-            desc = f"sweep epoch {epoch + 1}/{base.train.epochs}"
-            bar = tqdm(range(steps), desc=desc, disable=None if progress else True, file=sys.stderr, dynamic_ncols=True)
-            for i in bar:
-                xs, noise = [], []
-                for p, g in zip(perms, gens, strict=True):  # each model's own batch and noise, in the engine's order
-                    xb = batch_pixels(x_train, p[i * bs : (i + 1) * bs], base.data.binarize, g)
-                    xs.append(xb)
-                    noise.append(torch.randn(xb.shape[0], base.model.latent_dim, device=device, generator=g))
-                now = [beta_at(step_count, total_steps, c.loss) for c in cfgs]
-                if now != last:  # a copy to the device only when a schedule moves (never for constant betas)
-                    last, betas_now = now, torch.tensor(now, device=device)
-                sums.add_(run_step(torch.stack(xs), betas_now, torch.stack(noise)), alpha=xs[0].shape[0])
-                step_count += 1
-                if (i + 1) % log_every == 0 and not torch.isfinite(sums[:, 0]).all():
-                    break
-            bar.close()
-            seconds = time.perf_counter() - t0
-            means = (sums / n).tolist()
-            bad = [point_name(*pt) for pt, m in zip(points, means, strict=True) if not math.isfinite(m[0])]
-            if bad:
+            stats = run_epoch(
+                x_train,
+                streams,
+                step_all,
+                batch_size=bs,
+                binarize=base.data.binarize,
+                latent_dim=base.model.latent_dim,
+                step_count=step_count,
+                total_steps=total_steps,
+                desc=f"sweep epoch {epoch + 1}/{base.train.epochs}",
+                progress=progress,
+                log_every=log_every,
+            )
+            step_count, seconds, means = stats.step_count, stats.seconds, stats.means
+            if stats.diverged:
+                bad = ", ".join(point_name(*points[j]) for j in stats.diverged)
                 raise TrainingDiverged(
-                    f"loss became non-finite for {', '.join(bad)} in epoch {epoch + 1}; the last checkpoint "
+                    f"loss became non-finite for {bad} in epoch {epoch + 1}; the last checkpoint "
                     f"(epoch {counters['epoch']}) is kept in {out_dir}; lower --lr or drop those betas"
                 )
             for j, (model, run) in enumerate(zip(models, runs, strict=True)):
@@ -216,7 +212,7 @@ def _sweep(
                     "train_loss": means[j][0],
                     "train_recon": means[j][1],
                     "train_kl": means[j][2],
-                    "beta": beta_at(step_count - 1, total_steps, cfgs[j].loss),
+                    "beta": stats.betas[j],
                     "seconds": seconds,
                     "test_loss": test["loss"],
                     "test_recon": test["recon"],
