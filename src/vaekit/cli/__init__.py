@@ -6,6 +6,7 @@ verbs: train.py (train, sweep), runverbs.py (the verbs that open a run), measure
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import VaekitError
@@ -33,12 +34,17 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here
+        return code
     except VaekitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `vaekit diagnose RUN | head`: the reader has had enough; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
