@@ -114,18 +114,18 @@ def test_png_folder_flat_and_by_class(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(3):
         _png(tmp_path / "flat" / f"{i}.png", rng.integers(0, 255, (6, 5), dtype=np.uint8))
-    x, y, _ = read_image_folder(tmp_path / "flat")
-    assert x.shape == (3, 6, 5) and y is None
+    folder = read_image_folder(tmp_path / "flat")
+    assert folder.x.shape == (3, 6, 5) and folder.y is None
     for c in ("cat", "dog"):
         for i in range(2):
             _png(tmp_path / "cls" / c / f"{i}.png", rng.integers(0, 255, (4, 4, 3), dtype=np.uint8))
-    x, y, classes = read_image_folder(tmp_path / "cls")
-    assert x.shape == (4, 4, 4) and classes == ["cat", "dog"] and y.tolist() == [0, 0, 1, 1]
+    folder = read_image_folder(tmp_path / "cls")  # colour images stay colour
+    assert folder.x.shape == (4, 4, 4, 3) and folder.classes == ["cat", "dog"] and folder.y.tolist() == [0, 0, 1, 1]
 
 
 def test_png_folder_errors(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no .png images"):
+    with pytest.raises(DataError, match="no .png or .jpg images"):
         read_image_folder(tmp_path / "empty")
     _png(tmp_path / "mixed" / "a.png", np.zeros((4, 4), np.uint8))
     _png(tmp_path / "mixed" / "b.png", np.zeros((5, 5), np.uint8))

@@ -62,6 +62,9 @@ class DataConfig:
     dataset: str = "mnist"  # mnist | fashion-mnist | path to .npz / IDX / PNG folder
     data_dir: str | None = None  # folder searched first for the dataset's files
     binarize: str = "none"  # none (targets in [0,1]) | dynamic (resampled each batch) | static (once)
+    image_size: int = 0  # image folders: resize the shorter side and centre-crop to S x S (0 = as stored)
+    channels: int = 0  # 1 (grey) or 3 (colour); 0 = as the data is
+    skip_bad_images: bool = False  # image folders: leave out files that cannot be decoded, with a warning
 
 
 @dataclass
@@ -115,6 +118,8 @@ class RunConfig:
             )
         _choice("loss.anneal", self.loss.anneal, ANNEALS)
         _choice("data.binarize", self.data.binarize, BINARIZE)
+        if self.data.image_size < 0 or self.data.channels not in (0, 1, 3):
+            raise ConfigError("data.image_size must be >= 0 and data.channels 1 or 3 (0 = as the data is)")
         _choice("train.device", self.train.device, DEVICES)
         _choice("train.precision", self.train.precision, PRECISIONS)
         _choice("train.step", self.train.step, STEPS)

@@ -26,10 +26,10 @@ def tokenize_run(run_dir: str | Path, out: str | Path, split: str = "test") -> t
     if split == "test":
         x = run.x_test
     else:
-        from ..data import load_dataset
+        from ..data import load_configured
         from ..data.tensors import load_data_tensors
 
-        ds = load_dataset(run.cfg.data.dataset, run.cfg.data.data_dir, quiet=True)
+        ds = load_configured(run.cfg.data, quiet=True)
         x, _ = load_data_tensors(run.cfg, run.x_test.device, ds)
     tokens = torch.cat([run.tokenizer.tokenize(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
     arr = tokens.cpu().numpy().astype(np.int32)

@@ -7,9 +7,11 @@ import json
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from ..data import load_dataset
+    from ..data import ImageOptions, load_dataset
 
-    ds = load_dataset(args.name, args.data_dir)
+    opts = ImageOptions(getattr(args, "image_size", 0) or 0, getattr(args, "channels", 0) or 0)
+    opts.skip_bad = bool(getattr(args, "skip_bad_images", False))
+    ds = load_dataset(args.name, args.data_dir, options=opts)
     info = ds.info()
     if args.data_command == "info" and args.json:
         print(json.dumps(info))

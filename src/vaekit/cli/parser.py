@@ -34,6 +34,9 @@ TRAIN_FLAGS = {
     "dataset": ("data", "dataset"),
     "data_dir": ("data", "data_dir"),
     "binarize": ("data", "binarize"),
+    "image_size": ("data", "image_size"),
+    "channels": ("data", "channels"),
+    "skip_bad_images": ("data", "skip_bad_images"),
 }
 
 
@@ -45,6 +48,14 @@ RESUME_MAY_CHANGE = {
     ("train", "graph"),
     ("train", "device"),
 }
+
+
+def _image_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image-size", type=int, help="image folders: resize the shorter side and centre-crop to S x S")
+    p.add_argument("--channels", type=int, choices=[1, 3], help="1 (grey) or 3 (colour); default: as the data is")
+    p.add_argument(
+        "--skip-bad-images", action="store_const", const=True, help="image folders: leave out files that fail to decode"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = dsub.add_parser("info", help="counts, shape, value range and checksum of a dataset")
     i.add_argument("name", help="mnist, fashion-mnist, or a path to an .npz / IDX file / image folder")
     i.add_argument("--data-dir")
+    _image_flags(i)
     i.add_argument("--json", action="store_true", help="print one JSON object")
 
     t = argparse.ArgumentParser(add_help=False)  # the settings of a run, shared by `train` and `sweep`
@@ -91,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--likelihood", choices=LIKELIHOODS)
     t.add_argument("--sigma", type=float, help="decoder std for --likelihood gaussian")
     t.add_argument("--binarize", choices=BINARIZE)
+    _image_flags(t)
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=DEVICES)
     t.add_argument("--precision", choices=PRECISIONS)

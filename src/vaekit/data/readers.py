@@ -10,6 +10,7 @@ import gzip
 import io
 import pickle
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ _IDX_DTYPES: dict[int, np.dtype] = {
     0x0E: np.dtype(">f8"),
 }
 _IDX_CODES = {v.newbyteorder("="): k for k, v in _IDX_DTYPES.items()}
-IMAGE_SUFFIXES = (".png",)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -99,43 +100,110 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: not a readable npz archive ({type(e).__name__}: {_line(e)})") from None
 
 
-def read_image_folder(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """Read a folder of PNG images as greyscale.
+@dataclass
+class Folder:
+    """A folder of images read into one array."""
 
-    Layouts: ``folder/*.png`` (no labels) or ``folder/<class>/*.png`` (labels are class indices
-    in sorted order of the class folder names). Returns ``(x (N,H,W) uint8, y (N,) or None, classes)``.
+    x: np.ndarray  # (N, H, W) greyscale or (N, H, W, 3) colour, uint8
+    y: np.ndarray | None  # (N,) class indices, when images sit in class sub-folders
+    classes: list[str]  # sub-folder names, sorted (the label of class i is classes[i])
+    skipped: list[Path]  # files that could not be decoded (only with skip_bad)
+
+
+def read_image_folder(path: str | Path, image_size: int = 0, channels: int = 0, skip_bad: bool = False) -> Folder:
+    """Read a folder of PNG and JPEG images, recursively.
+
+    Layouts: images anywhere below ``folder`` (no labels), or below ``folder/<class>/`` (labels are class
+    indices in the sorted order of the class folders). Every image is decoded to RGBA and composited over
+    white, so palette, grey, grey+alpha, RGB and RGBA files all read alike. ``image_size`` S > 0 resizes the
+    shorter side to S (Lanczos) and centre-crops S x S; without it all images must have one size.
+    ``channels``: 1 (luma), 3 (RGB), or 0 to keep colour only when some image has it. A file that cannot
+    be decoded is a one-line error, or with ``skip_bad`` is left out and listed in ``skipped``.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    classes: list[str] = []
+    if channels not in (0, 1, 3):
+        raise DataError(f"channels must be 1 or 3 (0 = as the images are), got {channels}")
+
+    def images_below(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+    top = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and images_below(p))
+    files: list[Path] = []
     labels: list[int] | None = None
-    if not files:
-        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if class_dirs and top:
+        raise DataError(f"{top[0]}: images beside class folders; move it into a class folder or remove it")
+    if class_dirs:
         labels = []
-        for i, c in enumerate(classes):
-            cfiles = sorted(p for p in (root / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            files += cfiles
-            labels += [i] * len(cfiles)
+        for i, c in enumerate(class_dirs):
+            below = images_below(c)
+            files += below
+            labels += [i] * len(below)
+    else:
+        files = images_below(root)
     if not files:
-        raise DataError(f"{root}: no .png images found (expected folder/*.png or folder/<class>/*.png)")
-    images = []
-    for f in files:
+        raise DataError(f"{root}: no .png or .jpg images found (expected folder/*.png or folder/<class>/*.png)")
+    decoded: list[np.ndarray] = []
+    kept: list[int] = []
+    skipped: list[Path] = []
+    for k, f in enumerate(files):
         try:
             with Image.open(f) as im:
-                images.append(np.asarray(im.convert("L"), dtype=np.uint8))
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise DataError(f"{f}: not a readable image ({e})") from None
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        first = images[0].shape
-        i = next(i for i, im in enumerate(images) if im.shape != first)
-        raise DataError(f"{files[i]}: image size {images[i].shape} differs from {first}; resize all to one size")
-    y = np.asarray(labels, dtype=np.int64) if labels is not None else None
-    return np.stack(images), y, classes
+                rgba = im.convert("RGBA")
+            rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+        except Exception as e:  # PIL raises many kinds for damaged files (OSError, SyntaxError, ValueError ...)
+            if skip_bad:
+                skipped.append(f)
+                continue
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise DataError(
+                f"{f}: not a readable image ({reason}); fix or remove it, or pass --skip-bad-images"
+            ) from None
+        if image_size > 0:
+            rgb = resize_and_crop(rgb, image_size)
+        decoded.append(np.asarray(rgb, dtype=np.uint8))
+        kept.append(k)
+    if not decoded:
+        raise DataError(f"{root}: none of the {len(files)} images could be decoded")
+    first = decoded[0].shape
+    for k, arr in zip(kept, decoded, strict=True):
+        if arr.shape != first:
+            raise DataError(
+                f"{files[k]}: image size {arr.shape[1]}x{arr.shape[0]} differs from {first[1]}x{first[0]}; "
+                "pass --image-size S to resize and centre-crop every image to S x S"
+            )
+    x = np.stack(decoded)  # (N, H, W, 3)
+    grey = bool((x[..., 0] == x[..., 1]).all() and (x[..., 1] == x[..., 2]).all())
+    x = to_channels(x, channels or (1 if grey else 3))
+    y = np.asarray([labels[k] for k in kept], dtype=np.int64) if labels is not None else None
+    return Folder(x, y, [c.name for c in class_dirs], skipped)
+
+
+def resize_and_crop(im, size: int):
+    """A PIL image with its shorter side resized to ``size`` (Lanczos), centre-cropped to ``size`` x ``size``."""
+    from PIL import Image
+
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), Image.Resampling.LANCZOS)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """(N, H, W) or (N, H, W, 3) images -> ``channels`` 1 (ITU-R 601 luma, as PIL's "L") or 3."""
+    colour = x.ndim == 4
+    if channels == 1 and colour:
+        luma = x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
+        return np.round(luma).astype(np.uint8) if x.dtype == np.uint8 else luma.astype(x.dtype)
+    if channels == 3 and not colour:
+        return np.repeat(x[..., None], 3, axis=-1)
+    return x
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

@@ -31,7 +31,7 @@ from torch import Tensor
 from .. import switches
 from .._io import atomic_write_json
 from ..config import RunConfig
-from ..data import ImageDataset, load_dataset
+from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
 from ..errors import ConfigError, RunError, TrainingDiverged
 from ..evaluation.metrics import elbo_metrics, evaluate_model
@@ -121,7 +121,7 @@ def _sweep(
     if device.type == "cpu":
         switches.flush_denormals()
     if dataset is None:
-        dataset = load_dataset(base.data.dataset, base.data.data_dir, quiet=not progress)
+        dataset = load_configured(base.data, quiet=not progress)
     x_train, x_test = load_data_tensors(base, device, dataset, for_training=True)
     cfgs, models, gens = [], [], []
     for beta, seed in points:
