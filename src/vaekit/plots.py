@@ -11,18 +11,24 @@ from ._io import atomic_write
 
 
 def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2, scale: int = 2) -> np.ndarray:
-    """Tile (N, H, W) images in [0, 1] into one (rows*(H+pad)+pad, ...) uint8 array, nearest-upscaled by ``scale``."""
+    """Tile (N, H, W) grey or (N, H, W, 3) colour images in [0, 1] into one uint8 array (rows*(H+pad)+pad, ...)
+    [+ (3,)], white between the tiles, nearest-upscaled by ``scale``."""
     images = np.asarray(images, dtype=np.float32)
-    n, h, w = images.shape
+    n, h, w = images.shape[:3]
     ncol = ncol or math.ceil(math.sqrt(n))
     nrow = math.ceil(n / ncol)
-    grid = np.ones((nrow * (h + pad) + pad, ncol * (w + pad) + pad), dtype=np.float32)
+    grid = np.ones((nrow * (h + pad) + pad, ncol * (w + pad) + pad, *images.shape[3:]), dtype=np.float32)
     for i, im in enumerate(images):
         r, c = divmod(i, ncol)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
         grid[y : y + h, x : x + w] = im
     grid = np.clip(grid * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return np.kron(grid, np.ones((scale, scale), dtype=np.uint8)) if scale > 1 else grid
+    return _upscale(grid, scale)
+
+
+def _upscale(image: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of an (H, W) or (H, W, C) image."""
+    return image.repeat(scale, 0).repeat(scale, 1) if scale > 1 else image
 
 
 def save_grid(images: np.ndarray, path: str | Path, ncol: int | None = None, scale: int = 2) -> Path:
@@ -31,7 +37,7 @@ def save_grid(images: np.ndarray, path: str | Path, ncol: int | None = None, sca
 
     grid = image_grid(images, ncol, scale=scale)
     path = Path(path)
-    return atomic_write(path, lambda tmp: Image.fromarray(grid, mode="L").save(tmp, format="PNG"))
+    return atomic_write(path, lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
 
 
 def _pyplot():
@@ -169,10 +175,10 @@ def latent_scatter(
 def labeled_grid(
     images: np.ndarray, path: str | Path, row_labels: list[str], col_labels: list[str] | None = None, title: str = ""
 ) -> Path:
-    """(R, C, H, W) images in [0, 1] as one picture with a label per row (and per column)."""
+    """(R, C, H, W) or (R, C, H, W, 3) images in [0, 1] as one picture with a label per row (and per column)."""
     plt = _pyplot()
-    r, c, h, w = images.shape
-    grid = image_grid(images.reshape(r * c, h, w), ncol=c, pad=2, scale=1).astype(np.float32) / 255.0
+    r, c, h, w = images.shape[:4]
+    grid = image_grid(images.reshape(r * c, *images.shape[2:]), ncol=c, pad=2, scale=1).astype(np.float32) / 255.0
     fig, ax = plt.subplots(figsize=(1.0 + 0.55 * c, 0.6 + 0.55 * r))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_yticks([2 + i * (h + 2) + h / 2 for i in range(r)], row_labels, fontsize=8)
@@ -216,7 +222,7 @@ def save_gif(frames: np.ndarray, path: str | Path, scale: int = 4, ms_per_frame:
 
     seq = list(frames) + list(frames[-2:0:-1])
     ims = [
-        Image.fromarray(np.kron(np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8), np.ones((scale, scale), np.uint8)))
+        Image.fromarray(_upscale(np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8), scale))
         for f in seq
     ]
 

@@ -60,6 +60,8 @@ def build_explorer(run: Run, out: str | Path | None = None, points: int = 1500) 
     cfg = run.cfg.model
     if cfg.kind != "gaussian":
         raise RunError("the latent explorer is for Gaussian VAEs; tokenizer runs have no continuous latent space")
+    if len(cfg.input_shape) == 3:
+        raise RunError("the browser explorer draws greyscale images so far; this run has colour images")
     plan = decoder_plan(cfg)
     kl, mu, labels = _points(run, points)
     data = {

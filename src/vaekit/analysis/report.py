@@ -86,7 +86,8 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
     samp = samples(run, out_dir)
     a, b = _interpolation_ends(run)
     strip, gif = interpolate_run(run, a, b, out_dir)
-    explorer = build_explorer(run, out_dir / "explorer.html")
+    colour = len(run.image_shape) == 3  # the browser explorer draws greyscale so far
+    explorer = None if colour else build_explorer(run, out_dir / "explorer.html")
 
     cfg = run.cfg
     title = f"{cfg.model.preset} VAE on {Path(cfg.data.dataset).name}"
@@ -117,10 +118,13 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
         "<h2>Interpolation</h2>",
         _img(strip, f"linear interpolation between posterior means: {a} to {b}"),
         _img(gif, "the same, animated"),
-        "<h2>Explore</h2>",
-        f"<p><a href='{explorer.name}'>Open the latent explorer</a>: sliders and a 2-D pad that decode latents "
-        "live in the browser, with this run's test images on the map.</p>",
     ]
+    if explorer is not None:
+        parts += [
+            "<h2>Explore</h2>",
+            f"<p><a href='{explorer.name}'>Open the latent explorer</a>: sliders and a 2-D pad that decode latents "
+            "live in the browser, with this run's test images on the map.</p>",
+        ]
     return _write(out_dir, run, title, metrics, parts)
 
 
