@@ -118,7 +118,7 @@ def test_existing_run_is_not_overwritten(trained_run, blob_npz, capsys, tmp_path
 
 def test_resume_refuses_changed_settings(trained_run, capsys):
     assert run_cli("train", "--resume", "--out", trained_run, "--beta", "4") == 2
-    assert "only --epochs and the speed switches" in one_line_error(capsys)
+    assert "only --epochs, --max-steps and the speed switches" in one_line_error(capsys)
 
 
 def test_resume_may_change_the_speed_switches(trained_run):

@@ -292,3 +292,15 @@ def test_a_checkpoint_with_the_old_flat_adam_layout_resumes_under_autograd(tmp_p
     a = load_file(str(tmp_path / "new" / "model.safetensors"))
     b = load_file(str(tmp_path / "old" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_max_steps_stops_inside_an_epoch_and_a_resume_may_raise_it(tmp_path, blob_npz):
+    """--max-steps N: a run shorter than an epoch (216 images, batch 32: 7 steps an epoch)."""
+    cfg = small_cfg(blob_npz, epochs=3, max_steps=3)
+    result = train(cfg, tmp_path / "run", progress=False)
+    records = read_metrics(tmp_path / "run")
+    assert [(r["epoch"], r["step"], r["images"]) for r in records] == [(1, 3, 96)]
+    assert result.summary["epochs"] == 1 and all(np.isfinite(r["train_loss"]) for r in records)
+    cfg.train.max_steps = 10  # 7 more steps: the rest of the second pass
+    train(cfg, tmp_path / "run", resume=True, progress=False)
+    assert [(r["epoch"], r["step"]) for r in read_metrics(tmp_path / "run")] == [(1, 3), (2, 10)]

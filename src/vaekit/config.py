@@ -70,6 +70,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 10  # passes over the training set
+    max_steps: int = 0  # > 0: stop after this many optimisation steps (a run shorter than an epoch); 0 = no limit
     batch_size: int = 128  # images per step
     lr: float = 1e-3  # Adam learning rate
     seed: int = 0  # seeds initialisation, shuffling and reparameterisation noise
@@ -126,6 +127,8 @@ class RunConfig:
         _choice("train.graph", self.train.graph, GRAPHS)
         _positive("model.latent_dim", self.model.latent_dim)
         _positive("train.epochs", self.train.epochs)
+        if self.train.max_steps < 0:
+            raise ConfigError(f"train.max_steps must be >= 0 (0 = no limit), got {self.train.max_steps}")
         _positive("train.batch_size", self.train.batch_size)
         _positive("train.lr", self.train.lr)
         _positive("model.sigma", self.model.sigma)

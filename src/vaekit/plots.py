@@ -221,10 +221,7 @@ def save_gif(frames: np.ndarray, path: str | Path, scale: int = 4, ms_per_frame:
     from PIL import Image
 
     seq = list(frames) + list(frames[-2:0:-1])
-    ims = [
-        Image.fromarray(_upscale(np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8), scale))
-        for f in seq
-    ]
+    ims = [Image.fromarray(_upscale(np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8), scale)) for f in seq]
 
     def write(tmp: Path) -> None:
         ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=ms_per_frame, loop=0)

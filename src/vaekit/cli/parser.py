@@ -7,6 +7,7 @@ import argparse
 # train flags -> (config section, field)
 TRAIN_FLAGS = {
     "epochs": ("train", "epochs"),
+    "max_steps": ("train", "max_steps"),
     "batch_size": ("train", "batch_size"),
     "lr": ("train", "lr"),
     "seed": ("train", "seed"),
@@ -42,6 +43,7 @@ TRAIN_FLAGS = {
 
 # what `train --resume` may change: the length, and switches that change speed but not the model
 RESUME_MAY_CHANGE = {
+    ("train", "max_steps"),
     ("train", "epochs"),
     ("train", "precision"),
     ("train", "step"),
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", help="mnist, fashion-mnist, or a path (default mnist)")
     t.add_argument("--data-dir", help="folder searched first for the dataset's files")
     t.add_argument("--epochs", type=int)
+    t.add_argument("--max-steps", type=int, help="stop after this many optimisation steps (0 = no limit)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--latent-dim", type=int)

@@ -36,8 +36,8 @@ def build_train_config(args: argparse.Namespace):
         changed += ["model.dead_code_restart"] if args.dead_code_restart is not None else []
         if changed or args.config or args.preset:
             raise ConfigError(
-                "--resume continues a run as configured; only --epochs and the speed switches (--precision, "
-                f"--step, --graph, --device) may change (got {changed or 'a config'})"
+                "--resume continues a run as configured; only --epochs, --max-steps and the speed switches "
+                f"(--precision, --step, --graph, --device) may change (got {changed or 'a config'})"
             )
         return update(cfg, overrides, "command line")
     if args.dead_code_restart is not None:

@@ -38,6 +38,7 @@ class EpochStats:
     betas: list[float]  # (K,) beta at the epoch's last step
     seconds: float
     step_count: int  # steps taken so far, this epoch included
+    images: int  # images of this pass (fewer than the data's when stopped at a step limit)
     diverged: list[int]  # models whose loss stopped being finite (the epoch stopped early)
 
 
@@ -67,12 +68,14 @@ def run_epoch(
     world: int = 1,
     rank: int = 0,
     reduce: Callable[[Tensor], Tensor] = lambda t: t,
+    stop_at: int = 0,
 ) -> EpochStats:
     """One shuffled pass: for every batch, each stream draws its images and noise, and ``step(xs, eps, betas)``
     trains on them and returns the (K, 3) losses of this process's share. Data parallel (``world`` > 1): every
     rank draws the global batch and ``step`` keeps its shard; ``reduce`` sums the totals over the ranks.
 
     The host reads the running loss only every ``log_every`` steps (progress bar and divergence check).
+    ``stop_at`` > 0 ends the pass once ``step_count`` reaches it; the means are then over the images seen.
     """
     n, k = x_train.shape[0], len(streams)
     steps = math.ceil(n / batch_size)
@@ -83,7 +86,10 @@ def run_epoch(
     bar = tqdm(range(steps), desc=desc, disable=disable, leave=True, dynamic_ncols=True, file=sys.stderr)
     betas = [s.loss.beta for s in streams]
     diverged: list[int] = []
+    seen = 0  # images of the global batches drawn so far
     for i in bar:
+        if stop_at and step_count >= stop_at:
+            break
         xs, eps = [], []
         for perm, s in zip(perms, streams, strict=True):
             xb, e = draw_batch(x_train, perm[i * batch_size : (i + 1) * batch_size], binarize, s.gen, latent_dim)
@@ -91,6 +97,7 @@ def run_epoch(
             eps.append(e)
         betas = [beta_at(step_count, total_steps, s.loss) for s in streams]
         local = len(range(rank, xs[0].shape[0], world))  # this process's images of the global batch
+        seen += xs[0].shape[0]
         sums.add_(step(xs, eps, betas), alpha=local)
         step_count += 1
         if (i + 1) % log_every == 0:
@@ -100,6 +107,6 @@ def run_epoch(
                 break
             bar.set_postfix(loss=f"{sum(running) / k:.2f}", beta=f"{betas[0]:.3g}", refresh=False)
     bar.close()
-    means = (reduce(sums) / n).tolist()
+    means = (reduce(sums) / max(seen, 1)).tolist()
     diverged = diverged or [j for j, m in enumerate(means) if not math.isfinite(m[0])]
-    return EpochStats(means, betas, time.perf_counter() - t0, step_count, diverged)
+    return EpochStats(means, betas, time.perf_counter() - t0, step_count, seen, diverged)

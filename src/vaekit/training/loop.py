@@ -122,7 +122,9 @@ class Trainer:
                 self._net = DistributedDataParallel(self.model)
         self._autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.steps_per_epoch = math.ceil(x_train.shape[0] / t.batch_size)
-        self.total_steps = self.steps_per_epoch * t.epochs
+        self.total_steps = self.steps_per_epoch * t.epochs  # the schedules' length
+        if t.max_steps:
+            self.total_steps = min(self.total_steps, t.max_steps)
         self.step_count = 0
 
     @property
@@ -216,6 +218,7 @@ class Trainer:
             world=self.dist.world,
             rank=self.dist.rank,
             reduce=self.dist.all_reduce_,
+            stop_at=self.cfg.train.max_steps,
         )
         self.step_count = stats.step_count
         means = stats.means[0]
@@ -227,6 +230,7 @@ class Trainer:
             f"train_{self.aux}": means[2],
             "beta": stats.betas[0],
             "seconds": stats.seconds,
+            "images": stats.images,
         }
 
 
@@ -311,6 +315,8 @@ def _train(
     test: dict[str, Any] | None = None  # the latest epoch's test metrics: the final ones, unless none ran
     try:
         for epoch in range(counters["epoch"], cfg.train.epochs):
+            if cfg.train.max_steps and trainer.step_count >= cfg.train.max_steps:
+                break  # the step limit was reached (in this call or before a resume)
             try:
                 stats = trainer.run_epoch(f"epoch {epoch + 1}/{cfg.train.epochs}", progress, log_every)
             except TrainingDiverged as e:

@@ -171,6 +171,8 @@ def _sweep(
             ckpt.save_config(run, cfg)  # --epochs may have changed
 
     total_steps = math.ceil(x_train.shape[0] / bs) * base.train.epochs
+    if base.train.max_steps:
+        total_steps = min(total_steps, base.train.max_steps)
     step_count = counters["step"]
     streams = [Stream(g, c.loss) for g, c in zip(gens, cfgs, strict=True)]
     moved: dict[str, Any] = {"betas": None, "on_device": torch.empty(0)}
@@ -182,6 +184,8 @@ def _sweep(
 
     try:
         for epoch in range(counters["epoch"], base.train.epochs):
+            if base.train.max_steps and step_count >= base.train.max_steps:
+                break
             stats = run_epoch(
                 x_train,
                 streams,
@@ -194,6 +198,7 @@ def _sweep(
                 desc=f"sweep epoch {epoch + 1}/{base.train.epochs}",
                 progress=progress,
                 log_every=log_every,
+                stop_at=base.train.max_steps,
             )
             step_count, seconds, means = stats.step_count, stats.seconds, stats.means
             if stats.diverged:
