@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load_model
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..models import ConvTokenizer, GaussianVAE, Model
+from .checkpoint import load_model
 
 
 @dataclass
