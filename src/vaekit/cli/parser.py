@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="fetch datasets and describe them")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     f = dsub.add_parser("fetch", help="download (or find locally) a dataset and cache it")
-    f.add_argument("name", choices=["mnist", "fashion-mnist"])
+    f.add_argument("name", choices=["mnist", "fashion-mnist", "emoji"])
     f.add_argument("--data-dir", help="folder searched first for the dataset's files")
     i = dsub.add_parser("info", help="counts, shape, value range and checksum of a dataset")
     i.add_argument("name", help="mnist, fashion-mnist, or a path to an .npz / IDX file / image folder")

