@@ -36,7 +36,7 @@ def trained_run(tmp_path, blob_npz, capsys):
 def test_train_evaluate_sample(trained_run, tmp_path, capsys):
     assert run_cli("evaluate", trained_run, "--json", "--iw-samples", "20") == 0
     m = json.loads(capsys.readouterr().out)
-    assert set(m) == {"loss", "recon", "kl", "kl_per_dim", "active_units", "nll_iw", "params"}
+    assert set(m) == {"loss", "recon", "kl", "kl_per_dim", "active_units", "nll_iw", "params", "psnr", "ssim"}
     assert run_cli("evaluate", trained_run, "--json") == 0
     assert "nll_iw" not in json.loads(capsys.readouterr().out)
     png = tmp_path / "s.png"

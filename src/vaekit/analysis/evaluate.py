@@ -14,4 +14,4 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Load a run and evaluate it on its dataset's test split (same binarization as in training)."""
     run = open_run(run_dir, device)
-    return evaluate_model(run.model, run.x_test, iw_samples, progress=progress)
+    return evaluate_model(run.model, run.x_test, iw_samples, progress=progress, quality=True)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write
+from ..evaluation.metrics import image_quality
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
 from ..runs.open import Run
@@ -104,6 +105,8 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
     ]
     if "nll_iw" in summary:
         metrics.insert(3, ("importance-weighted NLL (nats)", summary["nll_iw"]))
+    quality = image_quality(run.model, run.x_test)
+    metrics += [("PSNR of reconstructions (dB)", quality["psnr"]), ("SSIM of reconstructions", quality.get("ssim"))]
     metrics = [(k, v) for k, v in metrics if v is not None]
     parts = []
     if curves:
@@ -169,6 +172,9 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         ("training time (s)", "train_seconds"),
     ]
     metrics = [(k, summary[v]) for k, v in keys if v in summary]
+    quality = image_quality(run.model, run.x_test)
+    metrics += [("PSNR of reconstructions (dB)", quality["psnr"])]
+    metrics += [("SSIM of reconstructions", quality["ssim"])] if "ssim" in quality else []
     metrics.insert(
         0,
         (

@@ -129,22 +129,56 @@ def tokenizer_metrics(model, x: Tensor, batch_size: int = 1000) -> dict[str, Any
     return m
 
 
+@torch.no_grad()
+def image_quality(model, x: Tensor, batch_size: int = 1000) -> dict[str, float]:
+    """Reconstructions from the posterior mean (the codes, for a tokenizer) against ``x`` (N, P) in [0, 1]:
+    ``psnr`` (dB, 10 log10(1 / MSE) per image, then the mean) and ``ssim`` (Wang et al. 2004, Gaussian window
+    11 / sigma 1.5 as torchmetrics computes it, narrowed to the image for images under 11 pixels; per image,
+    then the mean; colour: over the three channels)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
+
+    model.eval()
+    psnr, ssim = [], []
+    for i in range(0, x.shape[0], batch_size):
+        rec = model.reconstruct(x[i : i + batch_size]).float()  # (B, H, W) or (B, H, W, 3) in [0, 1]
+        ref = x[i : i + batch_size].reshape(rec.shape).float()
+        mse = (rec - ref).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+        psnr.append(10.0 * torch.log10(1.0 / mse))
+        if rec.dim() == 3:
+            rec, ref = rec.unsqueeze(1), ref.unsqueeze(1)  # (B, 1, H, W)
+        else:
+            rec, ref = rec.permute(0, 3, 1, 2), ref.permute(0, 3, 1, 2)  # (B, 3, H, W)
+        side = min(rec.shape[-2:])
+        kernel = min(11, side if side % 2 else side - 1)
+        if kernel >= 3:
+            sigma = 1.5 * kernel / 11
+            per_image = ssim_fn(rec, ref, data_range=1.0, kernel_size=kernel, sigma=sigma, reduction="none")
+            assert isinstance(per_image, Tensor)  # a tuple only when asked for the full image too
+            ssim.append(per_image)
+    out = {"psnr": torch.cat(psnr).mean().item()}
+    if ssim:
+        out["ssim"] = torch.cat([s.reshape(-1) for s in ssim]).mean().item()
+    return out
+
+
 def test_metrics(model, x: Tensor) -> dict[str, Any]:
     """The per-epoch test metrics of either model family (``loss``, ``recon`` and ``kl`` or ``quant``)."""
     return elbo_metrics(model, x) if isinstance(model, GaussianVAE) else tokenizer_metrics(model, x)
 
 
-def evaluate_model(model, x_test: Tensor, iw_samples: int = 0, progress: bool = False) -> dict[str, Any]:
+def evaluate_model(
+    model, x_test: Tensor, iw_samples: int = 0, progress: bool = False, quality: bool = False
+) -> dict[str, Any]:
     """All test metrics of a model: ``loss, recon, kl, kl_per_dim, active_units, params`` (+ ``nll_iw``);
-    for tokenizers ``loss, recon, quant, mse, codebook_usage, perplexity, dead_codes, params``."""
+    for tokenizers ``loss, recon, quant, mse, codebook_usage, perplexity, dead_codes, params``; with
+    ``quality`` also ``psnr`` and ``ssim`` of the reconstructions (``image_quality``)."""
     if not isinstance(model, GaussianVAE):
         if iw_samples:
-            from ..errors import ConfigError
-
             raise ConfigError("--iw-samples applies to Gaussian VAEs; tokenizers have no continuous posterior")
-        return tokenizer_metrics(model, x_test) | {"params": count_params(model)}
-    out = elbo_metrics(model, x_test)
-    if iw_samples:
-        out["nll_iw"] = iw_nll(model, x_test, iw_samples, progress=progress)
-    out["params"] = count_params(model)
-    return out
+        out = tokenizer_metrics(model, x_test) | {"params": count_params(model)}
+    else:
+        out = elbo_metrics(model, x_test)
+        if iw_samples:
+            out["nll_iw"] = iw_nll(model, x_test, iw_samples, progress=progress)
+        out["params"] = count_params(model)
+    return out | (image_quality(model, x_test) if quality else {})
