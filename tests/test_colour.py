@@ -100,8 +100,18 @@ def test_an_mlp_vae_trains_evaluates_and_reports_on_colour(tmp_path, capsys):
     assert (run / "report.html").is_file() and not (run / "explorer.html").exists()
     with Image.open(run / "reconstructions.png") as im:
         assert im.mode == "RGB"
-    assert main(["evaluate", str(run), "--json"]) == 0
     capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert -1 <= m["ssim"] <= 1 and m["psnr"] > 0
+    # the NumPy runtime reads the colour model and reconstructs what PyTorch does
+    from vaekit.export import portable
+    from vaekit.runs.open import open_run
+
+    opened = open_run(run)
+    want = opened.model.reconstruct(opened.x_test[:5]).numpy()
+    got = portable.load(run).reconstruct(opened.x_test[:5].numpy())
+    assert got.shape == (5, 8, 8, 3) and np.abs(got - want).max() < 1e-5
     assert main(["train", *args, "--arch", "conv", "--device", "cpu", "--quiet", "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert "colour images" in err and "--channels 1" in err and err.count("\n") == 1
