@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's message as one short line (its type's name when it has none): errors reach a user as one
+    line."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
 class VaekitError(Exception):
     """A problem the user can fix; the message says what was wrong and how to fix it."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 
 # IDX type codes (third byte of the magic number) -> big-endian NumPy dtype.
 _IDX_DTYPES: dict[int, np.dtype] = {
@@ -95,9 +95,9 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as e:
-        raise DataError(f"{path}: npz holds pickled objects, which are not loaded ({_line(e)})") from None
+        raise DataError(f"{path}: npz holds pickled objects, which are not loaded ({first_line(e)})") from None
     except Exception as e:  # zipfile.BadZipFile, OSError, EOFError ...
-        raise DataError(f"{path}: not a readable npz archive ({type(e).__name__}: {_line(e)})") from None
+        raise DataError(f"{path}: not a readable npz archive ({type(e).__name__}: {first_line(e)})") from None
 
 
 @dataclass
@@ -159,7 +159,7 @@ def read_image_folder(path: str | Path, image_size: int = 0, channels: int = 0, 
             if skip_bad:
                 skipped.append(f)
                 continue
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            reason = first_line(e)
             raise DataError(
                 f"{f}: not a readable image ({reason}); fix or remove it, or pass --skip-bad-images"
             ) from None
@@ -240,9 +240,4 @@ def load_numpy_pickle(data: bytes, name: str = "<bytes>"):
     except DataError as e:
         raise DataError(f"{name}: {e}") from None
     except Exception as e:
-        raise DataError(f"{name}: unreadable pickle ({type(e).__name__}: {_line(e)})") from None
-
-
-def _line(e: BaseException) -> str:
-    """The first line of an exception's message: errors reach the user as one line."""
-    return (str(e).strip().splitlines() or [""])[0]
+        raise DataError(f"{name}: unreadable pickle ({type(e).__name__}: {first_line(e)})") from None

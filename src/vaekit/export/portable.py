@@ -21,7 +21,7 @@ from safetensors.numpy import load_file
 
 from ..arch import Plan, decoder_plan, encoder_plan, tokenizer_decoder, tokenizer_encoder
 from ..config import ModelConfig, load_json_config
-from ..errors import ConfigError, DataError, RunError
+from ..errors import ConfigError, DataError, RunError, first_line
 
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -95,8 +95,7 @@ def read_run(run_dir: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
     try:  # the torch-free twin of runs.checkpoint.load_model's read
         params = load_file(str(run_dir / "model.safetensors"))
     except Exception as e:  # SafetensorError, OSError, ValueError ...: a damaged file
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise RunError(f"{run_dir / 'model.safetensors'}: unreadable ({reason})") from None
+        raise RunError(f"{run_dir / 'model.safetensors'}: unreadable ({first_line(e)})") from None
     return cfg.model, {k: v.astype(np.float32) for k, v in params.items()}
 
 

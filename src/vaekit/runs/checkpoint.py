@@ -25,7 +25,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from .._io import atomic_write, atomic_write_json
 from ..config import RunConfig, load_json_config
-from ..errors import ConfigError, RunError
+from ..errors import ConfigError, RunError, first_line
 from ..models import Model, build_model
 
 CONFIG = "config.json"
@@ -92,10 +92,6 @@ def save_train_state(
 # train_state.safetensors (read_train_state), metrics.jsonl (read_metrics), summary.json (read_summary).
 MALFORMED = (SafetensorError, OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError,
              OverflowError, RecursionError)  # fmt: skip
-
-
-def first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def read_config(run_dir: Path) -> RunConfig:

@@ -29,7 +29,7 @@ from .. import switches
 from ..config import RunConfig
 from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
-from ..errors import RunError, TrainingDiverged
+from ..errors import RunError, TrainingDiverged, first_line
 from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import bernoulli_nll, vae_loss
 from ..models import GaussianVAE, build_model, count_params
@@ -166,7 +166,7 @@ class Trainer:
             self.gen.set_state(state.rng)
         except ckpt.MALFORMED as e:
             raise RunError(
-                f"the checkpoint cannot be restored ({ckpt.first_line(e)}); start anew with --overwrite"
+                f"the checkpoint cannot be restored ({first_line(e)}); start anew with --overwrite"
             ) from None
         self.step_count = state.counters["step"]
 
