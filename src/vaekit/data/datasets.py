@@ -240,6 +240,13 @@ class ImageOptions:
     skip_bad: bool = False  # leave out image files that cannot be decoded (with a warning)
 
 
+def _with_channels(ds: ImageDataset, channels: int) -> ImageDataset:
+    """``ds`` with ``channels`` 1 or 3 (0: as it is)."""
+    if channels:
+        ds.x_train, ds.x_test = to_channels(ds.x_train, channels), to_channels(ds.x_test, channels)
+    return ds
+
+
 def load_path(path: str | Path, options: ImageOptions | None = None, quiet: bool = False) -> ImageDataset:
     """Load custom data from an ``.npz``, an IDX images file, a folder of IDX files, or a folder of images."""
     opts = options or ImageOptions()
@@ -261,9 +268,7 @@ def load_path(path: str | Path, options: ImageOptions | None = None, quiet: bool
     h, w = ds.image_shape[:2]
     if opts.image_size and (h, w) != (opts.image_size, opts.image_size):
         raise DataError(f"{p}: --image-size resizes image folders; this data has {h}x{w} images (drop the flag)")
-    if opts.channels:
-        ds.x_train, ds.x_test = to_channels(ds.x_train, opts.channels), to_channels(ds.x_test, opts.channels)
-    return ds
+    return _with_channels(ds, opts.channels)
 
 
 # --------------------------------------------------------------------------- MNIST family
@@ -419,10 +424,7 @@ def load_dataset(
 ) -> ImageDataset:
     """Load a dataset by name (``mnist``, ``fashion-mnist``) or by path (npz, IDX file/folder, image folder)."""
     if spec.lower() in BUILTIN:
-        ds = load_builtin(spec.lower(), data_dir, quiet=quiet)
-        if options and options.channels:
-            ds.x_train, ds.x_test = to_channels(ds.x_train, options.channels), to_channels(ds.x_test, options.channels)
-        return ds
+        return _with_channels(load_builtin(spec.lower(), data_dir, quiet=quiet), options.channels if options else 0)
     p = Path(spec).expanduser()
     if p.exists() or "/" in spec or p.suffix:
         return load_path(p, options, quiet)

@@ -42,6 +42,12 @@ class EpochStats:
     diverged: list[int]  # models whose loss stopped being finite (the epoch stopped early)
 
 
+def schedule_steps(images: int, batch_size: int, epochs: int, max_steps: int = 0) -> int:
+    """The number of optimisation steps a run takes, which the beta schedules stretch over."""
+    steps = math.ceil(images / batch_size) * epochs
+    return min(steps, max_steps) if max_steps else steps
+
+
 def draw_batch(
     x_train: Tensor, idx: Tensor, binarize: str, gen: torch.Generator, latent_dim: int
 ) -> tuple[Tensor, Tensor]:

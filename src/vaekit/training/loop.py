@@ -17,7 +17,6 @@ resolution (fused <-> autograd, CPU <-> GPU, fp32 <-> bf16).
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from . import optim
 from . import step as fused
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
-from .epoch import Stream, run_epoch
+from .epoch import Stream, run_epoch, schedule_steps
 
 
 @dataclass
@@ -121,10 +120,7 @@ class Trainer:
 
                 self._net = DistributedDataParallel(self.model)
         self._autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
-        self.steps_per_epoch = math.ceil(x_train.shape[0] / t.batch_size)
-        self.total_steps = self.steps_per_epoch * t.epochs  # the schedules' length
-        if t.max_steps:
-            self.total_steps = min(self.total_steps, t.max_steps)
+        self.total_steps = schedule_steps(x_train.shape[0], t.batch_size, t.epochs, t.max_steps)
         self.step_count = 0
 
     @property
@@ -160,8 +156,8 @@ class Trainer:
             with torch.no_grad():
                 for name, t in own.items():
                     t.copy_(state.model[name])  # in place: the fused step's parameters are views of its buffer
-            if self.fused_step is not None and self.fused_step.precision == "bf16":
-                self.fused_step.cflat.copy_(self.fused_step.param)
+            if self.fused_step is not None:
+                self.fused_step.sync_operands()
             self.load_adam_state(state.adam_by_name(self.model))
             self.gen.set_state(state.rng)
         except ckpt.MALFORMED as e:

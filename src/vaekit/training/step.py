@@ -164,8 +164,7 @@ class FusedStep:
         self._bf16 = dt != torch.float32
         self.cflat = torch.empty(total, device=dev, dtype=dt) if self._bf16 else flat
         self.cgrad = torch.zeros(total, device=dev, dtype=dt) if self._bf16 else grad
-        if self._bf16:
-            self.cflat.copy_(flat)
+        self.sync_operands()
         self.W = [self.cflat[w].view(k, o, i) for (w, _), (o, i) in zip(self.slices, shapes, strict=True)]
         self.b = [self.cflat[b].view(k, o) for (_, b), (o, _) in zip(self.slices, shapes, strict=True)]
         self.gW = [self.cgrad[w].view(k, o, i) for (w, _), (o, i) in zip(self.slices, shapes, strict=True)]
@@ -276,9 +275,15 @@ class FusedStep:
         if self.grad_hook is not None:
             self.grad_hook(self.flat_grad)  # e.g. the all-reduce of data-parallel training: one bucket
         adam_flat(self.optimizer, self.param)
-        if bf16:
-            self.cflat.copy_(self.param)  # the next step's bf16 operands
+        self.sync_operands()  # the next step's operands
         return torch.stack([total, recon, kl], 1)
+
+    @torch.no_grad()
+    def sync_operands(self) -> None:
+        """Refresh the bf16 mirror of the weights after they changed (nothing to do in fp32, where the
+        products read the weights themselves): after every update, and after a checkpoint is loaded."""
+        if self._bf16:
+            self.cflat.copy_(self.param)
 
 
 class FusedVAEStep(FusedStep):

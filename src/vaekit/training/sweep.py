@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from ..runs.checkpoint import prepare_run_dir
 from ..runs.lock import RunLock
 from ..switches import resolve_device
 from .cudagraph import GraphedStep
-from .epoch import Stream, run_epoch
+from .epoch import Stream, run_epoch, schedule_steps
 from .step import FusedStep
 
 
@@ -150,12 +149,8 @@ def _sweep(
         if own[0].exists() and not overwrite:
             raise RunError(f"{out_dir} already holds a sweep; pass --overwrite to replace it or --resume to go on")
         for run in runs:  # all checks first, then write
-            if run.is_dir():
-                held.enter_context(RunLock(run))
+            held.enter_context(RunLock(run))
             prepare_run_dir(run, resume=False, overwrite=overwrite)
-        for run in runs:
-            if not (run / ".lock").exists():  # made just now by prepare_run_dir
-                held.enter_context(RunLock(run))
         for f in own:
             f.unlink(missing_ok=True)
         for run, cfg in zip(runs, cfgs, strict=True):
@@ -170,9 +165,7 @@ def _sweep(
             ckpt.write_metrics(run, recs)
             ckpt.save_config(run, cfg)  # --epochs may have changed
 
-    total_steps = math.ceil(x_train.shape[0] / bs) * base.train.epochs
-    if base.train.max_steps:
-        total_steps = min(total_steps, base.train.max_steps)
+    total_steps = schedule_steps(x_train.shape[0], bs, base.train.epochs, base.train.max_steps)
     step_count = counters["step"]
     streams = [Stream(g, c.loss) for g, c in zip(gens, cfgs, strict=True)]
     moved: dict[str, Any] = {"betas": None, "on_device": torch.empty(0)}
@@ -278,7 +271,7 @@ def _restore(step: FusedStep, gens: list[torch.Generator], state: tuple[dict[str
         raise RunError("the sweep checkpoint does not match its own plan; start a new sweep with --overwrite")
     with torch.no_grad():
         step.param.copy_(tensors["param"])  # every model's parameters are views of this buffer
-        step.cflat.copy_(step.param)  # the bf16 mirror (the buffer itself in fp32)
+    step.sync_operands()
     step.optimizer.state[step.param] = {
         "step": tensors["adam_step"].to(dev),
         "exp_avg": tensors["exp_avg"].to(dev),
