@@ -18,14 +18,14 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 
-def _run(tmp_path, **model_kw) -> Run:
+def _run(tmp_path, input_shape=(8, 12), **model_kw) -> Run:
     torch.manual_seed(0)
-    cfg = RunConfig(model=ModelConfig(input_shape=(8, 12), latent_dim=3, **model_kw))
+    cfg = RunConfig(model=ModelConfig(input_shape=input_shape, latent_dim=3, **model_kw))
     model = build_model(cfg.model).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
-    x = torch.rand(50, 96, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(50, int(np.prod(input_shape)), generator=torch.Generator().manual_seed(1))
     return Run(tmp_path, model, cfg, x, np.arange(50) % 4)
 
 
@@ -41,8 +41,13 @@ def test_page_is_self_contained_and_refuses_tokenizers(tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package: chromium)")
 @pytest.mark.parametrize(
     "model_kw",
-    [dict(hidden=(6, 5)), dict(arch="conv", channels=(2, 3), hidden=(4,), likelihood="gaussian")],
-    ids=["mlp-bernoulli", "conv-gaussian"],
+    [
+        dict(hidden=(6, 5)),
+        dict(arch="conv", net="plain", channels=(2, 3), hidden=(4,), likelihood="gaussian"),
+        dict(arch="conv", width=8, hidden=(4,), likelihood="gaussian"),  # resnet: group norm, SiLU, residual
+        dict(input_shape=(8, 12, 3), arch="conv", width=8, hidden=(), downsample=4),  # RGB, channel-last
+    ],
+    ids=["mlp-bernoulli", "plain-conv-gaussian", "resnet-conv-gaussian", "resnet-conv-rgb"],
 )
 def test_browser_decodes_like_the_model(tmp_path, model_kw):
     run = _run(tmp_path, **model_kw)

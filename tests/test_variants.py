@@ -14,8 +14,8 @@ from vaekit.training.loop import Trainer, train
 from vaekit.training.step import supports
 
 
-def test_conv_preset_shapes_and_size():
-    model = build_model(preset_config("conv"))
+def test_plain_conv_layout_shapes_and_size():
+    model = build_model(preset_config("conv", net="plain"))
     out = model(torch.rand(5, 784))
     assert out.logits.shape == (5, 784) and out.mu.shape == (5, 20) and out.logvar.shape == (5, 20)
     convs = (1 * 32 * 16 + 32) + (32 * 64 * 16 + 64) + (64 * 32 * 16 + 32) + (32 * 1 * 16 + 1)
@@ -24,9 +24,13 @@ def test_conv_preset_shapes_and_size():
     assert not supports(model)  # the fused step is MLP-only; training falls back to autograd
 
 
-def test_conv_needs_sides_divisible_by_four():
+def test_conv_needs_sides_divisible_by_the_downsampling():
     with pytest.raises(ConfigError, match="divisible by 4"):
         GaussianVAE(ModelConfig(arch="conv", input_shape=(10, 10), hidden=()))
+    with pytest.raises(ConfigError, match=r"divisible by 8, got 28x28; pass --downsample 4"):
+        GaussianVAE(ModelConfig(arch="conv", input_shape=(28, 28), downsample=8))
+    with pytest.raises(ConfigError, match="plain conv layout reads greyscale"):
+        GaussianVAE(ModelConfig(arch="conv", net="plain", input_shape=(8, 8, 3)))
 
 
 def test_dual_path_keeps_mu_and_logvar_networks_apart():

@@ -6,8 +6,18 @@ A plan is a list of layers, each a tuple:
     ("convT", c_in, c_out)      4x4 transposed, stride 2, padding 1: doubles H and W
     ("conv3", c_in, c_out)      3x3 kernel, stride 1, padding 1      ("conv1", c_in, c_out)   1x1 kernel
     ("batchnorm", c)            per-channel normalisation with running statistics, no affine part
+    ("groupnorm", g, c)         group normalisation, g groups of c channels, with a learned scale and shift
+    ("silu",)                   x * sigmoid(x)
+    ("residual", plan)          x + plan(x)
+    ("to_chw", (H, W, C))       (B, H*W*C) pixels stored channel-last -> (B, C, H, W)
+    ("to_hwc",)                 (B, C, H, W) -> (B, H*W*C), channel-last as the data is stored
 or a nested plan (a sub-Sequential). Layer i of a plan owns the state-dict keys ``PREFIX.i.weight`` and
-``PREFIX.i.bias``, so a checkpoint written by the PyTorch model is read by name in ``vaekit.portable``.
+``PREFIX.i.bias`` (a residual's layers ``PREFIX.i.j.*``), so a checkpoint written by the PyTorch model is read
+by name in ``vaekit.portable``.
+
+Two conv layouts (``ModelConfig.net``): ``resnet``, the layout of current image tokenizers (stride-2
+convolutions down to the token grid, group norm and SiLU, residual blocks at the grid; any H, W, C), and
+``plain``, the ReLU stack of earlier vaekit versions (greyscale, f = 4), kept so their checkpoints still load.
 This module imports neither torch nor numpy.
 """
 
@@ -18,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ModelConfig
+from .config import DOWNSAMPLE, ModelConfig
 from .errors import ConfigError
 
 Plan = list[Any]
@@ -71,10 +81,75 @@ class EncoderPlan:
     fixed_logvar: float | None = None
 
 
-def _check_conv_shape(cfg: ModelConfig) -> None:
+def image_hwc(shape: Sequence[int]) -> tuple[int, int, int]:
+    """An image shape (H, W) or (H, W, C) as (H, W, C)."""
+    h, w, *c = shape
+    return h, w, (c[0] if c else 1)
+
+
+def check_conv_shape(cfg: ModelConfig, what: str) -> tuple[int, int, int]:
+    """(H, W, C) of the config's images, or a one-line ConfigError when its conv layout cannot read them."""
     shape = tuple(cfg.input_shape)
-    if len(shape) != 2 or shape[0] % 4 or shape[1] % 4:
-        raise ConfigError(f"the conv VAE needs 2-D images with sides divisible by 4, got {shape}; use arch = mlp")
+    if len(shape) not in (2, 3):
+        raise ConfigError(f"the {what} needs images (H, W) or (H, W, C), got {shape}; use arch = mlp")
+    h, w, c = image_hwc(shape)
+    f = cfg.downsample if cfg.net == "resnet" else 4
+    if cfg.net == "plain" and (c != 1 or cfg.downsample != 4):
+        raise ConfigError(f"the plain conv layout reads greyscale images at downsample 4; use net = resnet for {shape}")
+    if f not in DOWNSAMPLE:
+        raise ConfigError(f"downsample must be one of {', '.join(map(str, DOWNSAMPLE))}, got {f}")
+    if h % f or w % f:
+        fits = [str(d) for d in DOWNSAMPLE if h % d == 0 and w % d == 0]
+        fix = f"pass --downsample {' or '.join(fits)}" if fits else "pass --image-size with a multiple of 4"
+        raise ConfigError(f"the {what} at downsample {f} needs image sides divisible by {f}, got {h}x{w}; {fix}")
+    return h, w, c
+
+
+def widths(cfg: ModelConfig) -> list[int]:
+    """resnet: channels after each stride-2 convolution, ``width`` doubled at each: f = 8 -> [w, 2w, 4w]."""
+    return [cfg.width * 2**i for i in range(int(math.log2(cfg.downsample)))]
+
+
+def _norm(c: int) -> tuple:
+    return ("groupnorm", math.gcd(8, c), c)
+
+
+def residual_block(c: int) -> tuple:
+    """x + conv3(SiLU(GN(conv3(SiLU(GN(x)))))), c channels (the pre-activation block of current tokenizers)."""
+    return ("residual", [_norm(c), ("silu",), ("conv3", c, c), _norm(c), ("silu",), ("conv3", c, c)])
+
+
+def res_encoder(channels: int, ws: Sequence[int], blocks: int) -> Plan:
+    """(B, C, H, W) -> (B, ws[-1], H/f, W/f): stride-2 convolutions (group norm + SiLU between them), ``blocks``
+    residual blocks at the grid, then group norm + SiLU."""
+    plan: Plan = []
+    c_in = channels
+    for i, c in enumerate(ws):
+        plan.append(("conv", c_in, c))  # (B, c, H/2^(i+1), W/2^(i+1))
+        if i < len(ws) - 1:
+            plan += [_norm(c), ("silu",)]
+        c_in = c
+    return [*plan, *(residual_block(c_in) for _ in range(blocks)), _norm(c_in), ("silu",)]
+
+
+def res_decoder(channels: int, ws: Sequence[int], blocks: int) -> Plan:
+    """(B, ws[-1], H/f, W/f) -> (B, C, H, W): ``blocks`` residual blocks, then per level group norm + SiLU and a
+    stride-2 transposed convolution (the mirror of ``res_encoder``)."""
+    plan: Plan = [residual_block(ws[-1]) for _ in range(blocks)]
+    for i in reversed(range(len(ws))):
+        plan += [_norm(ws[i]), ("silu",), ("convT", ws[i], ws[i - 1] if i else channels)]
+    return plan
+
+
+def _conv_vae_net(cfg: ModelConfig, out: int) -> Plan:
+    """(B, P) -> (B, out): the conv VAE's encoder network in the config's layout."""
+    h, w, c = check_conv_shape(cfg, "conv VAE")
+    if cfg.net == "plain":
+        return conv_encoder((h, w), cfg.channels, cfg.hidden, out)
+    ws = widths(cfg)
+    f = cfg.downsample
+    grid = ws[-1] * (h // f) * (w // f)
+    return [("to_chw", (h, w, c)), res_encoder(c, ws, cfg.res_blocks), ("flatten",), mlp([grid, *cfg.hidden, out])]
 
 
 def encoder_plan(cfg: ModelConfig) -> EncoderPlan:
@@ -82,10 +157,7 @@ def encoder_plan(cfg: ModelConfig) -> EncoderPlan:
     p, d = math.prod(cfg.input_shape), cfg.latent_dim
 
     def net(out: int) -> Plan:
-        if cfg.arch == "conv":
-            _check_conv_shape(cfg)
-            return conv_encoder(cfg.input_shape, cfg.channels, cfg.hidden, out)
-        return mlp([p, *cfg.hidden, out])
+        return _conv_vae_net(cfg, out) if cfg.arch == "conv" else mlp([p, *cfg.hidden, out])
 
     if cfg.posterior_sigma > 0:
         return EncoderPlan(mu=net(d), fixed_logvar=2.0 * math.log(cfg.posterior_sigma))
@@ -96,32 +168,50 @@ def encoder_plan(cfg: ModelConfig) -> EncoderPlan:
 
 def decoder_plan(cfg: ModelConfig) -> Plan:
     """(B, D) -> (B, P): Bernoulli logits or Gaussian means."""
-    if cfg.arch == "conv":
-        _check_conv_shape(cfg)
-        return conv_decoder(cfg.input_shape, cfg.channels, cfg.hidden, cfg.latent_dim)
-    return mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(cfg.input_shape)])
-
-
-TOKENIZER_WIDTH = 32  # channels of the tokenizers' first convolution (the second and third have twice as many)
-
-
-def tokenizer_encoder(d: int, fsq: bool, width: int = TOKENIZER_WIDTH) -> Plan:
-    """(B, 1, H, W) -> (B, d, H/4, W/4); FSQ ends with a non-affine BatchNorm (see models/tokenizer.py)."""
-    c = width
-    plan: Plan = [
-        ("conv", 1, c), ("relu",),  # H/2
-        ("conv", c, 2 * c), ("relu",),  # H/4
-        ("conv3", 2 * c, 2 * c), ("relu",),
-        ("conv1", 2 * c, d),
-    ]  # fmt: skip
-    return [*plan, ("batchnorm", d)] if fsq else plan
-
-
-def tokenizer_decoder(d: int, width: int = TOKENIZER_WIDTH) -> Plan:
-    """(B, d, H/4, W/4) codes -> (B, 1, H, W) Bernoulli logits."""
-    c = width
+    if cfg.arch != "conv":
+        return mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(cfg.input_shape)])
+    h, w, c = check_conv_shape(cfg, "conv VAE")
+    if cfg.net == "plain":
+        return conv_decoder((h, w), cfg.channels, cfg.hidden, cfg.latent_dim)
+    ws, f = widths(cfg), cfg.downsample
+    grid = (ws[-1], h // f, w // f)
     return [
-        ("conv3", d, 2 * c), ("relu",),
-        ("convT", 2 * c, c), ("relu",),  # H/2
-        ("convT", c, 1),  # H
+        mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(grid)]),
+        ("unflatten", grid),
+        res_decoder(c, ws, cfg.res_blocks),  # (B, C, H, W)
+        ("to_hwc",),
+    ]
+
+
+TOKENIZER_WIDTH = 32  # plain layout: channels of the tokenizers' first convolution (then twice as many)
+
+
+def tokenizer_encoder(cfg: ModelConfig, d: int) -> Plan:
+    """(B, C, H, W) -> (B, d, H/f, W/f); FSQ ends with a non-affine BatchNorm (see models/tokenizer.py)."""
+    fsq = [("batchnorm", d)] if cfg.kind == "fsq" else []
+    _, _, c = check_conv_shape(cfg, "tokenizer")
+    if cfg.net == "resnet":
+        ws = widths(cfg)
+        return [*res_encoder(c, ws, cfg.res_blocks), ("conv1", ws[-1], d), *fsq]
+    w = TOKENIZER_WIDTH
+    plan: Plan = [
+        ("conv", 1, w), ("relu",),  # H/2
+        ("conv", w, 2 * w), ("relu",),  # H/4
+        ("conv3", 2 * w, 2 * w), ("relu",),
+        ("conv1", 2 * w, d),
+    ]  # fmt: skip
+    return [*plan, *fsq]
+
+
+def tokenizer_decoder(cfg: ModelConfig, d: int) -> Plan:
+    """(B, d, H/f, W/f) codes -> (B, C, H, W) decoder output (Bernoulli logits or Gaussian means)."""
+    _, _, c = check_conv_shape(cfg, "tokenizer")
+    if cfg.net == "resnet":
+        ws = widths(cfg)
+        return [("conv3", d, ws[-1]), *res_decoder(c, ws, cfg.res_blocks)]
+    w = TOKENIZER_WIDTH
+    return [
+        ("conv3", d, 2 * w), ("relu",),
+        ("convT", 2 * w, w), ("relu",),  # H/2
+        ("convT", w, 1),  # H
     ]  # fmt: skip

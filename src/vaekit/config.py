@@ -12,6 +12,8 @@ from .errors import ConfigError
 
 KINDS = ("gaussian", "vq", "fsq", "mgvq")
 ARCHS = ("mlp", "conv")
+NETS = ("resnet", "plain")
+DOWNSAMPLE = (4, 8, 16)
 ENCODER_PATHS = ("shared", "dual")
 LIKELIHOODS = ("bernoulli", "gaussian")
 ANNEALS = ("none", "linear", "sigmoid", "cyclical")
@@ -32,8 +34,13 @@ class ModelConfig:
     likelihood: str = "bernoulli"  # p(x|z): bernoulli on logits, or gaussian with fixed sigma
     sigma: float = 1.0  # decoder standard deviation for the gaussian likelihood
     # Gaussian VAE variants
-    arch: str = "mlp"  # mlp | conv (two stride-2 convolutions, then `hidden` dense layers; mirrored decoder)
-    channels: tuple[int, ...] = (32, 64)  # conv: channels of the two stride-2 convolutions
+    arch: str = "mlp"  # mlp | conv (stride-2 convolutions, then `hidden` dense layers; mirrored decoder)
+    # conv layouts (conv VAE and tokenizers)
+    net: str = "resnet"  # resnet (group norm, SiLU, residual blocks; any H, W, C) | plain (ReLU stack, grey, f = 4)
+    downsample: int = 4  # resnet: spatial reduction f = 4 | 8 | 16; a tokenizer's grid is (H/f) x (W/f)
+    width: int = 32  # resnet: channels after the first stride-2 convolution, doubled after each further one
+    res_blocks: int = 1  # resnet: residual blocks at the lowest resolution, in the encoder and in the decoder
+    channels: tuple[int, ...] = (32, 64)  # plain conv VAE: channels of the two stride-2 convolutions
     encoder_paths: str = "shared"  # shared trunk with a [mu, logvar] head | dual: separate mu and logvar networks
     posterior_sigma: float = 0.0  # > 0: q(z|x) = N(mu(x), posterior_sigma^2 I), sigma fixed, only mu learned
     # tokenizers (kind vq / fsq / mgvq)
@@ -108,6 +115,14 @@ class RunConfig:
             raise ConfigError(f"model.code_dim {self.model.code_dim} must split evenly into {self.model.groups} groups")
         _choice("model.likelihood", self.model.likelihood, LIKELIHOODS)
         _choice("model.arch", self.model.arch, ARCHS)
+        _choice("model.net", self.model.net, NETS)
+        if self.model.downsample not in DOWNSAMPLE:
+            raise ConfigError(
+                f"model.downsample must be one of {', '.join(map(str, DOWNSAMPLE))}; got {self.model.downsample}"
+            )
+        _positive("model.width", self.model.width)
+        if self.model.res_blocks < 0:
+            raise ConfigError(f"model.res_blocks must be >= 0, got {self.model.res_blocks}")
         _choice("model.encoder_paths", self.model.encoder_paths, ENCODER_PATHS)
         if len(self.model.channels) != 2 or min(self.model.channels) <= 0:
             raise ConfigError(f"model.channels must be two positive widths, got {list(self.model.channels)}")
@@ -222,6 +237,8 @@ def load_json_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{p}: unreadable ({e.strerror})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a JSON object of [model] [loss] [data] [train] settings")
+    if isinstance(data.get("model"), dict) and "net" not in data["model"]:
+        data["model"]["net"] = "plain"  # written before the resnet layout: the conv layers it was trained with
     cfg = RunConfig.from_dict(data, str(p))
     if len(cfg.model.input_shape) not in (1, 2, 3) or min(cfg.model.input_shape, default=0) < 1:
         raise ConfigError(f"{p}: model.input_shape must be 1 to 3 positive sizes, got {list(cfg.model.input_shape)}")

@@ -2,7 +2,8 @@
 
 The page (``assets/explorer.html``, a template) embeds the decoder's weights (float32, base64) and its layer
 plan (``vaekit.arch``) and runs the decoder in JavaScript — linear, ReLU and transposed-convolution layers,
-the same arithmetic as ``vaekit.portable`` — so it needs no server and works offline from a file. On it:
+the same arithmetic as ``vaekit.portable``; 3x3 convolutions, group norm, SiLU and residual blocks for the
+resnet conv layout; greyscale or RGB — so it needs no server and works offline from a file. On it:
   * a slider per latent dimension, ordered by the test set's KL per dimension (the informative ones first);
   * a 2-D pad over the two most informative dimensions, with test-set posterior means drawn on it,
     coloured by label: drag to move through latent space, click a point to jump to that image's code;
@@ -60,8 +61,6 @@ def build_explorer(run: Run, out: str | Path | None = None, points: int = 1500) 
     cfg = run.cfg.model
     if cfg.kind != "gaussian":
         raise RunError("the latent explorer is for Gaussian VAEs; tokenizer runs have no continuous latent space")
-    if len(cfg.input_shape) == 3:
-        raise RunError("the browser explorer draws greyscale images so far; this run has colour images")
     plan = decoder_plan(cfg)
     kl, mu, labels = _points(run, points)
     data = {

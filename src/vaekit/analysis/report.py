@@ -87,8 +87,7 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
     samp = samples(run, out_dir)
     a, b = _interpolation_ends(run)
     strip, gif = interpolate_run(run, a, b, out_dir)
-    colour = len(run.image_shape) == 3  # the browser explorer draws greyscale so far
-    explorer = None if colour else build_explorer(run, out_dir / "explorer.html")
+    explorer = build_explorer(run, out_dir / "explorer.html")
 
     cfg = run.cfg
     title = f"{cfg.model.preset} VAE on {Path(cfg.data.dataset).name}"
@@ -161,7 +160,10 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     title = f"{cfg.model.kind.upper()} tokenizer on {Path(cfg.data.dataset).name}"
     grid = "x".join(map(str, run.tokenizer.grid))
     keys = [
-        ("reconstruction (BCE nats per image)", "recon"),
+        (
+            f"reconstruction ({'BCE' if cfg.model.likelihood == 'bernoulli' else 'Gaussian NLL'}, nats per image)",
+            "recon",
+        ),
         ("mean squared error per pixel", "mse"),
         ("codebook + commitment loss", "quant"),
         ("codebook usage (test set)", "codebook_usage"),
@@ -179,7 +181,8 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         0,
         (
             "tokens per image",
-            f"{grid} grid, {run.tokenizer.codebook_size} codes per token"
+            f"{grid} grid (downsample {cfg.model.downsample if cfg.model.net == 'resnet' else 4}), "
+            f"{run.tokenizer.codebook_size} codes per token"
             + (f" x {cfg.model.groups} groups" if cfg.model.kind == "mgvq" else ""),
         ),
     )

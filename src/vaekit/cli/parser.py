@@ -19,6 +19,10 @@ TRAIN_FLAGS = {
     "likelihood": ("model", "likelihood"),
     "sigma": ("model", "sigma"),
     "arch": ("model", "arch"),
+    "net": ("model", "net"),
+    "downsample": ("model", "downsample"),
+    "width": ("model", "width"),
+    "res_blocks": ("model", "res_blocks"),
     "hidden": ("model", "hidden"),
     "encoder_paths": ("model", "encoder_paths"),
     "posterior_sigma": ("model", "posterior_sigma"),
@@ -61,7 +65,19 @@ def _image_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..config import ANNEALS, ARCHS, BINARIZE, DEVICES, ENCODER_PATHS, GRAPHS, LIKELIHOODS, PRECISIONS, STEPS
+    from ..config import (
+        ANNEALS,
+        ARCHS,
+        BINARIZE,
+        DEVICES,
+        DOWNSAMPLE,
+        ENCODER_PATHS,
+        GRAPHS,
+        LIKELIHOODS,
+        NETS,
+        PRECISIONS,
+        STEPS,
+    )
     from ..models import PRESETS
 
     p = argparse.ArgumentParser(prog="vaekit", description="Variational autoencoders, trained fast.")
@@ -83,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=sorted(PRESETS), help="model architecture (default classic)")
     t.add_argument("--model", choices=["gaussian", "vq", "fsq", "mgvq"], help="model family (default gaussian)")
     t.add_argument("--arch", choices=ARCHS, help="gaussian: mlp or conv encoder/decoder (the preset decides)")
+    t.add_argument(
+        "--net", choices=NETS, help="conv layout: resnet (group norm, residual blocks; default) or plain (earlier)"
+    )
+    t.add_argument(
+        "--downsample", type=int, choices=DOWNSAMPLE, help="conv: spatial reduction f; tokens (H/f)x(W/f) (default 4)"
+    )
+    t.add_argument("--width", type=int, help="conv resnet: channels after the first stride-2 conv (default 32)")
+    t.add_argument("--res-blocks", type=int, help="conv resnet: residual blocks at the lowest resolution (default 1)")
     t.add_argument("--hidden", help="gaussian: dense hidden widths, e.g. 512,256 (the decoder mirrors them)")
     t.add_argument("--encoder-paths", choices=ENCODER_PATHS, help="gaussian: shared trunk, or dual mu/logvar nets")
     t.add_argument("--posterior-sigma", type=float, help="gaussian: fix q(z|x)'s std to this (learn mu only)")

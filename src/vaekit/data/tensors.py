@@ -7,7 +7,6 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..errors import ConfigError
 from .datasets import ImageDataset, load_configured
 
 STATIC_BINARIZE_SEED = 1234  # fixed, so a statically binarized dataset is the same in every run
@@ -74,11 +73,6 @@ def load_data_tensors(
     """
     ds = dataset if dataset is not None else load_configured(cfg.data, quiet=quiet)
     shape = tuple(ds.image_shape)
-    if len(shape) == 3 and (cfg.model.arch == "conv" or cfg.model.kind != "gaussian"):
-        raise ConfigError(
-            f"{ds.name} has colour images {shape}; the conv VAE and the tokenizers read greyscale so far: "
-            "pass --channels 1, or train an MLP preset (classic, tiny) on the colour pixels"
-        )
     if tuple(cfg.model.input_shape) != shape:
         cfg.model.input_shape = shape
     x_test = to_tensor(ds.x_test, device)

@@ -113,17 +113,17 @@ def usage_stats(counts: Tensor) -> dict[str, Any]:
 
 @torch.no_grad()
 def tokenizer_metrics(model, x: Tensor, batch_size: int = 1000) -> dict[str, Any]:
-    """Test metrics of a tokenizer: ``loss`` (recon + quant), ``recon`` (BCE nats/image), ``quant``, ``mse``
-    (per pixel), ``codebook_usage``, ``perplexity``, ``dead_codes``."""
+    """Test metrics of a tokenizer: ``loss`` (recon + quant), ``recon`` (-log p(x|z_q), nats/image, as its
+    likelihood says), ``quant``, ``mse`` (per pixel), ``codebook_usage``, ``perplexity``, ``dead_codes``."""
     model.eval()
     n = x.shape[0]
     recon = quant = sq = 0.0
     for i in range(0, n, batch_size):
         xb = x[i : i + batch_size]
         out = model(xb)
-        recon += recon_nll(out.logits, xb, "bernoulli").sum().item()
+        recon += recon_nll(out.logits, xb, model.cfg.likelihood, model.cfg.sigma).sum().item()
         quant += out.quant_loss.item() * xb.shape[0]
-        sq += (torch.sigmoid(out.logits) - xb).pow(2).sum().item()
+        sq += (model.mean_image(out.logits).reshape(xb.shape) - xb).pow(2).sum().item()
     m = {"loss": (recon + quant) / n, "recon": recon / n, "quant": quant / n, "mse": sq / x.numel()}
     m.update(usage_stats(code_counts(model, x, batch_size)))
     return m

@@ -1,9 +1,11 @@
 """`vaekit export RUN`: a model's encoder and decoder as two ONNX models (Gaussian VAEs and tokenizers).
 
 The graphs are written from the same layer plans the PyTorch model is built from (``vaekit.arch``): one ONNX
-node per layer (Gemm, Relu, Conv, ConvTranspose, Reshape, Flatten), the weights from ``model.safetensors`` as
-initializers, and a free batch dimension. No tracing and no torch exporter is involved, so the export is
-the same on every torch version and needs only the ``onnx`` package (``pip install 'vaekit[onnx]'``).
+node (or a few) per layer (Gemm, Relu, Conv, ConvTranspose, Reshape, Flatten; SiLU as x * Sigmoid(x), group
+norm as InstanceNormalization over the groups and a per-channel scale and shift), the weights from
+``model.safetensors`` as initializers, and a free batch dimension. No tracing and no torch exporter is
+involved, so the export is the same on every torch version and needs only the ``onnx`` package
+(``pip install 'vaekit[onnx]'``).
 
     Gaussian VAE   encoder.onnx   x (B, P) floats in [0, 1]  ->  mu (B, D), logvar (B, D)
                    decoder.onnx   z (B, D)  ->  logits (B, P) (the decoder's raw output), mean (B, P) in [0, 1]
@@ -74,8 +76,29 @@ class _Graph:
                 h = self.plan(layer, key, h)
                 continue
             kind = layer[0]
-            if kind == "relu":
+            if kind == "residual":
+                h = self.node("Add", [h, self.plan(layer[1], key, h)], "residual")
+            elif kind == "relu":
                 h = self.node("Relu", [h], "relu")
+            elif kind == "silu":
+                h = self.node("Mul", [h, self.node("Sigmoid", [h], "sigmoid")], "silu")
+            elif kind == "to_chw":
+                shape = self.const("shape", np.array([-1, *layer[1]], dtype=np.int64))
+                h = self.node("Transpose", [self.node("Reshape", [h, shape], "hwc")], "to_chw", perm=[0, 3, 1, 2])
+            elif kind == "to_hwc":
+                h = self.node("Flatten", [self.node("Transpose", [h], "hwc", perm=[0, 2, 3, 1])], "to_hwc", axis=1)
+            elif kind == "groupnorm":  # InstanceNormalization over (B, groups, rest), then the per-channel affine
+                groups, c = layer[1], layer[2]
+                flat = self.node("Reshape", [h, self.const("groups", np.array([0, groups, -1], dtype=np.int64))], "g")
+                ones, zeros = np.ones(groups, dtype=np.float32), np.zeros(groups, dtype=np.float32)
+                normed = self.node(
+                    "InstanceNormalization", [flat, self.const("one", ones), self.const("zero", zeros)], "in",
+                    epsilon=1e-5,
+                )  # fmt: skip
+                h = self.node("Reshape", [normed, self.node("Shape", [h], "shape")], "gn")
+                scale = self.const(key + ".weight", self.params[key + ".weight"].reshape(c, 1, 1).astype(np.float32))
+                shift = self.const(key + ".bias", self.params[key + ".bias"].reshape(c, 1, 1).astype(np.float32))
+                h = self.node("Add", [self.node("Mul", [h, scale], "scale"), shift], "groupnorm")
             elif kind == "flatten":
                 h = self.node("Flatten", [h], "flatten", axis=1)
             elif kind == "unflatten":
@@ -154,13 +177,17 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
 
     g = _Graph(vae.params)
     logits = g.plan(vae.decoder, "decoder", "z")
-    if cfg.likelihood == "bernoulli":
-        mean = g.node("Sigmoid", [logits], "mean")
-    else:
-        lo, hi = g.const("lo", np.array(0.0, dtype=np.float32)), g.const("hi", np.array(1.0, dtype=np.float32))
-        mean = g.node("Clip", [logits, lo, hi], "mean")
+    mean = _mean(g, cfg.likelihood, logits)
     decoder = g.model([("z", [d])], [(logits, "logits", [p]), (mean, "mean", [p])], doc + ": decoder")
     return _write(out_dir, encoder, decoder)
+
+
+def _mean(g: _Graph, likelihood: str, out: str) -> str:
+    """The expected image from the decoder output: sigmoid of Bernoulli logits, or the Gaussian mean clipped."""
+    if likelihood == "bernoulli":
+        return g.node("Sigmoid", [out], "mean")
+    lo, hi = g.const("lo", np.array(0.0, dtype=np.float32)), g.const("hi", np.array(1.0, dtype=np.float32))
+    return g.node("Clip", [out, lo, hi], "mean")
 
 
 def _write(out_dir: Path, encoder, decoder) -> tuple[Path, Path]:
@@ -176,7 +203,9 @@ def _write(out_dir: Path, encoder, decoder) -> tuple[Path, Path]:
 def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
     """encoder.onnx: x (B, P) -> tokens (B, h, w[, G]) int64; decoder.onnx: tokens -> logits, mean (B, P)."""
     cfg = tok.cfg
-    (hh, ww), p = (cfg.input_shape[0] // 4, cfg.input_shape[1] // 4), math.prod(cfg.input_shape)
+    (h, w, c), p = tok.hwc, math.prod(cfg.input_shape)
+    f = cfg.downsample if cfg.net == "resnet" else 4
+    hh, ww = h // f, w // f
     grouped = cfg.kind == "mgvq"
     token_shape = [hh, ww, cfg.groups] if grouped else [hh, ww]
     doc = f"vaekit {cfg.kind} tokenizer, images {tuple(cfg.input_shape)}, {tok.codebook_size} codes"
@@ -184,7 +213,8 @@ def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
     f32 = lambda v: np.asarray(v, dtype=np.float32)  # noqa: E731
 
     g = _Graph(tok.params)
-    img = g.node("Reshape", ["x", g.const("shape", i64(-1, 1, *cfg.input_shape))], "image")
+    hwc = g.node("Reshape", ["x", g.const("shape", i64(-1, h, w, c))], "hwc")
+    img = g.node("Transpose", [hwc], "image", perm=[0, 3, 1, 2])  # (B, C, H, W)
     z = g.node("Transpose", [g.plan(tok.encoder, "encoder", img)], "z", perm=[0, 2, 3, 1])  # (B, h, w, d)
     if cfg.kind == "fsq":  # shifted tanh bound, round half to even (as torch), mixed-radix digits
         t = g.node("Tanh", [g.node("Add", [z, g.const("shift", tok.fsq_shift)], "s")], "t")
@@ -236,9 +266,9 @@ def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
     else:
         codes = g.node("Gather", [g.const("codebook", f32(tok.codebooks[0])), "tokens"], "codes", axis=0)
     grid = g.node("Transpose", [codes], "grid", perm=[0, 3, 1, 2])  # (B, d, h, w)
-    out = g.plan(tok.decoder, "decoder", grid)
+    out = g.node("Transpose", [g.plan(tok.decoder, "decoder", grid)], "out", perm=[0, 2, 3, 1])  # (B, H, W, C)
     logits = g.node("Reshape", [out, g.const("shape", i64(-1, p))], "logits")
-    mean = g.node("Sigmoid", [logits], "mean")
+    mean = _mean(g, cfg.likelihood, logits)
     decoder = g.model(
         [("tokens", token_shape, True)], [(logits, "logits", [p]), (mean, "mean", [p])], doc + ": decoder"
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-from ..arch import Plan, decoder_plan, encoder_plan, tokenizer_decoder, tokenizer_encoder
+from ..arch import Plan, check_conv_shape, decoder_plan, encoder_plan, tokenizer_decoder, tokenizer_encoder
 from ..config import ModelConfig, load_json_config
 from ..errors import ConfigError, DataError, RunError, first_line
 
@@ -56,8 +56,16 @@ def run_plan(params: dict[str, np.ndarray], plan: Plan, prefix: str, h: np.ndarr
             h = run_plan(params, layer, key, h)
             continue
         kind = layer[0]
-        if kind == "relu":
+        if kind == "residual":
+            h = h + run_plan(params, layer[1], key, h)
+        elif kind == "relu":
             h = np.maximum(h, 0.0)
+        elif kind == "silu":
+            h = h / (1.0 + np.exp(-h))
+        elif kind == "to_chw":
+            h = h.reshape(h.shape[0], *layer[1]).transpose(0, 3, 1, 2)
+        elif kind == "to_hwc":
+            h = h.transpose(0, 2, 3, 1).reshape(h.shape[0], -1)
         elif kind == "flatten":
             h = h.reshape(h.shape[0], -1)
         elif kind == "unflatten":
@@ -65,6 +73,14 @@ def run_plan(params: dict[str, np.ndarray], plan: Plan, prefix: str, h: np.ndarr
         elif kind == "batchnorm":  # evaluation mode: running statistics, eps as in torch
             mean, var = params[f"{key}.running_mean"], params[f"{key}.running_var"]
             h = (h - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
+        elif kind == "groupnorm":  # statistics over each group's channels and pixels, eps as in torch
+            b, c = h.shape[:2]
+            g = h.reshape(b, layer[1], -1)
+            g = (g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5)
+            h = (
+                g.reshape(h.shape) * params[f"{key}.weight"][None, :, None, None]
+                + params[f"{key}.bias"][None, :, None, None]
+            )
         else:
             w, b = params[f"{key}.weight"], params[f"{key}.bias"]
             if kind == "linear":
@@ -103,6 +119,12 @@ def load(run_dir: str | Path) -> NumpyVAE | NumpyTokenizer:
     """The NumPy model of a run: a ``NumpyVAE`` or a ``NumpyTokenizer``, by the run's kind."""
     cfg, params = read_run(run_dir)
     return NumpyVAE(cfg, params) if cfg.kind == "gaussian" else NumpyTokenizer(cfg, params)
+
+
+def _mean_image(cfg: ModelConfig, out: np.ndarray) -> np.ndarray:
+    """Decoder output (B, P) -> expected images (B, *input_shape) in [0, 1], as the likelihood says."""
+    img = 1.0 / (1.0 + np.exp(-out)) if cfg.likelihood == "bernoulli" else np.clip(out, 0.0, 1.0)
+    return img.reshape(-1, *cfg.input_shape)
 
 
 class NumpyVAE:
@@ -144,10 +166,8 @@ class NumpyVAE:
         return run_plan(self.params, self.decoder, "decoder", np.asarray(z, dtype=np.float32))
 
     def decode_images(self, z: np.ndarray) -> np.ndarray:
-        """Latents (B, D) -> expected images (B, H, W) in [0, 1]."""
-        out = self.decode(z)
-        img = 1.0 / (1.0 + np.exp(-out)) if self.cfg.likelihood == "bernoulli" else np.clip(out, 0.0, 1.0)
-        return img.reshape(-1, *self.cfg.input_shape)
+        """Latents (B, D) -> expected images (B, *input_shape) in [0, 1]."""
+        return _mean_image(self.cfg, self.decode(z))
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         """Decode each image's posterior mean: (B, H, W) in [0, 1]."""
@@ -168,7 +188,8 @@ class NumpyTokenizer:
         self.cfg = cfg
         self.params = {k: v.astype(np.float32, copy=False) for k, v in params.items()}
         d = len(cfg.levels) if cfg.kind == "fsq" else cfg.code_dim
-        self.encoder, self.decoder = tokenizer_encoder(d, cfg.kind == "fsq"), tokenizer_decoder(d)
+        self.encoder, self.decoder = tokenizer_encoder(cfg, d), tokenizer_decoder(cfg, d)
+        self.hwc = check_conv_shape(cfg, "tokenizer")  # (H, W, C)
         if cfg.kind == "vq":
             self.codebooks = [self.params["quantizer.codebook"]]
         elif cfg.kind == "mgvq":
@@ -189,8 +210,8 @@ class NumpyTokenizer:
         return math.prod(self.cfg.levels) if self.cfg.kind == "fsq" else self.cfg.codebook_size
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """Images (B, H, W) or (B, P) in [0, 1] -> tokens (B, h, w), or (B, h, w, G) for mgvq."""
-        x = np.asarray(x, dtype=np.float32).reshape(len(x), 1, *self.cfg.input_shape)
+        """Images (B, *input_shape) or (B, P) in [0, 1] -> tokens (B, h, w), or (B, h, w, G) for mgvq."""
+        x = np.asarray(x, dtype=np.float32).reshape(len(x), *self.hwc).transpose(0, 3, 1, 2)  # (B, C, H, W)
         z = run_plan(self.params, self.encoder, "encoder", x).transpose(0, 2, 3, 1)  # (B, h, w, d)
         if self.cfg.kind == "fsq":  # bound with the shifted tanh, round, read the mixed-radix digits
             bounded = np.tanh(z + self.fsq_shift) * self.fsq_half - self.fsq_offset
@@ -220,10 +241,10 @@ class NumpyTokenizer:
         return np.concatenate([e[tokens[..., g]] for g, e in enumerate(self.codebooks)], -1)
 
     def decode(self, tokens: np.ndarray) -> np.ndarray:
-        """Tokens -> images (B, H, W) in [0, 1]."""
-        logits = run_plan(self.params, self.decoder, "decoder", self.codes(tokens).transpose(0, 3, 1, 2))
-        return (1.0 / (1.0 + np.exp(-logits))).reshape(-1, *self.cfg.input_shape)
+        """Tokens -> images (B, *input_shape) in [0, 1]."""
+        out = run_plan(self.params, self.decoder, "decoder", self.codes(tokens).transpose(0, 3, 1, 2))  # (B,C,H,W)
+        return _mean_image(self.cfg, out.transpose(0, 2, 3, 1).reshape(len(out), -1))
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
-        """Images -> tokens -> images (B, H, W)."""
+        """Images -> tokens -> images (B, *input_shape)."""
         return self.decode(self.encode(x))

@@ -20,6 +20,11 @@ _LAYERS: dict[str, Callable[..., nn.Module]] = {
     "conv3": lambda c_in, c_out: nn.Conv2d(c_in, c_out, 3, 1, 1),
     "conv1": lambda c_in, c_out: nn.Conv2d(c_in, c_out, 1),
     "batchnorm": lambda c: nn.BatchNorm2d(c, affine=False),
+    "groupnorm": nn.GroupNorm,
+    "silu": nn.SiLU,
+    "residual": lambda plan: Residual(*build(plan)),
+    "to_chw": lambda shape: ToCHW(shape),
+    "to_hwc": lambda: ToHWC(),
 }
 
 
@@ -28,6 +33,31 @@ def build(plan: arch.Plan) -> nn.Sequential:
     return nn.Sequential(
         *(build(layer) if isinstance(layer, list) else _LAYERS[layer[0]](*layer[1:]) for layer in plan)
     )
+
+
+class Residual(nn.Sequential):
+    """x + layers(x); the layers keep the state-dict keys of a plain Sequential."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + super().forward(x)
+
+
+class ToCHW(nn.Module):
+    """(B, H*W*C) channel-last pixels -> (B, C, H, W)."""
+
+    def __init__(self, shape: Sequence[int]):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], *self.shape).permute(0, 3, 1, 2)
+
+
+class ToHWC(nn.Module):
+    """(B, C, H, W) -> (B, H*W*C) channel-last pixels."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:

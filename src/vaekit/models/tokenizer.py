@@ -1,7 +1,9 @@
-"""Convolutional image tokenizer: an image -> a (H/4, W/4) grid of D-dim vectors -> quantizer -> decoder.
+"""Convolutional image tokenizer: an (H, W, C) image -> a (H/f, W/f) grid of D-dim vectors -> quantizer -> decoder.
 
-The quantizer is VQ (``vq``), FSQ (``fsq``) or multi-group VQ (``mgvq``); see ``vaekit.quantizers``.
-A 28x28 image becomes 7x7 tokens; the decoder reads the quantised grid back into Bernoulli logits.
+The quantizer is VQ (``vq``), FSQ (``fsq``) or multi-group VQ (``mgvq``); see ``vaekit.quantizers``. The
+encoder and decoder are the layer plans of ``vaekit.arch`` (resnet layout: stride-2 convolutions, group norm,
+residual blocks at the grid). A 28x28 image becomes 7x7 tokens at f = 4, a 64x64x3 emoji 8x8 at f = 8; the
+decoder reads the quantised grid back into Bernoulli logits or Gaussian means, as ``likelihood`` says.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..arch import TOKENIZER_WIDTH, tokenizer_decoder, tokenizer_encoder
+from ..arch import check_conv_shape, tokenizer_decoder, tokenizer_encoder
 from ..config import ModelConfig
 from ..errors import ConfigError
 from ..quantizers import FSQ, GroupedVQ, VectorQuantizer
@@ -23,7 +25,7 @@ TOKENIZER_KINDS = ("vq", "fsq", "mgvq")
 
 @dataclass
 class TokenizerOutput:
-    logits: Tensor  # (B, P) Bernoulli logits of the reconstruction
+    logits: Tensor  # (B, P) decoder output: Bernoulli logits, or the Gaussian mean
     z_e: Tensor  # (B, h, w, D) encoder output
     z_q: Tensor  # (B, h, w, D) quantised (straight-through)
     indices: Tensor  # (B, h, w) or (B, h, w, G) integer tokens
@@ -31,14 +33,13 @@ class TokenizerOutput:
 
 
 class ConvTokenizer(nn.Module):
-    """Encoder (conv, stride 4) -> quantizer on each grid position -> decoder (transposed conv)."""
+    """Encoder (conv, stride f) -> quantizer on each grid position -> decoder (transposed conv)."""
 
-    def __init__(self, cfg: ModelConfig, width: int = TOKENIZER_WIDTH):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         if cfg.kind not in TOKENIZER_KINDS:
             raise ConfigError(f"unknown tokenizer kind {cfg.kind!r}; choose one of {', '.join(TOKENIZER_KINDS)}")
-        if len(cfg.input_shape) != 2 or cfg.input_shape[0] % 4 or cfg.input_shape[1] % 4:
-            raise ConfigError(f"tokenizers need 2-D images with sides divisible by 4, got {tuple(cfg.input_shape)}")
+        self.hwc = check_conv_shape(cfg, "tokenizer")  # (H, W, C)
         self.cfg = cfg
         dead = cfg.dead_after if cfg.dead_code_restart else 0
         vq_kw: dict[str, Any] = dict(beta=cfg.commitment, update=cfg.codebook_update, dead_after=dead)
@@ -56,8 +57,8 @@ class ConvTokenizer(nn.Module):
         # FSQ: the encoder ends in a non-affine BatchNorm that normalises each channel over the batch before the
         # tanh bound: without it the encoder drifts into tanh's flat tails, where the straight-through gradient
         # vanishes and whole channels freeze on one level.
-        self.encoder = build(tokenizer_encoder(d, cfg.kind == "fsq", width))
-        self.decoder = build(tokenizer_decoder(d, width))
+        self.encoder = build(tokenizer_encoder(cfg, d))
+        self.decoder = build(tokenizer_decoder(cfg, d))
         self.generator: torch.Generator | None = None  # set by the trainer: k-means and restarts draw from it
 
     @property
@@ -68,17 +69,24 @@ class ConvTokenizer(nn.Module):
 
     @property
     def grid(self) -> tuple[int, int]:
-        h, w = self.cfg.input_shape
-        return h // 4, w // 4
+        """(h, w) tokens per image."""
+        h, w, _ = self.hwc
+        f = self.cfg.downsample if self.cfg.net == "resnet" else 4
+        return h // f, w // f
 
     def encode(self, x: Tensor) -> Tensor:
-        """(B, P) pixels -> (B, h, w, D) encoder output."""
-        img = x.reshape(x.shape[0], 1, *self.cfg.input_shape)
+        """(B, P) channel-last pixels -> (B, h, w, D) encoder output."""
+        img = x.reshape(x.shape[0], *self.hwc).permute(0, 3, 1, 2)  # (B, C, H, W)
         return self.encoder(img).permute(0, 2, 3, 1)
 
     def decode(self, z_q: Tensor) -> Tensor:
-        """(B, h, w, D) codes -> (B, P) logits."""
-        return self.decoder(z_q.permute(0, 3, 1, 2)).reshape(z_q.shape[0], -1)
+        """(B, h, w, D) codes -> (B, P) decoder output, channel-last."""
+        return self.decoder(z_q.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(z_q.shape[0], -1)
+
+    def mean_image(self, out: Tensor) -> Tensor:
+        """Decoder output -> expected image in [0, 1], shaped (B, *input_shape)."""
+        img = torch.sigmoid(out) if self.cfg.likelihood == "bernoulli" else out.clamp(0, 1)
+        return img.reshape(-1, *self.cfg.input_shape)
 
     def _quantize(self, z_e: Tensor):
         if self.cfg.kind != "fsq":
@@ -109,15 +117,15 @@ class ConvTokenizer(nn.Module):
 
     @torch.no_grad()
     def detokenize(self, indices: Tensor) -> Tensor:
-        """Tokens -> (B, H, W) images in [0, 1]."""
+        """Tokens -> (B, *input_shape) images in [0, 1]."""
         self.eval()
         n = self.codebook_size
         if indices.min() < 0 or indices.max() >= n:
             raise ConfigError(f"tokens must lie in [0, {n}), found [{int(indices.min())}, {int(indices.max())}]")
-        return torch.sigmoid(self.decode(self.codes(indices))).reshape(-1, *self.cfg.input_shape)
+        return self.mean_image(self.decode(self.codes(indices)))
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
-        """(B, P) -> (B, H, W) reconstructions in [0, 1]."""
+        """(B, P) -> (B, *input_shape) reconstructions in [0, 1]."""
         self.eval()
-        return torch.sigmoid(self(x).logits).reshape(-1, *self.cfg.input_shape)
+        return self.mean_image(self(x).logits)

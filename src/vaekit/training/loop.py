@@ -30,7 +30,7 @@ from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
 from ..errors import RunError, TrainingDiverged, first_line
 from ..evaluation.metrics import evaluate_model, test_metrics
-from ..losses import bernoulli_nll, vae_loss
+from ..losses import recon_nll, vae_loss
 from ..models import GaussianVAE, build_model, count_params
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
@@ -178,7 +178,8 @@ class Trainer:
         if self.tokenizer:
             with self._autocast:
                 tout = self._net(xb)
-            recon = bernoulli_nll(tout.logits.float(), xb).mean()
+            mcfg = self.cfg.model
+            recon = recon_nll(tout.logits.float(), xb, mcfg.likelihood, mcfg.sigma).mean()
             total = recon + tout.quant_loss
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
