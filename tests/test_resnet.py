@@ -134,3 +134,15 @@ def test_a_config_written_before_the_resnet_layout_loads_as_plain(tmp_path):
     assert cfg.model.net == "plain"
     assert tokenizer_encoder(cfg.model, 4)[0] == ("conv", 1, 32)
     assert ModelConfig().net == "resnet"  # new runs get the resnet layout
+
+
+def test_bicubic_yardstick_is_exact_on_flat_images_and_worse_on_finer_detail():
+    from vaekit.evaluation.metrics import bicubic_psnr
+
+    flat = torch.full((2, 16 * 16 * 3), 0.4)
+    assert bicubic_psnr(flat, (16, 16, 3), (4, 4)) == pytest.approx(100.0)  # MSE clamped at 1e-10
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    smooth = (0.5 + 0.4 * torch.sin(xx / 5) * torch.cos(yy / 7)).reshape(1, -1)
+    noise = torch.rand(1, 256, generator=torch.Generator().manual_seed(0))
+    coarse, fine = bicubic_psnr(smooth, (16, 16), (4, 4)), bicubic_psnr(smooth, (16, 16), (8, 8))
+    assert bicubic_psnr(noise, (16, 16), (8, 8)) < coarse < fine  # a bigger grid keeps more

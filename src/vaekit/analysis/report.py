@@ -149,7 +149,7 @@ def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], 
 
 
 def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dict[str, Any]) -> Path:
-    from ..evaluation.metrics import code_counts
+    from ..evaluation.metrics import bicubic_psnr, code_counts
     from ..plots import code_histogram
 
     cfg = run.cfg
@@ -177,6 +177,8 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     quality = image_quality(run.model, run.x_test)
     metrics += [("PSNR of reconstructions (dB)", quality["psnr"])]
     metrics += [("SSIM of reconstructions", quality["ssim"])] if "ssim" in quality else []
+    bicubic = bicubic_psnr(run.x_test, tuple(cfg.model.input_shape), run.tokenizer.grid)
+    metrics += [("PSNR of a bicubic resize to the token grid and back (dB), the yardstick", bicubic)]
     metrics.insert(
         0,
         (

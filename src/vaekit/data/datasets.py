@@ -180,14 +180,24 @@ def check_labels(y: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
 def split_holdout(
     x: np.ndarray, y: np.ndarray | None, name: str, source: str, test_fraction: float = 0.1
 ) -> ImageDataset:
-    """Split one array into train/test with a fixed permutation (seed 0) when the data has no test split."""
+    """Hold out a fixed random ``test_fraction`` of one array (seed 0) when the data has no test split; both
+    splits keep file order. The training images are compacted inside ``x`` (which the caller hands over),
+    so a 2.4 GB set needs its own size plus the test split, not twice its size."""
     n = len(x)
     if n < 2:
         raise DataError(f"{source}: need at least 2 images to hold out a test split, found {n}")
     n_test = max(1, int(round(n * test_fraction)))
-    perm = np.random.default_rng(0).permutation(n)
-    te, tr = perm[:n_test], perm[n_test:]
-    return ImageDataset(name, x[tr], None if y is None else y[tr], x[te], None if y is None else y[te], source)
+    held = np.zeros(n, dtype=bool)
+    held[np.random.default_rng(0).permutation(n)[:n_test]] = True
+    x_test, keep = x[held], np.flatnonzero(~held)
+    if not x.flags.writeable:
+        x = x.copy()
+    for i in range(0, len(keep), 4096):  # keep[j] >= j: each chunk reads rows no earlier chunk has written
+        rows = keep[i : i + 4096]
+        x[i : i + len(rows)] = x[rows]
+    x_train = x[: len(keep)]
+    y_train, y_test = (None, None) if y is None else (y[keep], y[held])
+    return ImageDataset(name, x_train, y_train, x_test, y_test, source)
 
 
 def _make(name, source, xtr, ytr, xte, yte) -> ImageDataset:

@@ -161,6 +161,20 @@ def image_quality(model, x: Tensor, batch_size: int = 1000) -> dict[str, float]:
     return out
 
 
+@torch.no_grad()
+def bicubic_psnr(x: Tensor, shape: tuple[int, ...], grid: tuple[int, int]) -> float:
+    """The yardstick for a tokenizer's ``psnr``: images (N, P) in [0, 1] of ``shape`` resized bicubically
+    (antialiased) down to the token ``grid`` and back up, clipped to [0, 1]; PSNR per image, then the mean (dB)."""
+    import torch.nn.functional as F
+
+    h, w, *c = shape
+    img = x.float().reshape(-1, h, w, c[0] if c else 1).permute(0, 3, 1, 2)  # (N, C, H, W)
+    small = F.interpolate(img, size=grid, mode="bicubic", antialias=True, align_corners=False)
+    back = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+    mse = (back - img).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return (10.0 * torch.log10(1.0 / mse)).mean().item()
+
+
 def test_metrics(model, x: Tensor) -> dict[str, Any]:
     """The per-epoch test metrics of either model family (``loss``, ``recon`` and ``kl`` or ``quant``)."""
     return elbo_metrics(model, x) if isinstance(model, GaussianVAE) else tokenizer_metrics(model, x)
@@ -171,7 +185,8 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """All test metrics of a model: ``loss, recon, kl, kl_per_dim, active_units, params`` (+ ``nll_iw``);
     for tokenizers ``loss, recon, quant, mse, codebook_usage, perplexity, dead_codes, params``; with
-    ``quality`` also ``psnr`` and ``ssim`` of the reconstructions (``image_quality``)."""
+    ``quality`` also ``psnr`` and ``ssim`` of the reconstructions (``image_quality``), and for tokenizers
+    ``psnr_bicubic``, a bicubic resize to the token grid and back (``bicubic_psnr``)."""
     if not isinstance(model, GaussianVAE):
         if iw_samples:
             raise ConfigError("--iw-samples applies to Gaussian VAEs; tokenizers have no continuous posterior")
@@ -181,4 +196,8 @@ def evaluate_model(
         if iw_samples:
             out["nll_iw"] = iw_nll(model, x_test, iw_samples, progress=progress)
         out["params"] = count_params(model)
-    return out | (image_quality(model, x_test) if quality else {})
+    if quality:
+        out |= image_quality(model, x_test)
+        if not isinstance(model, GaussianVAE):
+            out["psnr_bicubic"] = bicubic_psnr(x_test, tuple(model.cfg.input_shape), model.grid)
+    return out
