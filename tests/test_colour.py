@@ -162,3 +162,28 @@ def test_a_colour_tokenizer_from_a_mixed_folder_end_to_end(tmp_path, capsys, kin
     with Image.open(run / "reconstructions.png") as im:
         assert im.mode == "RGB"
     assert "bicubic" in (run / "report.html").read_text()
+
+
+def test_a_colour_conv_vae_and_a_colour_sweep_train_and_report(tmp_path, capsys):
+    """The conv VAE (resnet layout) on (16, 16, 3) images through the CLI: report, samples, interpolation and
+    explorer in colour; and a sweep of colour MLP VAEs."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rgb.npz", x=rng.integers(0, 256, (80, 16, 16, 3), dtype=np.uint8))
+    run = tmp_path / "conv"
+    args = ["--dataset", str(tmp_path / "rgb.npz"), "--latent-dim", "4", "--epochs", "1", "--batch-size", "16"]
+    conv = ["--arch", "conv", "--width", "4", "--hidden", "8", "--downsample", "8", "--likelihood", "gaussian"]
+    assert main(["train", *args, *conv, "--device", "cpu", "--quiet", "--out", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["model"]["net"] == "resnet"
+    for name in ("samples.png", "reconstructions.png"):
+        with Image.open(run / name) as im:
+            assert im.mode == "RGB"
+    with Image.open(next(run.glob("*.gif"))) as gif:
+        assert gif.n_frames > 1
+    assert (run / "explorer.html").is_file()
+    sweep = tmp_path / "sweep"
+    assert (
+        main(["sweep", *args, "--hidden", "8", "--betas", "0.5,2", "--device", "cpu", "--quiet", "--out", str(sweep)])
+        == 0
+    )
+    cfgs = [json.loads(p.read_text()) for p in sweep.glob("*/config.json")]
+    assert len(cfgs) == 2 and all(c["model"]["input_shape"] == [16, 16, 3] for c in cfgs)

@@ -19,9 +19,11 @@ def _run(cmd, cwd):
     return proc
 
 
-# bf16 rounds each process's half-batch products on their own: equal to the single process within bf16's
-# resolution (8 bits of mantissa), not to fp32's
-TOLERANCE = {"fp32": {"atol": 1e-5, "rtol": 1e-4}, "bf16": {"atol": 2e-3, "rtol": 2e-2}}
+# bf16 rounds each process's half-batch products on their own, and Adam turns a sign flip of a near-zero
+# gradient into a full lr-sized step: a few single weights may differ by a few lr after 2 epochs (seen: 5 of
+# 25,600 by up to 3.4e-3), so bf16 is compared per tensor, ||a - b|| / ||a|| (seen: at most 1.1e-3)
+TOLERANCE = {"fp32": {"atol": 1e-5, "rtol": 1e-4}}
+BF16_RELATIVE_NORM = 1e-2
 
 
 @pytest.mark.parametrize("step, precision", [("fused", "fp32"), ("autograd", "fp32"), ("fused", "bf16")])
@@ -35,7 +37,10 @@ def test_torchrun_two_processes_match_one(tmp_path, blob_npz, step, precision):
     assert json.loads((ddp / "summary.json").read_text())["engine"]["processes"] == 2
     a, b = load_file(str(single / "model.safetensors")), load_file(str(ddp / "model.safetensors"))
     for k in a:  # same global batches, same noise: equal up to the order of floating-point sums
-        torch.testing.assert_close(a[k], b[k], **TOLERANCE[precision], msg=k)
+        if precision == "fp32":
+            torch.testing.assert_close(a[k], b[k], **TOLERANCE[precision], msg=k)
+        else:
+            assert (a[k] - b[k]).norm() <= BF16_RELATIVE_NORM * a[k].norm(), k
     loss_1 = json.loads((single / "summary.json").read_text())["loss"]
     loss_2 = json.loads((ddp / "summary.json").read_text())["loss"]
     assert abs(loss_1 - loss_2) < (1e-3 if precision == "fp32" else 0.05)

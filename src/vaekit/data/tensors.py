@@ -17,7 +17,7 @@ def to_tensor(x, device: torch.device) -> torch.Tensor:
     """(N, H, W) uint8 or float array -> (N, H*W) float32 tensor in [0, 1] on ``device``."""
     t = torch.from_numpy(x.reshape(len(x), -1))
     t = t.to(device=device, dtype=torch.float32)
-    return t / 255.0 if x.dtype.name == "uint8" else t
+    return t.div_(255.0) if x.dtype.name == "uint8" else t  # in place: one float copy of the images, not two
 
 
 def binarize_static(x: torch.Tensor, seed: int) -> torch.Tensor:

@@ -87,9 +87,16 @@ def iw_nll(
 
 
 @torch.no_grad()
-def code_counts(model, x: Tensor, batch_size: int = 1000) -> Tensor:
+def eval_batch(x: Tensor, batch_size: int = 0) -> int:
+    """Images per evaluation batch: ``batch_size``, or (0) up to 1000 and about 2^20 pixels, so that the
+    activations of a batch of large colour images stay small (64x64x3: 85 images)."""
+    return batch_size or max(1, min(1000, 2**20 // max(1, x[0].numel())))
+
+
+def code_counts(model, x: Tensor, batch_size: int = 0) -> Tensor:
     """How often each code is used on ``x``: (G, K) counts (G = 1 except for multi-group VQ)."""
     model.eval()
+    batch_size = eval_batch(x, batch_size)
     k = model.codebook_size
     counts = torch.zeros(0, k, dtype=torch.int64, device=x.device)
     for i in range(0, x.shape[0], batch_size):
@@ -112,10 +119,11 @@ def usage_stats(counts: Tensor) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def tokenizer_metrics(model, x: Tensor, batch_size: int = 1000) -> dict[str, Any]:
+def tokenizer_metrics(model, x: Tensor, batch_size: int = 0) -> dict[str, Any]:
     """Test metrics of a tokenizer: ``loss`` (recon + quant), ``recon`` (-log p(x|z_q), nats/image, as its
     likelihood says), ``quant``, ``mse`` (per pixel), ``codebook_usage``, ``perplexity``, ``dead_codes``."""
     model.eval()
+    batch_size = eval_batch(x, batch_size)
     n = x.shape[0]
     recon = quant = sq = 0.0
     for i in range(0, n, batch_size):
@@ -130,7 +138,7 @@ def tokenizer_metrics(model, x: Tensor, batch_size: int = 1000) -> dict[str, Any
 
 
 @torch.no_grad()
-def image_quality(model, x: Tensor, batch_size: int = 1000) -> dict[str, float]:
+def image_quality(model, x: Tensor, batch_size: int = 0) -> dict[str, float]:
     """Reconstructions from the posterior mean (the codes, for a tokenizer) against ``x`` (N, P) in [0, 1]:
     ``psnr`` (dB, 10 log10(1 / MSE) per image, then the mean) and ``ssim`` (Wang et al. 2004, Gaussian window
     11 / sigma 1.5 as torchmetrics computes it, narrowed to the image for images under 11 pixels; per image,
@@ -138,6 +146,7 @@ def image_quality(model, x: Tensor, batch_size: int = 1000) -> dict[str, float]:
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
 
     model.eval()
+    batch_size = eval_batch(x, batch_size)
     psnr, ssim = [], []
     for i in range(0, x.shape[0], batch_size):
         rec = model.reconstruct(x[i : i + batch_size]).float()  # (B, H, W) or (B, H, W, 3) in [0, 1]
