@@ -86,6 +86,24 @@ def loss_curves(records: list[dict], path: str | Path) -> Path:
     return _save_figure(fig, path)
 
 
+def prior_curves(records: list[dict], path: str | Path) -> Path:
+    """A token prior's train and test NLL (nats per image) per epoch, from ``RUN/prior/metrics.jsonl``."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    epochs = [r["epoch"] for r in records]
+    ax.plot(epochs, [r["train_nll"] for r in records], marker="o", label="train")
+    ax.plot(epochs, [r["test_nll"] for r in records], marker="o", label="test")
+    ax.set_title("token prior: -log p(tokens) (nats per image)")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
 def sweep_chart(rows: list[dict], path: str | Path) -> Path:
     """Test loss, reconstruction and KL against beta for a sweep's models, one line per seed."""
     plt = _pyplot()

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .._io import atomic_write
-from ..evaluation.metrics import image_quality
+from ..evaluation.metrics import image_quality, tokenizer_metrics
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
 from ..runs.open import Run
+from ..runs.prior import has_prior
 from .explore import diagnose, interpolate_run, latent_map, reconstructions, samples
 from .explorer import build_explorer
 
@@ -197,4 +199,35 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         "<h2>Codes</h2>",
         _img(hist, "how often each code is used on the test set, most used first"),
     ]
+    if has_prior(run.path):
+        parts += _prior_section(run, out_dir, metrics)
     return _write(out_dir, run, title, metrics, parts)
+
+
+def _prior_section(run: Run, out_dir: Path, metrics: list) -> list[str]:
+    """Samples from the run's token prior, its loss curve, and its numbers in the metrics table."""
+    from ..plots import prior_curves, save_grid
+    from ..runs.checkpoint import read_metrics
+    from ..runs.prior import CURVES, prior_dir, read_prior_config
+    from .evaluate import prior_metrics
+    from .sampling import sample_tokens_images
+
+    cfg, tcfg = read_prior_config(run.path)
+    labels = list(range(cfg.classes)) if cfg.classes else [None]
+    n = 64 // len(labels) if cfg.classes else 64
+    grids = [sample_tokens_images(run.path, n, seed=0, label=lab) for lab in labels]
+    path = save_grid(torch.cat(grids).cpu().numpy(), out_dir / "prior_samples.png", ncol=n if cfg.classes else None)
+    m = prior_metrics(run, tokenizer_metrics(run.tokenizer, run.x_test)["recon"])
+    metrics += [
+        ("token prior: -log p(tokens) on the test set (nats per image)", m["prior_nll"]),
+        ("bound on -log p(x): reconstruction + prior (nats per image)", m["loss"]),
+        ("token prior", f"{cfg.layers} blocks x {cfg.dim} wide, {cfg.heads} heads, {tcfg.epochs} epochs"
+                        + (f", conditional on {cfg.classes} classes" if cfg.classes else "")),
+    ]  # fmt: skip
+    records = read_metrics(prior_dir(run.path))
+    parts = ["<h2>Samples from the token prior</h2>"]
+    caption = "one row per class" if cfg.classes else "64 token grids drawn from the prior (seed 0), decoded"
+    parts.append(_img(path, caption))
+    if records:
+        parts.append(_img(prior_curves(records, prior_dir(run.path) / CURVES), "the prior's NLL per epoch"))
+    return parts

@@ -1,4 +1,4 @@
-"""Prior samples from a trained Gaussian VAE."""
+"""Samples: a Gaussian VAE's prior N(0, I) decoded, or a tokenizer's token prior sampled and detokenized."""
 
 from __future__ import annotations
 
@@ -10,18 +10,62 @@ from ..errors import ConfigError
 from ..models import GaussianVAE
 from ..plots import save_grid
 from ..runs.checkpoint import load_model
+from ..runs.prior import has_prior, load_prior
+from ..training.prior import sequences_to_grids
 
 
 def prior_grid(model: torch.nn.Module, n: int, out: str | Path, seed: int = 0) -> Path:
-    """Decode ``n`` draws from the model's prior into one PNG grid at ``out``; returns the path."""
+    """Decode ``n`` draws from a Gaussian VAE's prior into one PNG grid at ``out``; returns the path."""
     if not isinstance(model, GaussianVAE):
-        raise ConfigError("prior samples need a Gaussian VAE; tokenizer runs have no prior (use vaekit detokenize)")
+        raise ConfigError("prior samples of a tokenizer need its token prior: run `vaekit prior RUN` first")
     device = next(model.parameters()).device
     images = model.sample(n, generator=torch.Generator(device=device).manual_seed(seed)).cpu().numpy()
     return save_grid(images, out)
 
 
-def sample_grid(run_dir: str | Path, n: int, out: str | Path, seed: int = 0) -> Path:
-    """Load a run and write ``n`` prior samples as one PNG grid at ``out``."""
+@torch.no_grad()
+def sample_tokens_images(
+    run_dir: str | Path,
+    n: int,
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    label: int | None = None,
+) -> torch.Tensor:
+    """``n`` images (n, *input_shape) in [0, 1] from a tokenizer run's token prior (``vaekit prior``)."""
     model, _ = load_model(run_dir)
-    return prior_grid(model, n, out, seed)
+    if isinstance(model, GaussianVAE):
+        raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
+    if not has_prior(run_dir):
+        raise ConfigError(f"{run_dir} has no token prior; train one with `vaekit prior {run_dir}`, then sample")
+    prior = load_prior(run_dir)
+    labels = None
+    if prior.cfg.classes:
+        if label is None:
+            raise ConfigError(f"this prior is class-conditional; pass --label 0..{prior.cfg.classes - 1}")
+        labels = torch.full((n,), label, dtype=torch.long)
+    elif label is not None:
+        raise ConfigError("this prior is unconditional; retrain it with --conditional to sample by --label")
+    gen = torch.Generator().manual_seed(seed)
+    seq = prior.generate(n, labels, temperature=temperature, top_k=top_k, generator=gen)
+    return model.detokenize(sequences_to_grids(model, seq))
+
+
+def sample_grid(
+    run_dir: str | Path,
+    n: int,
+    out: str | Path,
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    label: int | None = None,
+) -> Path:
+    """Load a run and write ``n`` samples as one PNG grid at ``out``: from N(0, I) for a Gaussian VAE, from
+    the token prior for a tokenizer (``temperature``, ``top_k``, ``label`` apply to those)."""
+    model, _ = load_model(run_dir)
+    if isinstance(model, GaussianVAE):
+        if (temperature, top_k, label) != (1.0, 0, None):
+            raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
+        return prior_grid(model, n, out, seed)
+    images = sample_tokens_images(run_dir, n, seed, temperature, top_k, label)
+    return save_grid(images.cpu().numpy(), out)

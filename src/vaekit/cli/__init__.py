@@ -13,7 +13,7 @@ from ..errors import VaekitError
 from .data import cmd_data
 from .measure import cmd_bench, cmd_tiny
 from .parser import build_parser
-from .runverbs import EXPLORE_VERBS, cmd_evaluate, cmd_explore, cmd_export, cmd_sample, cmd_tokenize
+from .runverbs import EXPLORE_VERBS, cmd_evaluate, cmd_explore, cmd_export, cmd_prior, cmd_sample, cmd_tokenize
 from .train import cmd_sweep, cmd_train
 
 COMMANDS = {
@@ -23,6 +23,7 @@ COMMANDS = {
     "export": cmd_export,
     "evaluate": cmd_evaluate,
     "sample": cmd_sample,
+    "prior": cmd_prior,
     "data": cmd_data,
     "tiny": cmd_tiny,
     "tokenize": cmd_tokenize,

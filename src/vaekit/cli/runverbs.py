@@ -31,14 +31,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(m))
         return 0
-    rows = [
-        ("loss (-ELBO)", f"{m['loss']:.3f} nats"),
-        ("recon", f"{m['recon']:.3f} nats"),
-        ("kl", f"{m['kl']:.3f} nats"),
-        ("active units", f"{m['active_units']} / {len(m['kl_per_dim'])}"),
-    ]
-    if "nll_iw" in m:
-        rows.append((f"nll_iw (K={args.iw_samples})", f"{m['nll_iw']:.3f} nats"))
+    if "kl" in m:
+        rows = [
+            ("loss (-ELBO)", f"{m['loss']:.3f} nats"),
+            ("recon", f"{m['recon']:.3f} nats"),
+            ("kl", f"{m['kl']:.3f} nats"),
+            ("active units", f"{m['active_units']} / {len(m['kl_per_dim'])}"),
+        ]
+        if "nll_iw" in m:
+            rows.append((f"nll_iw (K={args.iw_samples})", f"{m['nll_iw']:.3f} nats"))
+    else:
+        rows = [("loss (recon + prior)" if "prior_nll" in m else "loss (recon + quant)", f"{m['loss']:.3f} nats")]
+        rows += [(k, f"{m[k]:.3f} nats") for k in ("recon", "prior_nll", "quant") if k in m]
+        rows += [("mse", f"{m['mse']:.5f}"), ("codebook usage", f"{m['codebook_usage']:.3f}")]
+        rows += [("perplexity", f"{m['perplexity']:.1f}"), ("dead codes", str(m["dead_codes"]))]
+    rows += [(k, f"{m[k]:.3f}") for k in ("psnr", "psnr_bicubic", "ssim") if k in m]
     rows.append(("params", f"{m['params']:,}"))
     for k, v in rows:
         print(f"{k:<22} {v}")
@@ -52,7 +59,46 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ConfigError("-n must be >= 1")
     if not args.out.lower().endswith(".png"):
         raise ConfigError(f"--out {args.out}: expected a .png file name")
-    print(sample_grid(args.run, args.n, args.out, seed=args.seed))
+    path = sample_grid(
+        args.run, args.n, args.out, seed=args.seed, temperature=args.temperature, top_k=args.top_k, label=args.label
+    )
+    print(path)
+    return 0
+
+
+def cmd_prior(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..data import load_configured
+    from ..data.tensors import load_data_tensors
+    from ..models.prior import PriorConfig
+    from ..plots import prior_curves
+    from ..runs.open import open_run
+    from ..runs.prior import CURVES, PriorTrainConfig, prior_dir
+    from ..training.prior import train_prior
+
+    run = open_run(args.run, args.device)
+    run.tokenizer  # a one-line error for a Gaussian VAE run  # noqa: B018
+    ds = load_configured(run.cfg.data, quiet=True)
+    x_train, _ = load_data_tensors(run.cfg, run.x_test.device, ds, quiet=True)
+    y_train = torch.as_tensor(ds.y_train) if ds.y_train is not None else None
+    base = PriorConfig(layers=args.layers, heads=args.heads, dim=args.dim, classes=1 if args.conditional else 0)
+    tcfg = PriorTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+
+    def show(r: dict) -> None:
+        if not args.quiet:
+            print(f"epoch {r['epoch']}: train {r['train_nll']:.2f}, test {r['test_nll']:.2f} nats per image "
+                  f"({r['seconds']:.1f} s)")  # fmt: skip
+
+    result = train_prior(run, x_train, y_train, base, tcfg, args.resume, args.overwrite, not args.quiet, show)
+    curves = prior_curves(result.records, prior_dir(run.path) / CURVES)
+    seconds = sum(r["seconds"] for r in result.records)
+    print(f"token prior: test {result.test_nll:.2f} nats per image, {seconds:.0f} s; curves {curves}")
+    print(f"prior directory: {prior_dir(run.path)}")
+    if not args.no_report:
+        from ..analysis.report import build_report
+
+        print(f"report: {build_report(run)}")
     return 0
 
 

@@ -1,0 +1,183 @@
+"""A token prior: a small decoder-only transformer over a tokenizer's token grids (raster order).
+
+van den Oord et al. (VQ-VAE, arXiv 1711.00937) fit a PixelCNN to the codes; VQGAN (arXiv 2012.09841) and the
+image tokenizers after it fit a GPT-style transformer, as here: learned token and position embeddings,
+pre-norm blocks with causal self-attention, a linear head over the codebook.
+
+A sequence is one image's tokens in raster order (row by row). Multi-group VQ (mgvq) puts its G indices of a
+grid position next to each other, so T = h * w * G and the vocabulary is one group's codebook: each group
+index is predicted given every earlier position and the earlier groups of the same position. This keeps the
+exact factorisation p(tokens) = prod_t p(t_i | t_<i), and with it an exact ``log_prob``, at the price of a
+G times longer sequence (7 x 7 x 2 = 98 for MNIST); grouped heads that predict a position's G indices at once
+would have to assume them independent given the past. The position embedding tells the groups apart.
+
+The first input is a start token: one learned vector, or with ``classes`` > 0 one per class (a class-
+conditional prior; the label picks the start token).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+
+
+@dataclass
+class PriorConfig:
+    vocab: int = 512  # codes per token (per group for mgvq)
+    length: int = 49  # tokens per image: h * w (* G for mgvq)
+    layers: int = 4  # transformer blocks
+    heads: int = 4  # attention heads per block
+    dim: int = 128  # width of the residual stream
+    classes: int = 0  # > 0: class-conditional, one start token per class
+    dropout: float = 0.0  # on attention weights and residual branches while training
+
+    def validate(self) -> PriorConfig:
+        for name in ("vocab", "length", "layers", "heads", "dim"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"prior.{name} must be > 0, got {getattr(self, name)}")
+        if self.dim % self.heads:
+            raise ConfigError(f"prior.dim {self.dim} must split evenly into {self.heads} heads")
+        if self.classes < 0 or not 0 <= self.dropout < 1:
+            raise ConfigError("prior.classes must be >= 0 and prior.dropout in [0, 1)")
+        return self
+
+
+KVCache = list[tuple[Tensor, Tensor]]  # per block: keys and values so far, each (B, heads, t, dim / heads)
+
+
+class Block(nn.Module):
+    """x + attn(ln(x)), then x + mlp(ln(x)); attention is causal."""
+
+    def __init__(self, cfg: PriorConfig):
+        super().__init__()
+        self.heads, self.dropout = cfg.heads, cfg.dropout
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.dim), nn.LayerNorm(cfg.dim)
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.proj = nn.Linear(cfg.dim, cfg.dim)
+        self.mlp = nn.Sequential(nn.Linear(cfg.dim, 4 * cfg.dim), nn.GELU(), nn.Linear(4 * cfg.dim, cfg.dim))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x (B, t, dim): the new positions; ``cache``: keys and values of the positions before them.
+        Returns the output (B, t, dim) and the keys and values of all positions so far."""
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=-1)
+        q, k, v = (y.view(b, t, self.heads, d // self.heads).transpose(1, 2) for y in (q, k, v))  # (B, H, t, hd)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+        past = k.shape[2] - t
+        # causal: new position i sees every cached position and the new ones up to itself
+        mask = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).tril(past)
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
+        x = x + self.drop(self.mlp(self.ln2(x)))
+        return x, (k, v)
+
+
+class TokenPrior(nn.Module):
+    """p(tokens) = prod_i p(t_i | start, t_<i) over sequences of ``cfg.length`` tokens in [0, vocab)."""
+
+    def __init__(self, cfg: PriorConfig):
+        super().__init__()
+        self.cfg = cfg.validate()
+        self.start = nn.Embedding(max(cfg.classes, 1), cfg.dim)
+        self.tok = nn.Embedding(cfg.vocab, cfg.dim)
+        self.pos = nn.Parameter(torch.zeros(cfg.length, cfg.dim))
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
+        self.ln = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.vocab)
+        self.apply(self._init)
+        nn.init.normal_(self.pos, std=0.02)
+        for blk in self.modules():  # GPT-2: residual projections scaled down with depth
+            if isinstance(blk, Block):
+                nn.init.normal_(blk.proj.weight, std=0.02 / math.sqrt(2 * cfg.layers))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear | nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def _start(self, b: int, labels: Tensor | None, device: torch.device) -> Tensor:
+        """(B, 1, dim): the start token of each sequence (its class's, when conditional)."""
+        if self.cfg.classes:
+            if labels is None:
+                raise ConfigError("this prior is class-conditional; give a label (--label L)")
+            if labels.min() < 0 or labels.max() >= self.cfg.classes:
+                raise ConfigError(
+                    f"labels must lie in [0, {self.cfg.classes}); got {int(labels.min())}..{int(labels.max())}"
+                )
+            idx = labels.to(device=device, dtype=torch.long)
+        else:
+            idx = torch.zeros(b, dtype=torch.long, device=device)
+        return self.start(idx)[:, None]
+
+    def forward(self, tokens: Tensor, labels: Tensor | None = None) -> Tensor:
+        """tokens (B, T) -> logits (B, T, vocab): position i predicts token i from the start and tokens < i."""
+        b, t = tokens.shape
+        x = torch.cat([self._start(b, labels, tokens.device), self.tok(tokens[:, :-1])], 1) + self.pos[:t]
+        for blk in self.blocks:
+            x, _ = blk(x)
+        return self.head(self.ln(x))
+
+    def log_prob(self, tokens: Tensor, labels: Tensor | None = None) -> Tensor:
+        """(B, T) tokens -> (B,) log p(tokens) in nats."""
+        logp = F.log_softmax(self(tokens, labels).float(), -1)
+        return logp.gather(-1, tokens[..., None]).squeeze(-1).sum(-1)
+
+    def _step(self, x: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:
+        """New positions' embeddings (B, t, dim) -> logits of the last one (B, vocab), and the grown cache."""
+        new: KVCache = []
+        for i, blk in enumerate(self.blocks):
+            x, kv = blk(x, None if cache is None else cache[i])
+            new.append(kv)
+        return self.head(self.ln(x[:, -1])), new
+
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int,
+        labels: Tensor | None = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        generator: torch.Generator | None = None,
+        cache: bool = True,
+    ) -> Tensor:
+        """``n`` token sequences (n, T), one token at a time. With ``cache`` each step feeds only the newest
+        token and reuses the keys and values of the earlier ones; without it, each step reruns the whole prefix
+        (the reference the cached path is tested against)."""
+        if temperature <= 0:
+            raise ConfigError(f"--temperature must be > 0, got {temperature}")
+        if top_k < 0:
+            raise ConfigError(f"--top-k must be >= 0 (0 = all codes), got {top_k}")
+        self.eval()
+        device = self.pos.device
+        seq = self._start(n, labels, device)  # (n, 1, dim): inputs so far
+        out = torch.empty(n, self.cfg.length, dtype=torch.long, device=device)
+        kv: KVCache | None = None
+        x = seq
+        for i in range(self.cfg.length):
+            if cache:
+                logits, kv = self._step(x + self.pos[i], kv)
+            else:
+                logits, _ = self._step(seq + self.pos[: i + 1], None)
+            out[:, i] = _draw(logits.float() / temperature, top_k, generator)
+            x = self.tok(out[:, i : i + 1])  # (n, 1, dim)
+            seq = torch.cat([seq, x], 1)
+        return out
+
+
+def _draw(logits: Tensor, top_k: int, generator: torch.Generator | None) -> Tensor:
+    """One token per row from softmax(logits), keeping only the ``top_k`` largest when > 0."""
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, -1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
