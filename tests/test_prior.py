@@ -168,3 +168,20 @@ def test_sample_without_a_prior_names_the_verb(tmp_path, vq_run, capsys):
     assert main(["sample", str(vq_run), "-n", "2", "--out", str(tmp_path / "x.png")]) == 2
     assert "vaekit prior" in capsys.readouterr().err
     np.testing.assert_equal(len(list((vq_run).glob("prior/*"))), 0)
+
+
+@pytest.mark.parametrize("kind", ["vq", "fsq", "mgvq"])
+def test_sequences_are_raster_order_with_a_positions_groups_together(kind):
+    from vaekit.training.prior import prior_config_for, sequences_to_grids, token_sequences
+
+    cfg = ModelConfig(kind=kind, input_shape=(8, 8), width=4, code_dim=4, codebook_size=16, groups=2, levels=(4, 4))
+    tok = ConvTokenizer(cfg).eval()
+    x = torch.rand(5, 64, generator=torch.Generator().manual_seed(0))
+    grids = tok.tokenize(x)  # (5, 2, 2) or (5, 2, 2, G)
+    seq = token_sequences(tok, x, batch=2)
+    groups = 2 if kind == "mgvq" else 1
+    assert seq.shape == (5, 2 * 2 * groups)
+    assert seq[0, 0] == grids[0, 0, 0].reshape(-1)[0] and seq[0, groups] == grids[0, 0, 1].reshape(-1)[0]
+    assert torch.equal(sequences_to_grids(tok, seq), grids)
+    pc = prior_config_for(tok, PriorConfig(), classes=0)
+    assert (pc.vocab, pc.length) == (16, 4 * groups)

@@ -74,8 +74,8 @@ def test_train_evaluate_tokenize_detokenize(kind, tmp_path, blob_npz, capsys):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.full((2, 3, 3), 1, np.int32))
     assert main(["detokenize", str(run), str(bad), "--out", str(tmp_path / "x.png")]) == 2
-    assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2  # no prior to sample
-    assert "no prior" in capsys.readouterr().err
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2  # no token prior yet
+    assert "no token prior; train one with `vaekit prior" in capsys.readouterr().err
     assert main(["diagnose", str(run)]) == 2  # a Gaussian-latent tool on a tokenizer
     assert "tokenizer" in capsys.readouterr().err
 
