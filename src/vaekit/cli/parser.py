@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iw-samples", type=int, default=0, help="K for the importance-weighted NLL (e.g. 1000)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--device", choices=DEVICES, default="auto")
+    e.add_argument(
+        "--samples", type=int, default=0, help="N: add fid of N samples against the test set (and its floor)"
+    )
 
     s = sub.add_parser("sample", help="a PNG grid of samples from the prior (tokenizers: from `vaekit prior`)")
     s.add_argument("run", help="run directory")

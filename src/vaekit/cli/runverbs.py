@@ -27,7 +27,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.iw_samples < 0:
         raise ConfigError("--iw-samples must be >= 0")
-    m = evaluate_run(args.run, iw_samples=args.iw_samples, device=args.device, progress=not args.json)
+    m = evaluate_run(
+        args.run, iw_samples=args.iw_samples, device=args.device, progress=not args.json, samples=args.samples
+    )
     if args.json:
         print(json.dumps(m))
         return 0
@@ -46,6 +48,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         rows += [("mse", f"{m['mse']:.5f}"), ("codebook usage", f"{m['codebook_usage']:.3f}")]
         rows += [("perplexity", f"{m['perplexity']:.1f}"), ("dead codes", str(m["dead_codes"]))]
     rows += [(k, f"{m[k]:.3f}") for k in ("psnr", "psnr_bicubic", "ssim") if k in m]
+    if "fid" in m:
+        rows += [
+            (f"fid ({m['fid_samples']} samples)", f"{m['fid']:.3f}"),
+            ("fid floor (train vs test)", f"{m['fid_floor']:.3f}"),
+        ]
+        rows += [("sample labels", " ".join(map(str, m["sample_labels"])))]
+        rows += [("classifier accuracy", f"{m['classifier_accuracy']:.4f}")]
     rows.append(("params", f"{m['params']:,}"))
     for k, v in rows:
         print(f"{k:<22} {v}")
