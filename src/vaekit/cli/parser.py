@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
         STEPS,
     )
     from ..models import PRESETS
+    from ..models.prior import PriorConfig
+    from ..runs.prior import PriorTrainConfig
+
+    pd, pt = PriorConfig(), PriorTrainConfig()  # the prior's defaults, said once
 
     p = argparse.ArgumentParser(prog="vaekit", description="Variational autoencoders, trained fast.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -173,14 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("prior", help="train a token prior (a small transformer) on a tokenizer run's tokens")
     pr.add_argument("run", help="tokenizer run directory (vq, fsq or mgvq)")
-    pr.add_argument("--epochs", type=int, default=5)
-    pr.add_argument("--batch-size", type=int, default=64)
-    pr.add_argument("--lr", type=float, default=5e-4, help="AdamW peak learning rate")
-    pr.add_argument("--layers", type=int, default=4, help="transformer blocks")
-    pr.add_argument("--heads", type=int, default=4, help="attention heads")
-    pr.add_argument("--dim", type=int, default=128, help="width of the residual stream")
+    pr.add_argument("--epochs", type=int, default=pt.epochs)
+    pr.add_argument("--batch-size", type=int, default=pt.batch_size)
+    pr.add_argument("--lr", type=float, default=pt.lr, help=f"AdamW peak learning rate (default {pt.lr})")
+    pr.add_argument("--layers", type=int, default=pd.layers, help=f"transformer blocks (default {pd.layers})")
+    pr.add_argument("--heads", type=int, default=pd.heads, help=f"attention heads (default {pd.heads})")
+    pr.add_argument("--dim", type=int, default=pd.dim, help=f"width of the residual stream (default {pd.dim})")
     pr.add_argument("--conditional", action="store_true", help="a class token first: sample by --label")
-    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--seed", type=int, default=pt.seed)
     pr.add_argument("--device", choices=DEVICES, default="auto")
     pr.add_argument("--resume", action="store_true", help="continue the prior in RUN/prior")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing prior")

@@ -2,7 +2,8 @@
 sample-quality number (``evaluation/fid.py``), in the role Inception-v3 plays for the FID of the literature.
 
 (B, P) channel-last pixels in [0, 1] -> two 3x3 conv + ReLU + 2x2 max-pool stages (32, 64 channels) -> an
-adaptive average pool to 4x4 (any image size) -> 128 features (ReLU) -> class logits.
+adaptive average pool to 7x7 (any image size; 28x28 images are already there) -> dropout -> 128 features
+(ReLU) -> class logits.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class ReferenceClassifier(nn.Module):
         self.trunk = nn.Sequential(
             nn.Conv2d(self.hwc[2], 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(64 * 16, FEATURES), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Dropout(0.25),
+            nn.Linear(64 * 49, FEATURES), nn.ReLU(),
         )  # fmt: skip
         self.head = nn.Linear(FEATURES, cfg.classes)
 
