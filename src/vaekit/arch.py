@@ -93,7 +93,7 @@ def check_conv_shape(cfg: ModelConfig, what: str) -> tuple[int, int, int]:
     if len(shape) not in (2, 3):
         raise ConfigError(f"the {what} needs images (H, W) or (H, W, C), got {shape}; use arch = mlp")
     h, w, c = image_hwc(shape)
-    f = cfg.downsample if cfg.net == "resnet" else 4
+    f = downsample_factor(cfg)
     if cfg.net == "plain" and (c != 1 or cfg.downsample != 4):
         raise ConfigError(f"the plain conv layout reads greyscale images at downsample 4; use net = resnet for {shape}")
     if f not in DOWNSAMPLE:
@@ -103,6 +103,11 @@ def check_conv_shape(cfg: ModelConfig, what: str) -> tuple[int, int, int]:
         fix = f"pass --downsample {' or '.join(fits)}" if fits else "pass --image-size with a multiple of 4"
         raise ConfigError(f"the {what} at downsample {f} needs image sides divisible by {f}, got {h}x{w}; {fix}")
     return h, w, c
+
+
+def downsample_factor(cfg: ModelConfig) -> int:
+    """The spatial reduction of the config's conv layout: ``downsample`` for resnet, 4 for plain."""
+    return cfg.downsample if cfg.net == "resnet" else 4
 
 
 def widths(cfg: ModelConfig) -> list[int]:

@@ -41,7 +41,7 @@ def draw_samples(run: Run, n: int, seed: int = 0) -> torch.Tensor:
         gen = torch.Generator(device=device).manual_seed(seed)
         parts = [run.model.sample(min(1000, n - i), generator=gen) for i in range(0, n, 1000)]
         return torch.cat(parts).reshape(n, -1)
-    return sample_tokens_images(run.path, n, seed=seed).reshape(n, -1).to(device)
+    return sample_tokens_images(run.path, n, seed=seed, model=run.model).reshape(n, -1).to(device)
 
 
 def sample_quality(run: Run, n: int, seed: int = 0, progress: bool = False) -> dict[str, Any]:

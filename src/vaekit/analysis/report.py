@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write
+from ..arch import downsample_factor
 from ..evaluation.metrics import image_quality, tokenizer_metrics
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
@@ -185,7 +186,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         0,
         (
             "tokens per image",
-            f"{grid} grid (downsample {cfg.model.downsample if cfg.model.net == 'resnet' else 4}), "
+            f"{grid} grid (downsample {downsample_factor(cfg.model)}), "
             f"{run.tokenizer.codebook_size} codes per token"
             + (f" x {cfg.model.groups} groups" if cfg.model.kind == "mgvq" else ""),
         ),
@@ -215,7 +216,7 @@ def _prior_section(run: Run, out_dir: Path, metrics: list) -> list[str]:
     cfg, tcfg = read_prior_config(run.path)
     labels = list(range(cfg.classes)) if cfg.classes else [None]
     n = 64 // len(labels) if cfg.classes else 64
-    grids = [sample_tokens_images(run.path, n, seed=0, label=lab) for lab in labels]
+    grids = [sample_tokens_images(run.path, n, seed=0, label=lab, model=run.model) for lab in labels]
     path = save_grid(torch.cat(grids).cpu().numpy(), out_dir / "prior_samples.png", ncol=n if cfg.classes else None)
     m = prior_metrics(run, tokenizer_metrics(run.tokenizer, run.x_test)["recon"])
     metrics += [

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..models import GaussianVAE
+from ..models import ConvTokenizer, GaussianVAE
 from ..plots import save_grid
 from ..runs.checkpoint import load_model
 from ..runs.prior import has_prior, load_prior
@@ -31,23 +31,28 @@ def sample_tokens_images(
     temperature: float = 1.0,
     top_k: int = 0,
     label: int | None = None,
+    model: torch.nn.Module | None = None,
 ) -> torch.Tensor:
-    """``n`` images (n, *input_shape) in [0, 1] from a tokenizer run's token prior (``vaekit prior``)."""
-    model, _ = load_model(run_dir)
+    """``n`` images (n, *input_shape) in [0, 1] from a tokenizer run's token prior (``vaekit prior``);
+    ``model``: the run's tokenizer when the caller has it loaded already."""
+    if model is None:
+        model, _ = load_model(run_dir)
     if isinstance(model, GaussianVAE):
         raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
     if not has_prior(run_dir):
         raise ConfigError(f"{run_dir} has no token prior; train one with `vaekit prior {run_dir}`, then sample")
-    prior = load_prior(run_dir)
+    device = next(model.parameters()).device
+    prior = load_prior(run_dir, device)
     labels = None
     if prior.cfg.classes:
         if label is None:
             raise ConfigError(f"this prior is class-conditional; pass --label 0..{prior.cfg.classes - 1}")
-        labels = torch.full((n,), label, dtype=torch.long)
+        labels = torch.full((n,), label, dtype=torch.long, device=device)
     elif label is not None:
         raise ConfigError("this prior is unconditional; retrain it with --conditional to sample by --label")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
     seq = prior.generate(n, labels, temperature=temperature, top_k=top_k, generator=gen)
+    assert isinstance(model, ConvTokenizer)
     return model.detokenize(sequences_to_grids(model, seq))
 
 
@@ -67,5 +72,5 @@ def sample_grid(
         if (temperature, top_k, label) != (1.0, 0, None):
             raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
         return prior_grid(model, n, out, seed)
-    images = sample_tokens_images(run_dir, n, seed, temperature, top_k, label)
+    images = sample_tokens_images(run_dir, n, seed, temperature, top_k, label, model)
     return save_grid(images.cpu().numpy(), out)

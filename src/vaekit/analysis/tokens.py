@@ -54,8 +54,7 @@ def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n:
     except ValueError as e:
         raise DataError(f"{tokens}: not a readable .npy array ({e})") from None
     model = run.tokenizer
-    h, w = model.grid
-    want = (h, w) if run.cfg.model.kind != "mgvq" else (h, w, run.cfg.model.groups)
+    want = model.token_shape
     if arr.ndim == len(want):
         arr = arr[None]
     if tuple(arr.shape[1:]) != want or not np.issubdtype(arr.dtype, np.integer):

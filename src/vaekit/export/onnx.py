@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_bytes
-from ..arch import Plan
+from ..arch import Plan, downsample_factor
 from ..errors import ConfigError
 from .portable import NumpyTokenizer, NumpyVAE, read_run
 
@@ -204,7 +204,7 @@ def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
     """encoder.onnx: x (B, P) -> tokens (B, h, w[, G]) int64; decoder.onnx: tokens -> logits, mean (B, P)."""
     cfg = tok.cfg
     (h, w, c), p = tok.hwc, math.prod(cfg.input_shape)
-    f = cfg.downsample if cfg.net == "resnet" else 4
+    f = downsample_factor(cfg)
     hh, ww = h // f, w // f
     grouped = cfg.kind == "mgvq"
     token_shape = [hh, ww, cfg.groups] if grouped else [hh, ww]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..arch import check_conv_shape, tokenizer_decoder, tokenizer_encoder
+from ..arch import check_conv_shape, downsample_factor, tokenizer_decoder, tokenizer_encoder
 from ..config import ModelConfig
 from ..errors import ConfigError
 from ..quantizers import FSQ, GroupedVQ, VectorQuantizer
@@ -71,8 +71,13 @@ class ConvTokenizer(nn.Module):
     def grid(self) -> tuple[int, int]:
         """(h, w) tokens per image."""
         h, w, _ = self.hwc
-        f = self.cfg.downsample if self.cfg.net == "resnet" else 4
+        f = downsample_factor(self.cfg)
         return h // f, w // f
+
+    @property
+    def token_shape(self) -> tuple[int, ...]:
+        """The tokens of one image: (h, w), or (h, w, G) for mgvq."""
+        return (*self.grid, self.cfg.groups) if self.cfg.kind == "mgvq" else self.grid
 
     def encode(self, x: Tensor) -> Tensor:
         """(B, P) channel-last pixels -> (B, h, w, D) encoder output."""

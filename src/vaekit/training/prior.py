@@ -43,28 +43,23 @@ def token_sequences(tokenizer: ConvTokenizer, x: torch.Tensor, batch: int = 256)
     """Images (N, P) -> (N, T) int64 token sequences: raster order, a position's groups together (mgvq)."""
     # one preallocated result: batches' small outputs kept between their large temporaries fragment the heap
     # (seen: 4.8 GB of resident memory for MNIST's 60,000 images when collected in a list)
-    h, w = tokenizer.grid
-    groups = tokenizer.cfg.groups if tokenizer.cfg.kind == "mgvq" else 1
-    out = torch.empty(len(x), h * w * groups, dtype=torch.long, device=x.device)
+    length = math.prod(tokenizer.token_shape)
+    out = torch.empty(len(x), length, dtype=torch.long, device=x.device)
     for i in range(0, len(x), batch):
-        out[i : i + batch] = tokenizer.tokenize(x[i : i + batch]).reshape(-1, h * w * groups)
+        out[i : i + batch] = tokenizer.tokenize(x[i : i + batch]).reshape(-1, length)
     return out
 
 
 def sequences_to_grids(tokenizer: ConvTokenizer, seq: torch.Tensor) -> torch.Tensor:
     """(N, T) sequences -> (N, h, w) tokens, or (N, h, w, G) for mgvq: what ``detokenize`` takes."""
-    h, w = tokenizer.grid
-    groups = (tokenizer.cfg.groups,) if tokenizer.cfg.kind == "mgvq" else ()
-    return seq.reshape(len(seq), h, w, *groups)
+    return seq.reshape(len(seq), *tokenizer.token_shape)
 
 
 def prior_config_for(tokenizer: ConvTokenizer, base: PriorConfig, classes: int) -> PriorConfig:
     """``base`` with the vocabulary, sequence length and class count the tokenizer and its data fix."""
-    h, w = tokenizer.grid
-    groups = tokenizer.cfg.groups if tokenizer.cfg.kind == "mgvq" else 1
     return PriorConfig(
         vocab=tokenizer.codebook_size,
-        length=h * w * groups,
+        length=math.prod(tokenizer.token_shape),
         layers=base.layers,
         heads=base.heads,
         dim=base.dim,
