@@ -33,10 +33,11 @@ def blob_npz(tmp_path):
 # Gaussian-VAE variants small enough to build in milliseconds; every inference path is checked on each
 GAUSSIAN_VARIANTS = {
     "mlp": dict(hidden=(12, 8)),
-    "mlp-dual": dict(hidden=(12,), encoder_paths="dual"),
+    "mlp-split": dict(hidden=(12,), encoder_paths="split"),
+    "mlp-tanh-dvae": dict(hidden=(12, 8), activation="tanh", encoder_paths="dvae"),  # exported: path A
     "mlp-fixed-sigma": dict(hidden=(12,), posterior_sigma=0.4),
     "conv": dict(arch="conv", channels=(3, 5), hidden=(7,)),
-    "conv-dual-gaussian": dict(arch="conv", channels=(2, 4), hidden=(), encoder_paths="dual", likelihood="gaussian"),
+    "conv-split-gaussian": dict(arch="conv", channels=(2, 4), hidden=(), encoder_paths="split", likelihood="gaussian"),
 }
 
 

@@ -43,11 +43,12 @@ def test_page_is_self_contained_and_refuses_tokenizers(tmp_path):
     "model_kw",
     [
         dict(hidden=(6, 5)),
+        dict(hidden=(6, 5), activation="tanh", encoder_paths="dvae"),  # the IWAE paper's tanh; dvae: path A
         dict(arch="conv", net="plain", channels=(2, 3), hidden=(4,), likelihood="gaussian"),
         dict(arch="conv", width=8, hidden=(4,), likelihood="gaussian"),  # resnet: group norm, SiLU, residual
         dict(input_shape=(8, 12, 3), arch="conv", width=8, hidden=(), downsample=4),  # RGB, channel-last
     ],
-    ids=["mlp-bernoulli", "plain-conv-gaussian", "resnet-conv-gaussian", "resnet-conv-rgb"],
+    ids=["mlp-bernoulli", "mlp-tanh-dvae", "plain-conv-gaussian", "resnet-conv-gaussian", "resnet-conv-rgb"],
 )
 def test_browser_decodes_like_the_model(tmp_path, model_kw):
     run = _run(tmp_path, **model_kw)

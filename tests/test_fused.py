@@ -1,6 +1,7 @@
 """The fused step computes what autograd + torch.optim.Adam compute: parity on fresh random inputs."""
 
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,12 +14,18 @@ from vaekit.training.step import FusedVAEStep, supports
 
 
 @pytest.mark.parametrize(
-    "likelihood, free_bits, hidden, beta",
-    [("bernoulli", 0.0, (32,), 1.0), ("gaussian", 0.3, (24, 16), 0.5), ("bernoulli", 2.0, (32,), 4.0)],
+    "likelihood, free_bits, hidden, beta, activation",
+    [
+        ("bernoulli", 0.0, (32,), 1.0, "relu"),
+        ("gaussian", 0.3, (24, 16), 0.5, "relu"),
+        ("bernoulli", 2.0, (32,), 4.0, "relu"),
+        ("bernoulli", 0.0, (24, 16), 1.0, "tanh"),
+    ],
 )
-def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, beta):
+def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, beta, activation):
     torch.manual_seed(0)
-    ref = GaussianVAE(ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7))
+    cfg = ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
+    ref = GaussianVAE(replace(cfg, activation=activation))
     model = copy.deepcopy(ref)
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     g_ref, g_fused = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
@@ -55,7 +62,9 @@ def test_unsupported_models_are_refused():
     cfg = ModelConfig(input_shape=(4, 4), latent_dim=2)
     odd = GaussianVAE(cfg, encoder=torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.Tanh(), torch.nn.Linear(4, 4)))
     assert supports(GaussianVAE(cfg, encoder=mlp([16, 4]), decoder=mlp([2, 16])))
-    assert not supports(odd)
+    assert supports(GaussianVAE(replace(cfg, activation="tanh")))
+    assert not supports(odd)  # a tanh encoder with a ReLU decoder
+    assert not supports(GaussianVAE(replace(cfg, encoder_paths="dvae")))  # path B is trained by autograd
     with pytest.raises(ConfigError):
         FusedVAEStep(odd, 1e-3, 4)
 

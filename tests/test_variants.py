@@ -1,4 +1,4 @@
-"""Gaussian VAE variants: conv encoder/decoder, dual-path encoder, fixed posterior sigma."""
+"""Gaussian VAE variants: conv encoder/decoder, split mu/logvar networks, the dvae encoder, tanh, fixed sigma."""
 
 import math
 
@@ -33,9 +33,9 @@ def test_conv_needs_sides_divisible_by_the_downsampling():
         GaussianVAE(ModelConfig(arch="conv", net="plain", input_shape=(8, 8, 3)))
 
 
-def test_dual_path_keeps_mu_and_logvar_networks_apart():
+def test_split_heads_keep_mu_and_logvar_networks_apart():
     torch.manual_seed(0)
-    model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3, encoder_paths="dual"))
+    model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3, encoder_paths="split"))
     assert count_params(model.encoder) == 2 * ((16 * 8 + 8) + (8 * 3 + 3))
     mu, logvar = model.encode(torch.rand(6, 16))
     logvar.sum().backward()
@@ -58,7 +58,7 @@ def test_fixed_posterior_sigma_learns_the_mean_only():
 
 
 def test_variant_configs_are_checked():
-    cfg = RunConfig(model=ModelConfig(encoder_paths="dual", posterior_sigma=0.5))
+    cfg = RunConfig(model=ModelConfig(encoder_paths="split", posterior_sigma=0.5))
     with pytest.raises(ConfigError, match="fixed posterior sigma"):
         cfg.validate()
     for field, value in [("arch", "rnn"), ("posterior_sigma", -1.0), ("channels", (8,))]:
@@ -68,7 +68,8 @@ def test_variant_configs_are_checked():
 
 
 @pytest.mark.parametrize(
-    "variant", [dict(arch="conv", channels=(4, 8), hidden=(16,)), dict(encoder_paths="dual"), dict(posterior_sigma=0.3)]
+    "variant",
+    [dict(arch="conv", channels=(4, 8), hidden=(16,)), dict(encoder_paths="split"), dict(posterior_sigma=0.3)],
 )
 def test_variants_train_save_and_reload(tmp_path, blob_npz, variant):
     cfg = RunConfig(model=ModelConfig(preset="test", hidden=variant.pop("hidden", (32,)), latent_dim=4, **variant))
@@ -84,7 +85,7 @@ def test_variants_train_save_and_reload(tmp_path, blob_npz, variant):
 
 
 def test_fused_step_is_refused_for_variants(blob_npz):
-    cfg = RunConfig(model=ModelConfig(hidden=(8,), latent_dim=2, input_shape=(8, 8), encoder_paths="dual"))
+    cfg = RunConfig(model=ModelConfig(hidden=(8,), latent_dim=2, input_shape=(8, 8), encoder_paths="split"))
     cfg.train.step, cfg.train.device = "fused", "cpu"
     with pytest.raises(ConfigError, match="--step autograd"):
         Trainer(cfg, torch.rand(10, 64), torch.device("cpu"))

@@ -1,7 +1,7 @@
 """Gaussian-VAE architectures as plain data: the layer plans that PyTorch models and the NumPy runtime build from.
 
 A plan is a list of layers, each a tuple:
-    ("linear", n_in, n_out)     ("relu",)      ("flatten",)      ("unflatten", (C, H, W))
+    ("linear", n_in, n_out)     ("relu",)  ("tanh",)     ("flatten",)      ("unflatten", (C, H, W))
     ("conv", c_in, c_out)       4x4 kernel, stride 2, padding 1: halves H and W
     ("convT", c_in, c_out)      4x4 transposed, stride 2, padding 1: doubles H and W
     ("conv3", c_in, c_out)      3x3 kernel, stride 1, padding 1      ("conv1", c_in, c_out)   1x1 kernel
@@ -34,13 +34,14 @@ from .errors import ConfigError
 Plan = list[Any]
 
 
-def mlp(sizes: Sequence[int]) -> Plan:
-    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ReLU between them (none after the last)."""
+def mlp(sizes: Sequence[int], activation: str = "relu") -> Plan:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` (relu, tanh) between them (none after
+    the last)."""
     plan: Plan = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         plan.append(("linear", a, b))
         if i < len(sizes) - 2:
-            plan.append(("relu",))
+            plan.append((activation,))
     return plan
 
 
@@ -71,8 +72,9 @@ def conv_decoder(shape: Sequence[int], channels: Sequence[int], hidden: Sequence
 @dataclass
 class EncoderPlan:
     """How q(z|x) is computed. Exactly one of three forms:
-    shared: ``joint`` maps x to [mu, logvar] (B, 2D);  dual: ``mu`` and ``logvar`` are separate networks;
-    fixed sigma: ``mu`` only, and logvar is the constant ``fixed_logvar``.
+    shared: ``joint`` maps x to [mu, logvar] (B, 2D);  split: ``mu`` and ``logvar`` are separate networks;
+    fixed sigma: ``mu`` only, and logvar is the constant ``fixed_logvar``. (The dvae encoder is ``joint``, path
+    A; its path B, the same network on a masked x, is used in training only and so has no plan here.)
     """
 
     joint: Plan | None = None
@@ -154,7 +156,8 @@ def _conv_vae_net(cfg: ModelConfig, out: int) -> Plan:
     ws = widths(cfg)
     f = cfg.downsample
     grid = ws[-1] * (h // f) * (w // f)
-    return [("to_chw", (h, w, c)), res_encoder(c, ws, cfg.res_blocks), ("flatten",), mlp([grid, *cfg.hidden, out])]
+    dense = mlp([grid, *cfg.hidden, out], cfg.activation)
+    return [("to_chw", (h, w, c)), res_encoder(c, ws, cfg.res_blocks), ("flatten",), dense]
 
 
 def encoder_plan(cfg: ModelConfig) -> EncoderPlan:
@@ -162,11 +165,11 @@ def encoder_plan(cfg: ModelConfig) -> EncoderPlan:
     p, d = math.prod(cfg.input_shape), cfg.latent_dim
 
     def net(out: int) -> Plan:
-        return _conv_vae_net(cfg, out) if cfg.arch == "conv" else mlp([p, *cfg.hidden, out])
+        return _conv_vae_net(cfg, out) if cfg.arch == "conv" else mlp([p, *cfg.hidden, out], cfg.activation)
 
     if cfg.posterior_sigma > 0:
         return EncoderPlan(mu=net(d), fixed_logvar=2.0 * math.log(cfg.posterior_sigma))
-    if cfg.encoder_paths == "dual":
+    if cfg.encoder_paths == "split":
         return EncoderPlan(mu=net(d), logvar=net(d))
     return EncoderPlan(joint=net(2 * d))
 
@@ -174,14 +177,14 @@ def encoder_plan(cfg: ModelConfig) -> EncoderPlan:
 def decoder_plan(cfg: ModelConfig) -> Plan:
     """(B, D) -> (B, P): Bernoulli logits or Gaussian means."""
     if cfg.arch != "conv":
-        return mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(cfg.input_shape)])
+        return mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(cfg.input_shape)], cfg.activation)
     h, w, c = check_conv_shape(cfg, "conv VAE")
     if cfg.net == "plain":
         return conv_decoder((h, w), cfg.channels, cfg.hidden, cfg.latent_dim)
     ws, f = widths(cfg), cfg.downsample
     grid = (ws[-1], h // f, w // f)
     return [
-        mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(grid)]),
+        mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(grid)], cfg.activation),
         ("unflatten", grid),
         res_decoder(c, ws, cfg.res_blocks),  # (B, C, H, W)
         ("to_hwc",),

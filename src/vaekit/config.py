@@ -14,7 +14,9 @@ KINDS = ("gaussian", "vq", "fsq", "mgvq")
 ARCHS = ("mlp", "conv")
 NETS = ("resnet", "plain")
 DOWNSAMPLE = (4, 8, 16)
-ENCODER_PATHS = ("shared", "dual")
+ENCODER_PATHS = ("shared", "split", "dvae")
+ACTIVATIONS = ("relu", "tanh")
+OBJECTIVES = ("elbo", "iwae")
 LIKELIHOODS = ("bernoulli", "gaussian")
 ANNEALS = ("none", "linear", "sigmoid", "cyclical")
 BINARIZE = ("none", "dynamic", "static")
@@ -30,6 +32,7 @@ class ModelConfig:
     preset: str = "classic"  # named architecture: classic (784-400-20), tiny (< 300k parameters), or the kind
     input_shape: tuple[int, ...] = (28, 28)  # image shape (H, W); filled in from the data
     hidden: tuple[int, ...] = (400,)  # encoder hidden widths; the decoder mirrors them
+    activation: str = "relu"  # nonlinearity between the dense layers: relu | tanh (the IWAE paper's models)
     latent_dim: int = 20  # size of z
     likelihood: str = "bernoulli"  # p(x|z): bernoulli on logits, or gaussian with fixed sigma
     sigma: float = 1.0  # decoder standard deviation for the gaussian likelihood
@@ -41,7 +44,10 @@ class ModelConfig:
     width: int = 32  # resnet: channels after the first stride-2 convolution, doubled after each further one
     res_blocks: int = 1  # resnet: residual blocks at the lowest resolution, in the encoder and in the decoder
     channels: tuple[int, ...] = (32, 64)  # plain conv VAE: channels of the two stride-2 convolutions
-    encoder_paths: str = "shared"  # shared trunk with a [mu, logvar] head | dual: separate mu and logvar networks
+    encoder_paths: str = "shared"  # shared: one trunk, a [mu, logvar] head | split: separate mu and logvar networks
+    # | dvae: the dual-path encoder, path A on x mixed with path B on a masked x while training (A alone after)
+    dvae_mask: float = 0.3  # dvae: probability that path B's input drops a pixel
+    dvae_ramp: int = 50  # dvae: epochs over which alpha = min(1, epoch / dvae_ramp) rises from 0 (path B) to 1 (A)
     posterior_sigma: float = 0.0  # > 0: q(z|x) = N(mu(x), posterior_sigma^2 I), sigma fixed, only mu learned
     # tokenizers (kind vq / fsq / mgvq)
     codebook_size: int = 512  # codes per codebook (vq, mgvq: per group)
@@ -62,6 +68,8 @@ class LossConfig:
     cycles: int = 4  # cyclical: number of cycles over training
     cycle_ratio: float = 0.5  # cyclical: fraction of each cycle spent ramping up
     free_bits: float = 0.0  # minimum nats per latent dimension (on the batch-averaged KL); 0 = off
+    objective: str = "elbo"  # elbo (the beta-ELBO above) | iwae (the importance-weighted bound, Burda et al. 2015)
+    iwae_k: int = 5  # iwae: importance samples per image
 
 
 @dataclass
@@ -123,16 +131,32 @@ class RunConfig:
         _positive("model.width", self.model.width)
         if self.model.res_blocks < 0:
             raise ConfigError(f"model.res_blocks must be >= 0, got {self.model.res_blocks}")
+        if self.model.encoder_paths == "dual":
+            raise ConfigError("model.encoder_paths dual is now called split (separate mu and logvar networks)")
         _choice("model.encoder_paths", self.model.encoder_paths, ENCODER_PATHS)
+        _choice("model.activation", self.model.activation, ACTIVATIONS)
+        if not 0 <= self.model.dvae_mask < 1:
+            raise ConfigError(f"model.dvae_mask must lie in [0, 1), got {self.model.dvae_mask}")
+        if self.model.dvae_ramp < 0:
+            raise ConfigError(f"model.dvae_ramp must be >= 0 (0: path A throughout), got {self.model.dvae_ramp}")
         if len(self.model.channels) != 2 or min(self.model.channels) <= 0:
             raise ConfigError(f"model.channels must be two positive widths, got {list(self.model.channels)}")
         if self.model.posterior_sigma < 0:
             raise ConfigError(f"model.posterior_sigma must be >= 0 (0 = learned), got {self.model.posterior_sigma}")
-        if self.model.posterior_sigma > 0 and self.model.encoder_paths == "dual":
+        if self.model.posterior_sigma > 0 and self.model.encoder_paths == "split":
             raise ConfigError(
                 "a fixed posterior sigma leaves no log-variance path; use encoder_paths = shared or posterior_sigma = 0"
             )
+        if self.model.encoder_paths == "dvae" and (self.model.kind != "gaussian" or self.model.posterior_sigma > 0):
+            raise ConfigError("the dual-path (dvae) encoder is for Gaussian VAEs with a learned posterior sigma")
         _choice("loss.anneal", self.loss.anneal, ANNEALS)
+        _choice("loss.objective", self.loss.objective, OBJECTIVES)
+        _positive("loss.iwae_k", self.loss.iwae_k)
+        loss = self.loss
+        if loss.objective == "iwae" and (loss.beta != 1 or loss.anneal != "none" or loss.free_bits > 0):
+            raise ConfigError("the iwae objective bounds log p(x): use it with beta 1, no annealing and no free bits")
+        if loss.objective == "iwae" and self.model.kind != "gaussian":
+            raise ConfigError("the iwae objective trains Gaussian VAEs; tokenizers have no continuous posterior")
         _choice("data.binarize", self.data.binarize, BINARIZE)
         if self.data.image_size < 0 or self.data.channels not in (0, 1, 3):
             raise ConfigError("data.image_size must be >= 0 and data.channels 1 or 3 (0 = as the data is)")
@@ -239,6 +263,8 @@ def load_json_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{p}: expected a JSON object of [model] [loss] [data] [train] settings")
     if isinstance(data.get("model"), dict) and "net" not in data["model"]:
         data["model"]["net"] = "plain"  # written before the resnet layout: the conv layers it was trained with
+    if isinstance(data.get("model"), dict) and data["model"].get("encoder_paths") == "dual":
+        data["model"]["encoder_paths"] = "split"  # the earlier name of separate mu and logvar networks
     cfg = RunConfig.from_dict(data, str(p))
     if len(cfg.model.input_shape) not in (1, 2, 3) or min(cfg.model.input_shape, default=0) < 1:
         raise ConfigError(f"{p}: model.input_shape must be 1 to 3 positive sizes, got {list(cfg.model.input_shape)}")

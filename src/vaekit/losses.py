@@ -1,4 +1,4 @@
-"""Likelihoods, the Gaussian KL and free bits.
+"""Likelihoods, the Gaussian KL, free bits, and the importance-weighted bound (IWAE).
 
 Every term is a sum over pixels or latent dimensions and a mean over the batch: the same reduction for
 reconstruction and KL, so that beta means what it says.
@@ -78,3 +78,23 @@ def vae_loss(
     kl = kl_per_dim.sum()
     total = recon + beta * free_bits_kl(kl_per_dim, free_bits)
     return LossTerms(total, recon, kl, kl_per_dim)
+
+
+def iwae_loss(
+    logits: Tensor, x: Tensor, z: Tensor, mu: Tensor, logvar: Tensor, likelihood: str = "bernoulli", sigma: float = 1.0
+) -> LossTerms:
+    """The negative importance-weighted bound of Burda et al. 2015 (arXiv 1509.00519), mean nats per image:
+
+        -log (1/K) sum_k p(x, z_k) / q(z_k | x),   z_k = mu + sigma * eps_k,
+
+    from K samples per image: logits (K, B, P), z (K, B, D), x (B, P), mu and logvar (B, D). Gradients flow
+    through every sample (each weighted by its normalised importance weight). K = 1 is the single-sample ELBO.
+    ``recon`` is the mean over samples of -log p(x|z_k) and ``kl`` the closed-form KL, for logging.
+    """
+    k = z.shape[0]
+    log_px_z = -recon_nll(logits.float(), x.expand(k, *x.shape), likelihood, sigma)  # (K, B)
+    z, mu, logvar = z.float(), mu.float(), logvar.float()
+    log_w = log_px_z + log_normal(z, torch.zeros_like(z), torch.zeros_like(z)) - log_normal(z, mu, logvar)  # (K, B)
+    total = -(torch.logsumexp(log_w, 0) - math.log(k)).mean()
+    kl_per_dim = kl_normal(mu, logvar).mean(0)  # (D,)
+    return LossTerms(total, -log_px_z.mean(), kl_per_dim.sum(), kl_per_dim)

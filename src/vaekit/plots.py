@@ -125,6 +125,33 @@ def sweep_chart(rows: list[dict], path: str | Path) -> Path:
     return _save_figure(fig, path)
 
 
+def study_chart(remedies: list[dict], rows: list[dict], path: str | Path, units: int) -> Path:
+    """`vaekit study collapse`: active units (of ``units``) and IW-NLL per remedy; bars are the means over
+    seeds, dots the seeds."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.42 * len(remedies) + 1.6), sharey=True)
+    names = [r["remedy"] for r in remedies]
+    ys = np.arange(len(remedies))
+    panels = (("active_units", f"active units (of {units})"), ("nll_iw", "IW-NLL (nats, lower is better)"))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        means = [r[key] for r in remedies]
+        sds = [r[f"{key}_sd"] for r in remedies]
+        if key == "active_units":
+            ax.barh(ys, means, xerr=sds, color="#4c72b0", alpha=0.75)
+            ax.set_xlim(0, units)
+        else:  # likelihoods differ by a few nats on a scale of ~100: markers, not bars from 0
+            ax.errorbar(means, ys, xerr=sds, fmt="o", color="#4c72b0", alpha=0.75, markersize=8)
+        for y, name in zip(ys, names, strict=True):
+            vals = [row[key] for row in rows if row["remedy"] == name]
+            ax.plot(vals, [y] * len(vals), "k.", markersize=5)
+        ax.set_title(title)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ys, [r["label"] for r in remedies])
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
 def bench_chart(report: dict, path: str | Path) -> Path:
     """`vaekit bench`: seconds per epoch of each variant (bars, median of the timed epochs; dots: every epoch)
     with the roofline floor of its precision (a tick), and the speedup over the textbook loop as a label."""

@@ -1,7 +1,7 @@
 """Command-line interface: parses flags, calls one function of the Python API, prints the result.
 
 Known errors become one line on stderr and exit code 2; an interrupt exits with 130. One module per group of
-verbs: train.py (train, sweep), runverbs.py (the verbs that open a run), measure.py (bench, tiny), data.py.
+verbs: train.py (train, sweep), runverbs.py (the verbs that open a run), measure.py (bench, tiny, study), data.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 from ..errors import VaekitError
 from .data import cmd_data
-from .measure import cmd_bench, cmd_tiny
+from .measure import cmd_bench, cmd_study, cmd_tiny
 from .parser import build_parser
 from .runverbs import EXPLORE_VERBS, cmd_evaluate, cmd_explore, cmd_export, cmd_prior, cmd_sample, cmd_tokenize
 from .train import cmd_sweep, cmd_train
@@ -26,6 +26,7 @@ COMMANDS = {
     "prior": cmd_prior,
     "data": cmd_data,
     "tiny": cmd_tiny,
+    "study": cmd_study,
     "tokenize": cmd_tokenize,
     "detokenize": cmd_tokenize,
     **{v: cmd_explore for v in EXPLORE_VERBS},

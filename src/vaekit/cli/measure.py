@@ -1,10 +1,11 @@
-"""`vaekit bench` and `vaekit tiny`."""
+"""`vaekit bench`, `vaekit tiny` and `vaekit study`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from .train import _default_run_dir
@@ -47,3 +48,29 @@ def cmd_tiny(args: argparse.Namespace) -> int:
 
 
 # verbs that open a finished run and write files into it (cmd_explore)
+
+
+_STUDY_FLAGS = ("epochs", "seeds", "dataset", "data_dir", "iw_samples", "iw_images", "precision", "device")
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ..measure.study import QUICK, StudyConfig, study_collapse
+
+    given: dict[str, Any] = {k: getattr(args, k) for k in _STUDY_FLAGS if getattr(args, k) is not None}
+    if args.resume and (given or args.quick):
+        raise ConfigError("--resume continues the study as planned; drop the other settings (or use --overwrite)")
+    if "seeds" in given:
+        try:
+            given["seeds"] = tuple(int(s) for s in given["seeds"].split(",") if s.strip())
+        except ValueError:
+            raise ConfigError(f"--seeds {args.seeds}: expected a comma list of integers, e.g. 0,1,2") from None
+    cfg = replace(StudyConfig(), **(QUICK if args.quick else {}))
+    cfg = replace(cfg, **given)
+    tag = Path(cfg.dataset).stem if cfg.dataset else "data"
+    out = Path(args.out) if args.out else Path("runs") / f"study-collapse-{tag}{'-quick' if args.quick else ''}"
+    result = study_collapse(cfg, out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    print(result.table)
+    print(f"wrote {out / 'study.json'}, {out / 'study.md'}, {out / 'study.png'}", file=sys.stderr)
+    return 0

@@ -25,6 +25,11 @@ TRAIN_FLAGS = {
     "res_blocks": ("model", "res_blocks"),
     "hidden": ("model", "hidden"),
     "encoder_paths": ("model", "encoder_paths"),
+    "activation": ("model", "activation"),
+    "dvae_mask": ("model", "dvae_mask"),
+    "dvae_ramp": ("model", "dvae_ramp"),
+    "objective": ("loss", "objective"),
+    "k": ("loss", "iwae_k"),
     "posterior_sigma": ("model", "posterior_sigma"),
     "beta": ("loss", "beta"),
     "anneal": ("loss", "anneal"),
@@ -66,6 +71,7 @@ def _image_flags(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from ..config import (
+        ACTIVATIONS,
         ANNEALS,
         ARCHS,
         BINARIZE,
@@ -75,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         GRAPHS,
         LIKELIHOODS,
         NETS,
+        OBJECTIVES,
         PRECISIONS,
         STEPS,
     )
@@ -112,7 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=int, help="conv resnet: channels after the first stride-2 conv (default 32)")
     t.add_argument("--res-blocks", type=int, help="conv resnet: residual blocks at the lowest resolution (default 1)")
     t.add_argument("--hidden", help="gaussian: dense hidden widths, e.g. 512,256 (the decoder mirrors them)")
-    t.add_argument("--encoder-paths", choices=ENCODER_PATHS, help="gaussian: shared trunk, or dual mu/logvar nets")
+    t.add_argument("--activation", choices=ACTIVATIONS, help="gaussian: between dense layers (default relu)")
+    t.add_argument(
+        "--encoder-paths",
+        choices=ENCODER_PATHS,
+        help="gaussian: shared trunk, split mu/logvar nets, or dvae (path A on x + path B on a masked x)",
+    )
+    t.add_argument("--dvae-mask", type=float, help="dvae: pixel drop rate of path B's input (default 0.3)")
+    t.add_argument("--dvae-ramp", type=int, help="dvae: epochs until alpha = min(1, epoch / ramp) is 1 (default 50)")
     t.add_argument("--posterior-sigma", type=float, help="gaussian: fix q(z|x)'s std to this (learn mu only)")
     t.add_argument("--codebook-size", type=int, help="vq/mgvq: codes per codebook (default 512); fsq: picks levels")
     t.add_argument("--code-dim", type=int, help="vq/mgvq: channels per token vector (default 64)")
@@ -131,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta", type=float)
     t.add_argument("--anneal", choices=ANNEALS)
     t.add_argument("--free-bits", type=float, help="minimum nats per latent dimension")
+    t.add_argument("--objective", choices=OBJECTIVES, help="elbo (default) or iwae, the importance-weighted bound")
+    t.add_argument("--k", type=int, help="iwae: importance samples per image (default 5)")
     t.add_argument("--likelihood", choices=LIKELIHOODS)
     t.add_argument("--sigma", type=float, help="decoder std for --likelihood gaussian")
     t.add_argument("--binarize", choices=BINARIZE)
@@ -253,4 +269,20 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("--data-dir")
     tn.add_argument("--overwrite", action="store_true")
     tn.add_argument("--quiet", action="store_true")
+
+    st = sub.add_parser("study", help="pre-registered experiments: collapse (the lecture's remedies, measured)")
+    st.add_argument("study", choices=["collapse"], help="collapse: the remedies x 3 seeds in the IWAE-paper setting")
+    st.add_argument("--out", help="study folder (default runs/study-collapse-DATASET)")
+    st.add_argument("--quick", action="store_true", help="a minute-long run of the whole pipeline (2 epochs, 1 seed)")
+    st.add_argument("--epochs", type=int, help="epochs per model (default 40)")
+    st.add_argument("--seeds", help="comma list of seeds (default 0,1,2)")
+    st.add_argument("--dataset", help="mnist (default), or a path, as for train")
+    st.add_argument("--data-dir")
+    st.add_argument("--iw-samples", type=int, help="K of the IW-NLL (default 1000)")
+    st.add_argument("--iw-images", type=int, help="IW-NLL on the first N test images (default 2000; 0 = all)")
+    st.add_argument("--precision", choices=PRECISIONS)
+    st.add_argument("--device", choices=DEVICES)
+    st.add_argument("--resume", action="store_true", help="continue the study in --out from its plan")
+    st.add_argument("--overwrite", action="store_true", help="replace the study in --out")
+    st.add_argument("--quiet", action="store_true", help="no progress bars")
     return p

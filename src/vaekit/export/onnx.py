@@ -80,6 +80,8 @@ class _Graph:
                 h = self.node("Add", [h, self.plan(layer[1], key, h)], "residual")
             elif kind == "relu":
                 h = self.node("Relu", [h], "relu")
+            elif kind == "tanh":
+                h = self.node("Tanh", [h], "tanh")
             elif kind == "silu":
                 h = self.node("Mul", [h, self.node("Sigmoid", [h], "sigmoid")], "silu")
             elif kind == "to_chw":

@@ -2,9 +2,9 @@
 
 ``load(run_dir)`` reads the run's ``config.json`` and ``model.safetensors`` (safetensors' NumPy loader: no
 torch, no pickle) and returns a ``NumpyVAE`` or a ``NumpyTokenizer``; both evaluate the same layer plans
-the PyTorch models were built from (``vaekit.arch``), so every Gaussian variant — MLP or conv, shared or
-dual-path encoder, fixed posterior sigma — and the vq / fsq / mgvq tokenizers run here. Parity with PyTorch
-is tested on each. This module imports neither torch nor anything that does.
+the PyTorch models were built from (``vaekit.arch``), so every Gaussian variant — MLP (relu, tanh) or conv,
+shared, split or dvae encoder (its path A), fixed posterior sigma — and the vq / fsq / mgvq tokenizers run
+here. Parity with PyTorch is tested on each. This module imports neither torch nor anything that does.
 
     vae = load("runs/classic-mnist-...")
     mu, logvar = vae.encode(images)          # images (B, H, W) or (B, H*W), floats in [0, 1]
@@ -60,6 +60,8 @@ def run_plan(params: dict[str, np.ndarray], plan: Plan, prefix: str, h: np.ndarr
             h = h + run_plan(params, layer[1], key, h)
         elif kind == "relu":
             h = np.maximum(h, 0.0)
+        elif kind == "tanh":
+            h = np.tanh(h)
         elif kind == "silu":
             h = h / (1.0 + np.exp(-h))
         elif kind == "to_chw":

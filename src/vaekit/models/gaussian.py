@@ -1,8 +1,13 @@
 """Gaussian-latent VAE (Kingma & Welling 2013, arXiv 1312.6114) with Bernoulli or fixed-sigma Gaussian decoders.
 
 Variants, all behind the same (B, P) -> (B, 2D) = [mu, logvar] encoder contract:
-  arch           mlp, or conv (two stride-2 convolutions + dense layers; transposed-conv decoder)
-  encoder_paths  shared (one trunk, joint [mu, logvar] head) or dual (separate mu and logvar networks)
+  arch           mlp (relu or tanh between the dense layers), or conv (stride-2 convolutions + dense layers)
+  encoder_paths  shared (one trunk, joint [mu, logvar] head), split (separate mu and logvar networks), or
+                 dvae: the dual-path encoder of the collapse lecture. Path A encodes x, path B (a second network
+                 of the same shape, ``encoder_masked``) encodes x with each pixel dropped with probability
+                 ``dvae_mask``; in training both mu and logvar are ``alpha * A + (1 - alpha) * B`` with alpha
+                 ramping from 0 to 1 over ``dvae_ramp`` epochs, and everywhere else (evaluation, export) path A
+                 alone is the encoder.
   posterior_sigma  > 0 fixes q(z|x)'s scale: the encoder learns mu only and logvar = 2 log sigma
 """
 
@@ -17,15 +22,18 @@ from torch import Tensor, nn
 from ..arch import decoder_plan, encoder_plan
 from ..config import ModelConfig
 from ..errors import ConfigError
-from .nets import DualPath, FixedSigma, build
+from .nets import FixedSigma, SplitHeads, build
 
 # Named architectures. `classic` is the 784-400-20 model of the original paper and most tutorials;
 # `tiny` is the best-scoring architecture we found under 300,000 parameters (see README); `conv` is a
-# convolutional VAE (28x28 -> 32x14x14 -> 64x7x7 -> z; mirrored with transposed convolutions).
+# convolutional VAE (28x28 -> 32x14x14 -> 64x7x7 -> z; mirrored with transposed convolutions); `iwae` is the
+# IWAE paper's one-layer model, the setting of `vaekit study collapse`.
 PRESETS: dict[str, dict] = {
     "classic": {"hidden": (400,), "latent_dim": 20},
     "tiny": {"hidden": (144, 128), "latent_dim": 20},
     "conv": {"arch": "conv", "hidden": (), "latent_dim": 20, "channels": (32, 64)},
+    # the one-stochastic-layer model of Burda et al. 2015 (arXiv 1509.00519): 784-200-200-50, tanh
+    "iwae": {"hidden": (200, 200), "latent_dim": 50, "activation": "tanh"},
 }
 
 
@@ -56,6 +64,8 @@ class GaussianVAE(nn.Module):
         self.cfg = cfg
         self.encoder = encoder if encoder is not None else _encoder(cfg)
         self.decoder = decoder if decoder is not None else _decoder(cfg)
+        # dvae: path B, the encoder's twin that reads masked images (training only)
+        self.encoder_masked = _encoder(cfg) if cfg.encoder_paths == "dvae" else None
 
     @property
     def num_pixels(self) -> int:
@@ -71,9 +81,22 @@ class GaussianVAE(nn.Module):
         mu, logvar = h.chunk(2, dim=-1)
         return mu, logvar
 
+    def encode_mixed(self, x: Tensor, keep: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
+        """dvae training: alpha * A(x) + (1 - alpha) * B(x * keep) for mu and logvar, each (B, D); ``keep`` (B, P)
+        is 1 where path B sees the pixel. alpha = 1 is path A alone (B is not run)."""
+        if self.encoder_masked is None or alpha >= 1.0:
+            return self.encode(x)
+        x = x.reshape(x.shape[0], -1)
+        h_b = self.encoder_masked(x * keep)  # (B, 2D)
+        h = h_b if alpha <= 0.0 else torch.lerp(h_b, self.encoder(x), alpha)
+        mu, logvar = h.chunk(2, dim=-1)
+        return mu, logvar
+
     def decode(self, z: Tensor) -> Tensor:
-        """(B, D) latents -> (B, P) decoder output (logits for Bernoulli, mean for Gaussian)."""
-        return self.decoder(z)
+        """(..., D) latents -> (..., P) decoder output (logits for Bernoulli, mean for Gaussian)."""
+        if z.dim() == 2:
+            return self.decoder(z)
+        return self.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1)
 
     @staticmethod
     def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -81,9 +104,18 @@ class GaussianVAE(nn.Module):
         eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None, eps: Tensor | None = None) -> VAEOutput:
-        """Encode, sample z (with the given noise ``eps`` (B, D) if any), decode."""
-        mu, logvar = self.encode(x)
+    def forward(
+        self,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        eps: Tensor | None = None,
+        keep: Tensor | None = None,
+        alpha: float = 1.0,
+    ) -> VAEOutput:
+        """Encode, sample z (with the given noise ``eps`` if any: (B, D), or (K, B, D) for K samples per image,
+        which gives logits (K, B, P) and z (K, B, D)), decode. dvae training passes path B's pixel mask ``keep``
+        and the mixing weight ``alpha``."""
+        mu, logvar = self.encode(x) if keep is None else self.encode_mixed(x, keep, alpha)
         if eps is None:
             z = self.reparameterize(mu, logvar, generator)
         else:
@@ -118,7 +150,7 @@ def _encoder(cfg: ModelConfig) -> nn.Module:
     if plan.fixed_logvar is not None:
         return FixedSigma(build(plan.mu), cfg.posterior_sigma)
     assert plan.logvar is not None
-    return DualPath(build(plan.mu), build(plan.logvar))
+    return SplitHeads(build(plan.mu), build(plan.logvar))
 
 
 def _decoder(cfg: ModelConfig) -> nn.Module:

@@ -1,4 +1,4 @@
-"""PyTorch modules from the layer plans of ``vaekit.arch``, plus the dual-path and fixed-sigma encoder heads."""
+"""PyTorch modules from the layer plans of ``vaekit.arch``, plus the split and fixed-sigma encoder heads."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .. import arch
 _LAYERS: dict[str, Callable[..., nn.Module]] = {
     "linear": nn.Linear,
     "relu": nn.ReLU,
+    "tanh": nn.Tanh,
     "flatten": nn.Flatten,
     "unflatten": lambda shape: nn.Unflatten(1, shape),
     "conv": lambda c_in, c_out: nn.Conv2d(c_in, c_out, 4, 2, 1),
@@ -60,12 +61,12 @@ class ToHWC(nn.Module):
         return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
 
 
-def mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ReLU between them (none after the last)."""
-    return build(arch.mlp(sizes))
+def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between them (none after the last)."""
+    return build(arch.mlp(sizes, activation))
 
 
-class DualPath(nn.Module):
+class SplitHeads(nn.Module):
     """Two separate networks read the same input: (B, P) -> [mu_net(x), logvar_net(x)], (B, 2D)."""
 
     def __init__(self, mu_net: nn.Module, logvar_net: nn.Module):

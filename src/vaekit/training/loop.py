@@ -30,7 +30,7 @@ from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
 from ..errors import RunError, TrainingDiverged, first_line
 from ..evaluation.metrics import evaluate_model, test_metrics
-from ..losses import recon_nll, vae_loss
+from ..losses import iwae_loss, recon_nll, vae_loss
 from ..models import GaussianVAE, build_model, count_params
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
@@ -86,9 +86,8 @@ class Trainer:
             self.model.generator = self.gen
         self.hardware = switches.detect(device)
         t = cfg.train
-        sw = switches.resolve(
-            t.precision, t.step, t.graph, self.hardware, fused.supports(self.model), self.dist.world, pinned
-        )
+        fused_ok = fused.supports(self.model) and cfg.loss.objective == "elbo"
+        sw = switches.resolve(t.precision, t.step, t.graph, self.hardware, fused_ok, self.dist.world, pinned)
         self.precision, self.step_kind, self.graph = sw.precision, sw.step, sw.graph
         # Convolutions on a CPU run ~1.3x faster with NHWC weights (measured on the conv VAE and the tokenizers);
         # the saved weights stay in the standard layout.
@@ -118,10 +117,17 @@ class Trainer:
             if self.dist.world > 1:
                 from torch.nn.parallel import DistributedDataParallel
 
-                self._net = DistributedDataParallel(self.model)
+                # dvae: path B gets no gradient once alpha reaches 1
+                self._net = DistributedDataParallel(
+                    self.model, find_unused_parameters=cfg.model.encoder_paths == "dvae"
+                )
         self._autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.total_steps = schedule_steps(x_train.shape[0], t.batch_size, t.epochs, t.max_steps)
+        self.steps_per_epoch = schedule_steps(x_train.shape[0], t.batch_size, 1)
         self.step_count = 0
+        # noise per image: D values, K * D for the iwae objective (K samples), none for a tokenizer
+        d = cfg.model.latent_dim
+        self.noise_dim = 0 if self.tokenizer else d * (cfg.loss.iwae_k if cfg.loss.objective == "iwae" else 1)
 
     @property
     def info(self) -> dict[str, Any]:
@@ -167,28 +173,39 @@ class Trainer:
         self.step_count = state.counters["step"]
 
     def step(self, xb: torch.Tensor, eps: torch.Tensor, beta: float) -> torch.Tensor:
-        """One optimisation step on a global batch: pixels (B, P) and noise (B, D); returns the detached local
-        losses [total, recon, kl]. Each data-parallel rank keeps its shard of the global batch.
+        """One optimisation step on a global batch: pixels (B, P) and noise (B, D), or (B, K*D) for the iwae
+        objective; returns the detached local losses [total, recon, kl]. Each data-parallel rank keeps its shard
+        of the global batch.
         """
         rank, world = self.dist.rank, self.dist.world
+        mcfg, lcfg = self.cfg.model, self.cfg.loss
+        keep, alpha = None, 1.0
+        if mcfg.encoder_paths == "dvae":  # path B's pixel mask for the global batch, then alpha by epoch
+            keep = (torch.rand(xb.shape, device=xb.device, generator=self.gen) >= mcfg.dvae_mask).to(xb.dtype)
+            epoch = self.step_count // self.steps_per_epoch
+            alpha = min(1.0, epoch / mcfg.dvae_ramp) if mcfg.dvae_ramp > 0 else 1.0
         if world > 1:
             xb, eps = xb[rank::world], eps[rank::world]
+            keep = keep[rank::world] if keep is not None else None
         if self.step_kind == "fused":
             return self._fused(xb, beta, eps)
         if self.tokenizer:
             with self._autocast:
                 tout = self._net(xb)
-            mcfg = self.cfg.model
             recon = recon_nll(tout.logits.float(), xb, mcfg.likelihood, mcfg.sigma).mean()
             total = recon + tout.quant_loss
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
             return torch.stack([total, recon, tout.quant_loss]).detach()
-        lcfg, mcfg = self.cfg.loss, self.cfg.model
+        if lcfg.objective == "iwae":  # (n, K*D) noise -> K samples (K, n, D)
+            eps = eps.reshape(eps.shape[0], lcfg.iwae_k, -1).transpose(0, 1)
         with self._autocast:
-            out = self._net(xb, eps=eps)
-        terms = vae_loss(out.logits, xb, out.mu, out.logvar, beta, mcfg.likelihood, mcfg.sigma, lcfg.free_bits)
+            out = self._net(xb, eps=eps, keep=keep, alpha=alpha)
+        if lcfg.objective == "iwae":
+            terms = iwae_loss(out.logits, xb, out.z, out.mu, out.logvar, mcfg.likelihood, mcfg.sigma)
+        else:
+            terms = vae_loss(out.logits, xb, out.mu, out.logvar, beta, mcfg.likelihood, mcfg.sigma, lcfg.free_bits)
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         self.optimizer.step()
@@ -206,7 +223,7 @@ class Trainer:
             lambda xs, eps, betas: self.step(xs[0], eps[0], betas[0]).unsqueeze(0),
             batch_size=self.cfg.train.batch_size,
             binarize=self.cfg.data.binarize,
-            latent_dim=0 if self.tokenizer else self.cfg.model.latent_dim,
+            latent_dim=self.noise_dim,
             step_count=self.step_count,
             total_steps=self.total_steps,
             desc=desc,

@@ -6,7 +6,7 @@ this small that bookkeeping costs as much as the matrix products. This step inst
   * keeps the parameters of all K models in one flat fp32 buffer (per layer: W (K, out, in), then
     b (K, out)), every model parameter being a view of it, and the gradients in a second flat buffer,
   * writes activations and gradients into buffers allocated once (``out=`` everywhere),
-  * derives the backward pass by hand (ReLU MLP encoder -> [mu, logvar] -> reparameterisation -> ReLU MLP
+  * derives the backward pass by hand (ReLU or tanh MLP encoder -> [mu, logvar] -> reparameterisation -> MLP
     decoder -> Bernoulli logits or Gaussian mean; beta-weighted KL with optional free bits),
   * runs every matrix product as one batched product over the K models,
   * updates all parameters with one call of PyTorch's fused Adam kernel on the flat buffer (Adam is
@@ -36,30 +36,41 @@ from ..models import GaussianVAE
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
+ACTIVATIONS: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.Tanh: "tanh"}
+
+
 def linear_layers(seq: nn.Module) -> list[nn.Linear] | None:
-    """The Linear layers of a Linear-ReLU-...-Linear Sequential, or None for any other structure."""
+    """The Linear layers of a Linear-act-...-Linear Sequential (one activation, ReLU or tanh, throughout), or
+    None for any other structure."""
     if not isinstance(seq, nn.Sequential) or len(seq) % 2 != 1:
         return None
-    for i, m in enumerate(seq):
-        if not isinstance(m, nn.Linear if i % 2 == 0 else nn.ReLU):
-            return None
+    acts = {type(m) for m in list(seq)[1::2]}
+    if len(acts) > 1 or not acts <= set(ACTIVATIONS) or not all(isinstance(m, nn.Linear) for m in list(seq)[::2]):
+        return None
     return [m for m in seq if isinstance(m, nn.Linear)]
+
+
+def _activation(seq: nn.Module) -> str | None:
+    """relu or tanh: the activation of a ``linear_layers`` Sequential (None for a single Linear)."""
+    return ACTIVATIONS[type(seq[1])] if isinstance(seq, nn.Sequential) and len(seq) > 1 else None
 
 
 def _linear(seq: nn.Module) -> list[nn.Linear]:
     layers = linear_layers(seq)
     if layers is None:
-        raise ConfigError("the fused step trains Linear-ReLU-...-Linear encoders and decoders; use --step autograd")
+        raise ConfigError("the fused step trains Linear-act-...-Linear encoders and decoders; use --step autograd")
     return layers
 
 
 def supports(model: nn.Module) -> bool:
-    """True when the fused step can train ``model`` (a GaussianVAE with ReLU MLP encoder and decoder)."""
-    return (
-        isinstance(model, GaussianVAE)
-        and linear_layers(model.encoder) is not None
-        and linear_layers(model.decoder) is not None
-    )
+    """True when the fused step can train ``model``: a GaussianVAE with an MLP encoder and decoder (ReLU or tanh,
+    the same in both), a joint [mu, logvar] head and no dvae path B."""
+    if not isinstance(model, GaussianVAE) or model.encoder_masked is not None:
+        return False
+    if linear_layers(model.encoder) is None or linear_layers(model.decoder) is None:
+        return False
+    acts = {_activation(model.encoder), _activation(model.decoder)} - {None}
+    return len(acts) <= 1
 
 
 def adam_flat(optimizer: torch.optim.Optimizer, param: Tensor) -> None:
@@ -133,6 +144,7 @@ class FusedStep:
         if any([tuple(m.weight.shape) for m in layers] != shapes for layers in per_model):
             raise ConfigError("all models of a sweep need the same architecture")
         k, self.n_enc = len(models), len(_linear(models[0].encoder))
+        self.tanh = "tanh" in {_activation(models[0].encoder), _activation(models[0].decoder)}
         self.models, self.free_bits, self.grad_hook, self.precision = models, free_bits, grad_hook, precision
         cfg = models[0].cfg
         self.likelihood, self.sigma, self.latent_dim = cfg.likelihood, cfg.sigma, cfg.latent_dim
@@ -197,7 +209,9 @@ class FusedStep:
         for j in layers:
             out = self.out[j][:, :n]
             torch.baddbmm(self.b[j].unsqueeze(1), h, self.W[j].transpose(1, 2), out=out)
-            if j != layers[-1]:
+            if j != layers[-1] and self.tanh:
+                out.tanh_()
+            elif j != layers[-1]:
                 out.clamp_min_(0.0)
             h = out
         return h
@@ -210,7 +224,10 @@ class FusedStep:
             if j != layers[0]:
                 g = self.grad[j - 1][:, :n]
                 torch.bmm(dh, self.W[j], out=g)
-                torch.ops.aten.threshold_backward(g, prev, 0.0, grad_input=g)  # through the ReLU
+                if self.tanh:  # through tanh: g * (1 - tanh^2)
+                    g.mul_(torch.addcmul(torch.ones_like(prev), prev, prev, value=-1.0))
+                else:
+                    torch.ops.aten.threshold_backward(g, prev, 0.0, grad_input=g)  # through the ReLU
                 dh = g
         return torch.bmm(dh, self.W[layers[0]]) if input_grad else None
 
