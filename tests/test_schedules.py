@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from vaekit.config import LossConfig
-from vaekit.training.schedules import beta_at, beta_per_epoch
+from vaekit.config import LossConfig, TrainConfig
+from vaekit.training.schedules import beta_at, beta_per_epoch, lr_at_epoch
 
 
 def test_none_is_constant():
@@ -48,3 +48,37 @@ def test_per_step_schedule_at_epoch_boundaries_is_the_epoch_formula():
         tau = (e % 5) / 5  # period of 5 epochs
         assert beta_at(e * spe, epochs * spe, cyc) == pytest.approx(min(1.0, tau / 0.5))
         assert beta_per_epoch(e, epochs, cyc) == pytest.approx(min(1.0, tau / 0.5))
+
+
+def test_iwae_learning_rate_schedule_is_the_papers_at_3280_epochs():
+    cfg = TrainConfig(lr=1e-3, epochs=3280, lr_schedule="iwae")
+    lrs = [lr_at_epoch(e, cfg) for e in range(3280)]
+    for i in range(8):  # stage i: 3^i passes at 1e-3 * 10^(-i/7)
+        assert sum(1 for lr in lrs if lr == pytest.approx(1e-3 * 10 ** (-i / 7))) == 3**i
+    assert lrs == sorted(lrs, reverse=True)
+
+
+def test_iwae_schedule_stretched_keeps_its_proportions():
+    cfg = TrainConfig(lr=1e-3, epochs=328, lr_schedule="iwae")
+    lrs = [lr_at_epoch(e, cfg) for e in range(328)]
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] == 1e-3
+    last = sum(1 for lr in lrs if lr == pytest.approx(1e-4))
+    assert abs(last - 2187 / 10) < 1  # the last stage: 2/3 of the run, to the epoch
+    assert lr_at_epoch(5, TrainConfig(lr=0.01)) == 0.01  # constant
+
+
+def test_adam_eps_and_the_schedule_reach_the_optimizer(tmp_path, blob_npz):
+    import torch
+
+    from vaekit.config import ModelConfig, RunConfig
+    from vaekit.training.loop import Trainer, train
+
+    cfg = RunConfig(model=ModelConfig(preset="test", hidden=(16,), latent_dim=2))
+    cfg.data.dataset, cfg.train.epochs, cfg.train.device, cfg.train.precision = str(blob_npz), 3, "cpu", "fp32"
+    cfg.train.lr_schedule, cfg.train.adam_eps, cfg.train.step = "iwae", 1e-4, "fused"
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert [m["lr"] for m in result.metrics] == [lr_at_epoch(e, cfg.train) for e in range(3)]
+    for step in ("fused", "autograd"):
+        cfg.train.step = step
+        trainer = Trainer(cfg, torch.rand(10, 64), torch.device("cpu"))
+        assert trainer.step_kind == step and trainer.optimizer.param_groups[0]["eps"] == 1e-4

@@ -24,6 +24,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 STEPS = ("auto", "fused", "autograd")
 GRAPHS = ("auto", "on", "off")
+LR_SCHEDULES = ("constant", "iwae")
 
 
 @dataclass
@@ -87,7 +88,10 @@ class TrainConfig:
     epochs: int = 10  # passes over the training set
     max_steps: int = 0  # > 0: stop after this many optimisation steps (a run shorter than an epoch); 0 = no limit
     batch_size: int = 128  # images per step
-    lr: float = 1e-3  # Adam learning rate
+    lr: float = 1e-3  # Adam learning rate (the peak, under a schedule)
+    lr_schedule: str = "constant"  # constant | iwae: Burda et al.'s 8 stages, 3^i passes at lr * 10^(-i/7)
+    # (i = 0..7, 3,280 passes in all), stretched over `epochs` in the same proportions
+    adam_eps: float = 1e-8  # Adam's epsilon (the IWAE paper: 1e-4)
     seed: int = 0  # seeds initialisation, shuffling and reparameterisation noise
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16 (auto = bf16 where the hardware is fast at it)
@@ -164,6 +168,8 @@ class RunConfig:
         _choice("train.precision", self.train.precision, PRECISIONS)
         _choice("train.step", self.train.step, STEPS)
         _choice("train.graph", self.train.graph, GRAPHS)
+        _choice("train.lr_schedule", self.train.lr_schedule, LR_SCHEDULES)
+        _positive("train.adam_eps", self.train.adam_eps)
         _positive("model.latent_dim", self.model.latent_dim)
         _positive("train.epochs", self.train.epochs)
         if self.train.max_steps < 0:

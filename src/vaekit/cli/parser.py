@@ -10,6 +10,8 @@ TRAIN_FLAGS = {
     "max_steps": ("train", "max_steps"),
     "batch_size": ("train", "batch_size"),
     "lr": ("train", "lr"),
+    "lr_schedule": ("train", "lr_schedule"),
+    "adam_eps": ("train", "adam_eps"),
     "seed": ("train", "seed"),
     "device": ("train", "device"),
     "precision": ("train", "precision"),
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         ENCODER_PATHS,
         GRAPHS,
         LIKELIHOODS,
+        LR_SCHEDULES,
         NETS,
         OBJECTIVES,
         PRECISIONS,
@@ -141,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, help="stop after this many optimisation steps (0 = no limit)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
+    t.add_argument(
+        "--lr-schedule", choices=LR_SCHEDULES, help="constant (default) or iwae: the IWAE paper's 8 stages, stretched"
+    )
+    t.add_argument("--adam-eps", type=float, help="Adam's epsilon (default 1e-8; the IWAE paper: 1e-4)")
     t.add_argument("--latent-dim", type=int)
     t.add_argument("--beta", type=float)
     t.add_argument("--anneal", choices=ANNEALS)

@@ -87,7 +87,7 @@ class StudyConfig:
     lr: float = 1e-3
     iw_samples: int = 1000  # K of the IW-NLL
     iw_images: int = 2000  # the IW-NLL is taken on the first N test images (0 = all)
-    precision: str = "auto"  # as for `vaekit train`
+    precision: str = "fp32"  # fp32 everywhere, so that studies on different CPUs compare (bf16 is no faster here)
     device: str = "auto"
 
 

@@ -9,7 +9,7 @@ What a graph needs, and how this file provides it:
     ``beta``) that are refilled before every replay; the fused step already keeps every activation, gradient,
     parameter and optimizer state in buffers allocated once;
   * no host values baked in: beta is a device tensor, so annealing schedules work under replay (the learning
-    rate is constant in this engine, so it may be baked);
+    rate is baked in: a run with a learning-rate schedule does not use a graph);
   * warm-up before capture: the first ``warmup`` full-batch steps run eagerly on a side stream (they are real
     training steps), which also lets Adam create its state;
   * randomness outside the graph: the engine draws the noise (and dynamic binarization) with its own

@@ -28,7 +28,7 @@ from .. import switches
 from ..config import RunConfig
 from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
-from ..errors import RunError, TrainingDiverged, first_line
+from ..errors import ConfigError, RunError, TrainingDiverged, first_line
 from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import iwae_loss, recon_nll, vae_loss
 from ..models import GaussianVAE, build_model, count_params
@@ -42,6 +42,7 @@ from . import step as fused
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
 from .epoch import Stream, run_epoch, schedule_steps
+from .schedules import lr_at_epoch
 
 
 @dataclass
@@ -89,6 +90,10 @@ class Trainer:
         fused_ok = fused.supports(self.model) and cfg.loss.objective == "elbo"
         sw = switches.resolve(t.precision, t.step, t.graph, self.hardware, fused_ok, self.dist.world, pinned)
         self.precision, self.step_kind, self.graph = sw.precision, sw.step, sw.graph
+        if self.graph and t.lr_schedule != "constant":  # a captured graph keeps the learning rate it saw
+            if t.graph == "on":
+                raise ConfigError("--graph on keeps one learning rate; use --graph auto with --lr-schedule")
+            self.graph = False
         # Convolutions on a CPU run ~1.3x faster with NHWC weights (measured on the conv VAE and the tokenizers);
         # the saved weights stay in the standard layout.
         convs = any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in self.model.modules())
@@ -106,14 +111,14 @@ class Trainer:
         if self.step_kind == "fused":
             assert isinstance(self.model, GaussianVAE)  # resolve() picks fused only where fused.supports(model)
             step = fused.FusedVAEStep(
-                self.model, t.lr, t.batch_size, cfg.loss.free_bits, self.precision, grad_hook=hook
+                self.model, t.lr, t.batch_size, cfg.loss.free_bits, self.precision, grad_hook=hook, adam_eps=t.adam_eps
             )
             b, d = t.batch_size, cfg.model.latent_dim
             self.fused_step = step
             self._fused = GraphedStep(step, (b, x_train.shape[1]), (b, d)) if self.graph else step
             self.optimizer, self.opt_kind = step.optimizer, "adam-fused-flat"
         else:
-            self.optimizer, self.opt_kind = optim.make_optimizer(self.model.parameters(), t.lr)
+            self.optimizer, self.opt_kind = optim.make_optimizer(self.model.parameters(), t.lr, t.adam_eps)
             if self.dist.world > 1:
                 from torch.nn.parallel import DistributedDataParallel
 
@@ -217,6 +222,8 @@ class Trainer:
         Raises TrainingDiverged (before touching any checkpoint) when the loss stops being finite.
         """
         self.model.train()
+        lr = lr_at_epoch(self.step_count // self.steps_per_epoch, self.cfg.train)
+        optim.set_lr(self.optimizer, lr)
         stats = run_epoch(
             self.x_train,
             [Stream(self.gen, self.cfg.loss)],
@@ -243,6 +250,7 @@ class Trainer:
             "train_recon": means[1],
             f"train_{self.aux}": means[2],
             "beta": stats.betas[0],
+            "lr": lr,
             "seconds": stats.seconds,
             "images": stats.images,
         }

@@ -14,13 +14,19 @@ from ..errors import RunError
 from .step import FusedStep
 
 
-def make_optimizer(params, lr: float) -> tuple[torch.optim.Optimizer, str]:
+def make_optimizer(params, lr: float, eps: float = 1e-8) -> tuple[torch.optim.Optimizer, str]:
     """Adam with the fused kernel when available; returns ``(optimizer, kind)``."""
     params = list(params)
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True), "adam-fused"
+        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True), "adam-fused"
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, foreach=True), "adam-foreach"
+        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True), "adam-foreach"
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's learning rate (read by the next step)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def adam_by_name(optimizer: torch.optim.Optimizer, model: nn.Module, fused_step: FusedStep | None) -> dict[str, Tensor]:

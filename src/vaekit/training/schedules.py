@@ -1,4 +1,4 @@
-"""Beta (KL weight) schedules, evaluated per optimisation step.
+"""Beta (KL weight) schedules, evaluated per optimisation step, and learning-rate schedules, per epoch.
 
 Each is a function of the training fraction t = step / total_steps, so the usual per-epoch formulas are the
 special case step = epoch * steps_per_epoch. Cyclical annealing follows Fu et al. 2019 (arXiv 1903.10145).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..config import LossConfig
+from ..config import LossConfig, TrainConfig
 from ..errors import ConfigError
 
 
@@ -34,3 +34,22 @@ def beta_at(step: int, total_steps: int, cfg: LossConfig) -> float:
 def beta_per_epoch(epoch: int, epochs: int, cfg: LossConfig) -> float:
     """The per-epoch schedule: beta at the start of ``epoch`` out of ``epochs``."""
     return beta_at(epoch, epochs, cfg)
+
+
+IWAE_STAGES = 8  # Burda et al. 2015, section 5: stage i = 0..7 runs 3^i passes at lr 1e-3 * 10^(-i/7)
+IWAE_PASSES = sum(3**i for i in range(IWAE_STAGES))  # 3,280
+
+
+def lr_at_epoch(epoch: int, cfg: TrainConfig) -> float:
+    """The learning rate of ``epoch`` (0-based). ``iwae``: epoch e is in the first stage i whose cumulative
+    share of the 3,280 passes exceeds e / epochs, so ``epochs = 3280`` is the paper's schedule exactly and
+    fewer epochs keep its proportions (stages shorter than an epoch are skipped)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "iwae":
+        done = 0
+        for i in range(IWAE_STAGES):
+            done += 3**i
+            if epoch * IWAE_PASSES < done * cfg.epochs or i == IWAE_STAGES - 1:
+                return cfg.lr * 10.0 ** (-i / 7)
+    raise ConfigError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; use constant or iwae")

@@ -134,6 +134,7 @@ class FusedStep:
         free_bits: float = 0.0,
         precision: str = "fp32",
         grad_hook: Callable[[Tensor], None] | None = None,
+        adam_eps: float = 1e-8,
     ):
         if not models or not all(supports(m) for m in models):
             raise ConfigError("the fused step trains MLP Gaussian VAEs with a shared encoder and a learned posterior")
@@ -169,7 +170,7 @@ class FusedStep:
         self._layers = per_model
         self.param = nn.Parameter(flat)
         self.param.grad = self.flat_grad = grad
-        self.optimizer = torch.optim.Adam([self.param], lr=lr, fused=True)
+        self.optimizer = torch.optim.Adam([self.param], lr=lr, eps=adam_eps, fused=True)
 
         # the operands of the products: the fp32 buffers themselves, or a bf16 mirror of them
         dt = DTYPES[precision]
@@ -318,8 +319,9 @@ class FusedVAEStep(FusedStep):
         free_bits: float = 0.0,
         precision: str = "fp32",
         grad_hook: Callable[[Tensor], None] | None = None,
+        adam_eps: float = 1e-8,
     ):
-        super().__init__([model], lr, batch_size, free_bits, precision, grad_hook)
+        super().__init__([model], lr, batch_size, free_bits, precision, grad_hook, adam_eps)
         self.model = model
 
     def __call__(self, x: Tensor, beta: float | Tensor, eps: Tensor) -> Tensor:

@@ -42,6 +42,8 @@ from ..runs.lock import RunLock
 from ..switches import resolve_device
 from .cudagraph import GraphedStep
 from .epoch import Stream, run_epoch, schedule_steps
+from .optim import set_lr
+from .schedules import lr_at_epoch
 from .step import FusedStep
 
 
@@ -134,8 +136,9 @@ def _sweep(
     sw = switches.resolve(base.train.precision, "fused", base.train.graph, hw, fused_ok=True)
     if state is not None and base.train.precision == "auto":  # a resumed sweep keeps the precision it started with
         sw = switches.Switches(state[1].get("precision", "fp32"), sw.step, sw.graph)  # older sweeps: fp32
-    step = FusedStep(models, base.train.lr, base.train.batch_size, base.loss.free_bits, sw.precision)
-    graph = sw.graph  # on a GPU: one graph replay for all K models
+    t = base.train
+    step = FusedStep(models, t.lr, t.batch_size, base.loss.free_bits, sw.precision, adam_eps=t.adam_eps)
+    graph = sw.graph and t.lr_schedule == "constant"  # on a GPU: one graph replay for all K models
     k, bs = len(points), base.train.batch_size
     shapes = ((k, bs, x_train.shape[1]), (k, bs, base.model.latent_dim), (k,))
     run_step = GraphedStep(step, *shapes) if graph else step
@@ -179,6 +182,7 @@ def _sweep(
         for epoch in range(counters["epoch"], base.train.epochs):
             if base.train.max_steps and step_count >= base.train.max_steps:
                 break
+            set_lr(step.optimizer, lr_at_epoch(epoch, base.train))
             stats = run_epoch(
                 x_train,
                 streams,
