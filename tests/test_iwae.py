@@ -124,3 +124,18 @@ def test_iwae_trains_and_needs_a_plain_bound(tmp_path, blob_npz):
         setattr(bad.loss, field, value)
         with pytest.raises(ConfigError, match="iwae objective"):
             bad.validate()
+
+
+def test_the_paper_recipe_file_is_the_papers_setting():
+    from pathlib import Path
+
+    from vaekit.cli.parser import build_parser
+    from vaekit.cli.train import build_train_config
+
+    path = Path(__file__).resolve().parent.parent / "configs" / "iwae-paper.toml"
+    cfg = build_train_config(build_parser().parse_args(["train", "--config", str(path)]))
+    m, t = cfg.model, cfg.train
+    assert (m.hidden, m.latent_dim, m.activation, m.encoder_paths) == ((200, 200), 50, "tanh", "shared")
+    assert (cfg.data.dataset, cfg.data.binarize) == ("mnist", "dynamic")
+    assert (t.epochs, t.batch_size, t.lr, t.lr_schedule, t.adam_eps) == (3280, 20, 1e-3, "iwae", 1e-4)
+    assert (cfg.loss.objective, cfg.loss.beta) == ("elbo", 1.0)

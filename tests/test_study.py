@@ -52,6 +52,36 @@ def test_quick_study_writes_its_table_and_figure_and_resumes(tmp_path, blob_npz,
     assert all((tmp_path / r).joinpath("model.safetensors").stat().st_mtime_ns == t for r, t in stamps.items())
 
 
+def test_an_interrupted_study_resumes_where_it_stopped(tmp_path, blob_npz, monkeypatch, capsys):
+    import vaekit.measure.study as study
+
+    real, calls = study.train, []
+
+    def interrupted(*args, **kw):  # the second run of the study is stopped by Ctrl-C
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(study, "train", interrupted)
+    out = tmp_path / "study"
+    args = ["study", "collapse", "--quick", "--dataset", str(blob_npz), "--out", str(out), "--quiet"]
+    assert main(args) == 130
+    assert "--resume --out" in capsys.readouterr().err
+    assert not (out / "study.json").exists()
+    sweep_model = out / "plain+beta0.5+beta2" / "beta1-seed0" / "model.safetensors"
+    stamp = sweep_model.stat().st_mtime_ns
+    first_run = calls[0] / "model.safetensors"
+    first_stamp = first_run.stat().st_mtime_ns
+
+    monkeypatch.setattr(study, "train", real)
+    assert main(["study", "collapse", "--resume", "--out", str(out), "--quiet"]) == 0
+    rows = json.loads((out / "study.json").read_text())["models"]
+    assert len(rows) == len(REMEDIES)
+    assert sweep_model.stat().st_mtime_ns == stamp  # finished sweeps are not trained again
+    assert first_run.stat().st_mtime_ns == first_stamp  # nor finished runs
+
+
 def test_study_errors_are_one_line(tmp_path, blob_npz, capsys):
     out = tmp_path / "study"
     assert main(["study", "collapse", "--resume", "--out", str(out)]) == 2

@@ -183,10 +183,15 @@ def study_collapse(
             for f in (STUDY_JSON, STUDY_MD, STUDY_PNG):
                 (out_dir / f).unlink(missing_ok=True)
             atomic_write_json(plan_file, {"study": "collapse", **_plan_dict(cfg)})
-        for i, g in enumerate(groups, 1):
-            say(f"[{i}/{len(groups)}] {g.name}: {len(g.cells)} model(s), {'one sweep' if g.batched else 'a run each'}")
-            _train_group(g, out_dir, overwrite and not resume, progress, dataset)
-        rows = _evaluate(cfg, groups, out_dir, dataset, progress, overwrite and not resume, say)
+        try:
+            for i, g in enumerate(groups, 1):
+                kind = "one sweep" if g.batched else "a run each"
+                say(f"[{i}/{len(groups)}] {g.name}: {len(g.cells)} model(s), {kind}")
+                _train_group(g, out_dir, overwrite and not resume, progress, dataset)
+            rows = _evaluate(cfg, groups, out_dir, dataset, progress, overwrite and not resume, say)
+        except KeyboardInterrupt:
+            say(f"study interrupted; continue it with `vaekit study collapse --resume --out {out_dir}`")
+            raise
         remedies = _aggregate(rows)
         table = markdown_table(cfg, remedies)
         atomic_write_json(out_dir / STUDY_JSON, {"plan": _plan_dict(cfg), "remedies": remedies, "models": rows})
