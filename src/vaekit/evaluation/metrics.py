@@ -67,7 +67,7 @@ def iw_nll(
     n, d = x.shape[0], model.latent_dim
     chunk = max(1, max_rows // k)
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for i in tqdm(range(0, n, chunk), desc=f"IW-NLL (K={k})", disable=not progress, leave=False):
+    for i in tqdm(range(0, n, chunk), desc=f"IW-NLL (K={k})", disable=None if progress else True, leave=False):
         xb = x[i : i + chunk]  # (c, P)
         c = xb.shape[0]
         mu, logvar = model.encode(xb)  # (c, D)
