@@ -141,6 +141,15 @@ def study_chart(remedies: list[dict], rows: list[dict], path: str | Path, units:
             ax.set_xlim(0, units)
         else:  # likelihoods differ by a few nats on a scale of ~100: markers, not bars from 0
             ax.errorbar(means, ys, xerr=sds, fmt="o", color="#4c72b0", alpha=0.75, markersize=8)
+            finite = sorted(m for m in means if math.isfinite(m))
+            if finite:  # remedies far off the rest are drawn at the edge, with their value
+                mid = finite[len(finite) // 2]
+                near = [m for m in finite if m <= mid + 15]
+                right = max(near) + 0.15 * (max(near) - min(near)) + 0.5
+                ax.set_xlim(min(near) - 0.1 * (max(near) - min(near)) - 0.5, right)
+                for y, m in zip(ys, means, strict=True):
+                    if m > right:
+                        ax.annotate(f"{m:.1f} →", (right, y), ha="right", va="center", fontsize=9)
         for y, name in zip(ys, names, strict=True):
             vals = [row[key] for row in rows if row["remedy"] == name]
             ax.plot(vals, [y] * len(vals), "k.", markersize=5)
