@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="pre-registered experiments: collapse (the lecture's remedies, measured)")
     st.add_argument("study", choices=["collapse"], help="collapse: the remedies x 3 seeds in the IWAE-paper setting")
     st.add_argument("--out", help="study folder (default runs/study-collapse-DATASET)")
-    st.add_argument("--quick", action="store_true", help="a minute-long run of the whole pipeline (2 epochs, 1 seed)")
+    st.add_argument("--quick", action="store_true", help="the whole pipeline at a test's size (2 epochs, 1 seed)")
     st.add_argument("--epochs", type=int, help="epochs per model (default 40)")
     st.add_argument("--seeds", help="comma list of seeds (default 0,1,2)")
     st.add_argument("--dataset", help="mnist (default), or a path, as for train")

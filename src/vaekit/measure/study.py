@@ -91,7 +91,8 @@ class StudyConfig:
     device: str = "auto"
 
 
-QUICK: dict[str, Any] = {"epochs": 2, "seeds": (0,), "iw_samples": 20, "iw_images": 200}  # `--quick`: a minute on a CPU
+# `--quick`: the whole pipeline at a test's size (seconds on synthetic data, a few minutes on MNIST)
+QUICK: dict[str, Any] = {"epochs": 2, "seeds": (0,), "iw_samples": 20, "iw_images": 200}
 
 
 @dataclass
