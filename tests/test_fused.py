@@ -65,6 +65,7 @@ def test_unsupported_models_are_refused():
     assert supports(GaussianVAE(replace(cfg, activation="tanh")))
     assert not supports(odd)  # a tanh encoder with a ReLU decoder
     assert not supports(GaussianVAE(replace(cfg, encoder_paths="dvae")))  # path B is trained by autograd
+    assert not supports(GaussianVAE(cfg, encoder=mlp([16, 4]), decoder=mlp([2, 16])), "iwae")  # another loss
     with pytest.raises(ConfigError):
         FusedVAEStep(odd, 1e-3, 4)
 

@@ -135,9 +135,7 @@ def _groups(cfg: StudyConfig) -> list[_Group]:
     groups: dict[str, _Group] = {}
     for remedy in REMEDIES:
         run = remedy_config(cfg, remedy, cfg.seeds[0])
-        batchable = remedy.overrides.get("model") is None and run.loss.objective == "elbo"
-        batchable = batchable and fused.supports(build_model(replace(run.model, input_shape=(4, 4))))
-        if batchable:
+        if fused.supports(build_model(replace(run.model, input_shape=(4, 4))), run.loss.objective):
             key = copy.deepcopy(run)
             key.loss.beta = 1.0
             ident = json.dumps(key.to_dict(), sort_keys=True)

@@ -42,7 +42,7 @@ from . import step as fused
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
 from .epoch import Stream, run_epoch, schedule_steps
-from .schedules import lr_at_epoch
+from .schedules import dvae_alpha, lr_at_epoch
 
 
 @dataclass
@@ -87,7 +87,7 @@ class Trainer:
             self.model.generator = self.gen
         self.hardware = switches.detect(device)
         t = cfg.train
-        fused_ok = fused.supports(self.model) and cfg.loss.objective == "elbo"
+        fused_ok = fused.supports(self.model, cfg.loss.objective)
         sw = switches.resolve(t.precision, t.step, t.graph, self.hardware, fused_ok, self.dist.world, pinned)
         self.precision, self.step_kind, self.graph = sw.precision, sw.step, sw.graph
         if self.graph and t.lr_schedule != "constant":  # a captured graph keeps the learning rate it saw
@@ -130,6 +130,7 @@ class Trainer:
         self.total_steps = schedule_steps(x_train.shape[0], t.batch_size, t.epochs, t.max_steps)
         self.steps_per_epoch = schedule_steps(x_train.shape[0], t.batch_size, 1)
         self.step_count = 0
+        self.alpha = dvae_alpha(0, cfg.model)  # dvae: path A's weight this epoch (run_epoch sets it)
         # noise per image: D values, K * D for the iwae objective (K samples), none for a tokenizer
         d = cfg.model.latent_dim
         self.noise_dim = 0 if self.tokenizer else d * (cfg.loss.iwae_k if cfg.loss.objective == "iwae" else 1)
@@ -184,11 +185,9 @@ class Trainer:
         """
         rank, world = self.dist.rank, self.dist.world
         mcfg, lcfg = self.cfg.model, self.cfg.loss
-        keep, alpha = None, 1.0
-        if mcfg.encoder_paths == "dvae":  # path B's pixel mask for the global batch, then alpha by epoch
+        keep = None
+        if mcfg.encoder_paths == "dvae":  # path B's pixel mask for the global batch
             keep = (torch.rand(xb.shape, device=xb.device, generator=self.gen) >= mcfg.dvae_mask).to(xb.dtype)
-            epoch = self.step_count // self.steps_per_epoch
-            alpha = min(1.0, epoch / mcfg.dvae_ramp) if mcfg.dvae_ramp > 0 else 1.0
         if world > 1:
             xb, eps = xb[rank::world], eps[rank::world]
             keep = keep[rank::world] if keep is not None else None
@@ -206,7 +205,7 @@ class Trainer:
         if lcfg.objective == "iwae":  # (n, K*D) noise -> K samples (K, n, D)
             eps = eps.reshape(eps.shape[0], lcfg.iwae_k, -1).transpose(0, 1)
         with self._autocast:
-            out = self._net(xb, eps=eps, keep=keep, alpha=alpha)
+            out = self._net(xb, eps=eps, keep=keep, alpha=self.alpha)
         if lcfg.objective == "iwae":
             terms = iwae_loss(out.logits, xb, out.z, out.mu, out.logvar, mcfg.likelihood, mcfg.sigma)
         else:
@@ -222,8 +221,10 @@ class Trainer:
         Raises TrainingDiverged (before touching any checkpoint) when the loss stops being finite.
         """
         self.model.train()
-        lr = lr_at_epoch(self.step_count // self.steps_per_epoch, self.cfg.train)
+        epoch = self.step_count // self.steps_per_epoch
+        lr = lr_at_epoch(epoch, self.cfg.train)
         optim.set_lr(self.optimizer, lr)
+        self.alpha = dvae_alpha(epoch, self.cfg.model)
         stats = run_epoch(
             self.x_train,
             [Stream(self.gen, self.cfg.loss)],

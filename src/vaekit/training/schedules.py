@@ -1,4 +1,5 @@
-"""Beta (KL weight) schedules, evaluated per optimisation step, and learning-rate schedules, per epoch.
+"""Beta (KL weight) schedules, evaluated per optimisation step; the learning rate and the dvae mixing weight,
+per epoch.
 
 Each is a function of the training fraction t = step / total_steps, so the usual per-epoch formulas are the
 special case step = epoch * steps_per_epoch. Cyclical annealing follows Fu et al. 2019 (arXiv 1903.10145).
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..config import LossConfig, TrainConfig
+from ..config import LossConfig, ModelConfig, TrainConfig
 from ..errors import ConfigError
 
 
@@ -53,3 +54,8 @@ def lr_at_epoch(epoch: int, cfg: TrainConfig) -> float:
             if epoch * IWAE_PASSES < done * cfg.epochs or i == IWAE_STAGES - 1:
                 return cfg.lr * 10.0 ** (-i / 7)
     raise ConfigError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; use constant or iwae")
+
+
+def dvae_alpha(epoch: int, cfg: ModelConfig) -> float:
+    """The dvae encoder's weight on path A in ``epoch`` (0-based): min(1, epoch / dvae_ramp); 1 without a ramp."""
+    return min(1.0, epoch / cfg.dvae_ramp) if cfg.dvae_ramp > 0 else 1.0

@@ -62,10 +62,11 @@ def _linear(seq: nn.Module) -> list[nn.Linear]:
     return layers
 
 
-def supports(model: nn.Module) -> bool:
-    """True when the fused step can train ``model``: a GaussianVAE with an MLP encoder and decoder (ReLU or tanh,
-    the same in both), a joint [mu, logvar] head and no dvae path B."""
-    if not isinstance(model, GaussianVAE) or model.encoder_masked is not None:
+def supports(model: nn.Module, objective: str = "elbo") -> bool:
+    """True when the fused step can train ``model`` on ``objective``: a GaussianVAE with an MLP encoder and
+    decoder (ReLU or tanh, the same in both), a joint [mu, logvar] head and no dvae path B, on the (beta-)ELBO
+    (the hand-derived backward pass is the ELBO's, not the IWAE bound's)."""
+    if objective != "elbo" or not isinstance(model, GaussianVAE) or model.encoder_masked is not None:
         return False
     if linear_layers(model.encoder) is None or linear_layers(model.decoder) is None:
         return False
