@@ -8,9 +8,9 @@ import torch
 
 from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError
-from vaekit.losses import vae_loss
+from vaekit.losses import iwae_loss, vae_loss
 from vaekit.models import GaussianVAE, mlp
-from vaekit.training.step import FusedVAEStep, supports
+from vaekit.training.step import FusedStep, FusedVAEStep, supports
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,53 @@ def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, bet
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
 
 
+@pytest.mark.parametrize(
+    "likelihood, samples, hidden, activation",
+    [("bernoulli", 5, (32,), "relu"), ("gaussian", 3, (24, 16), "tanh"), ("bernoulli", 1, (24, 16), "tanh")],
+)
+def test_fused_iwae_step_matches_autograd_and_adam(likelihood, samples, hidden, activation):
+    """iwae_k = S: the hand-derived gradient of the IWAE bound equals autograd's through ``iwae_loss``, with
+    the noise laid out as the engine draws it, (n, S * D), image i's S vectors side by side."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
+    ref = GaussianVAE(replace(cfg, activation=activation))
+    model = copy.deepcopy(ref)
+    opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    step = FusedVAEStep(model, lr=1e-3, batch_size=16, iwae_k=samples)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(40, 36)
+    for it in range(6):
+        xb = x[:16] if it % 2 == 0 else x[16:27]  # full and short batches
+        noise = torch.randn(xb.shape[0], samples * 4, generator=gen)  # (n, S*D)
+        out = ref(xb, eps=noise.reshape(-1, samples, 4).transpose(0, 1))  # eps (S, n, D)
+        terms = iwae_loss(out.logits, xb, out.z, out.mu, out.logvar, likelihood, 0.7)
+        opt.zero_grad()
+        terms.total.backward()
+        opt.step()
+        total, recon, kl = step(xb, 1.0, noise)
+        torch.testing.assert_close(total, terms.total.detach(), atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(recon, terms.recon.detach(), atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(kl, terms.kl.detach(), atol=1e-5, rtol=1e-5)
+    for (name, a), b in zip(ref.state_dict().items(), model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_fused_iwae_step_of_two_models_is_two_steps():
+    """K models on the IWAE bound in one step give what each model's own step gives."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
+    models = [GaussianVAE(cfg) for _ in range(2)]
+    alone = [FusedVAEStep(copy.deepcopy(m), 1e-3, 8, iwae_k=4) for m in models]
+    both = FusedStep(models, 1e-3, 8, iwae_k=4)
+    x, noise = torch.rand(2, 8, 36), torch.randn(2, 8, 12)
+    for _ in range(3):
+        losses = both(x, 1.0, noise)
+        for k, s in enumerate(alone):
+            torch.testing.assert_close(losses[k], s(x[k], 1.0, noise[k]), atol=1e-5, rtol=1e-5)
+    for k, s in enumerate(alone):
+        torch.testing.assert_close(_flat(models[k]), _flat(s.model), atol=1e-6, rtol=1e-5)
+
+
 def test_parameters_live_in_one_buffer():
     model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=2))
     step = FusedVAEStep(model, 1e-3, 4)
@@ -65,7 +112,8 @@ def test_unsupported_models_are_refused():
     assert supports(GaussianVAE(replace(cfg, activation="tanh")))
     assert not supports(odd)  # a tanh encoder with a ReLU decoder
     assert not supports(GaussianVAE(replace(cfg, encoder_paths="dvae")))  # path B is trained by autograd
-    assert not supports(GaussianVAE(cfg, encoder=mlp([16, 4]), decoder=mlp([2, 16])), "iwae")  # another loss
+    assert supports(GaussianVAE(cfg, encoder=mlp([16, 4]), decoder=mlp([2, 16])), "iwae")
+    assert not supports(GaussianVAE(cfg), "other")
     with pytest.raises(ConfigError):
         FusedVAEStep(odd, 1e-3, 4)
 
@@ -74,8 +122,10 @@ def _flat(model):
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
-@pytest.mark.parametrize("likelihood, free_bits", [("bernoulli", 0.0), ("gaussian", 0.3)])
-def test_bf16_step_matches_autograd_under_autocast(likelihood, free_bits):
+@pytest.mark.parametrize(
+    "likelihood, free_bits, samples", [("bernoulli", 0.0, None), ("gaussian", 0.3, None), ("bernoulli", 0.0, 3)]
+)
+def test_bf16_step_matches_autograd_under_autocast(likelihood, free_bits, samples):
     """precision="bf16": bf16 products, fp32 master weights / Adam / loss. Against autograd + bf16 autocast the
     losses agree to 1 % and each step's parameter update to cosine >= 0.99 (both round their products to bf16,
     in different places, so bit equality is not expected); the weights stay fp32."""
@@ -84,16 +134,19 @@ def test_bf16_step_matches_autograd_under_autocast(likelihood, free_bits):
     ref = GaussianVAE(cfg)
     model = copy.deepcopy(ref)
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
-    step = FusedVAEStep(model, lr=1e-3, batch_size=32, free_bits=free_bits, precision="bf16")
+    step = FusedVAEStep(model, lr=1e-3, batch_size=32, free_bits=free_bits, precision="bf16", iwae_k=samples)
     g = torch.Generator().manual_seed(1)
     x = torch.rand(96, 64, generator=g)
     for it in range(8):
         xb = x[(it % 3) * 32 : (it % 3) * 32 + (32 if it != 5 else 19)]  # full and short batches
-        eps = torch.randn(xb.shape[0], 6, generator=g)
+        eps = torch.randn(xb.shape[0], 6 * (samples or 1), generator=g)
         before = _flat(ref)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = ref(xb, eps=eps)
-        terms = vae_loss(out.logits, xb, out.mu, out.logvar, 1.0, likelihood, 0.7, free_bits)
+            out = ref(xb, eps=eps if samples is None else eps.reshape(-1, samples, 6).transpose(0, 1))
+        if samples is None:
+            terms = vae_loss(out.logits, xb, out.mu, out.logvar, 1.0, likelihood, 0.7, free_bits)
+        else:
+            terms = iwae_loss(out.logits, xb, out.z, out.mu, out.logvar, likelihood, 0.7)
         opt.zero_grad()
         terms.total.backward()
         opt.step()

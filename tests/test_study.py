@@ -12,9 +12,10 @@ from vaekit.runs.checkpoint import load_model
 def test_grid_batches_what_the_fused_step_can(blob_npz):
     cfg = StudyConfig(dataset=str(blob_npz), seeds=(0, 1, 2), epochs=10)
     groups = {g.name: g for g in _groups(cfg)}
-    assert sorted(len(g.cells) for g in groups.values() if g.batched) == [3, 3, 3, 3, 3, 9]
+    assert sorted(len(g.cells) for g in groups.values() if g.batched) == [3, 3, 3, 3, 3, 3, 9]
     assert groups["plain+beta0.5+beta2"].batched  # the betas of the plain VAE: one sweep of 9 models
-    assert {name for name, g in groups.items() if not g.batched} == {"dvae", "sigma0.1", "sigma0.5", "iwae-k5"}
+    assert groups["iwae-k5"].batched  # the fused step trains the IWAE bound too: the 3 seeds as one sweep
+    assert {name for name, g in groups.items() if not g.batched} == {"dvae", "sigma0.1", "sigma0.5"}
     assert sum(len(g.cells) for g in groups.values()) == 3 * len(REMEDIES)
     dvae = remedy_config(cfg, next(r for r in REMEDIES if r.name == "dvae"), 0)
     assert (dvae.model.encoder_paths, dvae.model.dvae_mask, dvae.model.dvae_ramp) == ("dvae", 0.3, 5)
@@ -38,7 +39,7 @@ def test_quick_study_writes_its_table_and_figure_and_resumes(tmp_path, blob_npz,
         model, saved = load_model(row["run"])  # every model is an ordinary run directory
         assert saved.train.epochs == QUICK["epochs"] and saved.data.binarize == "dynamic"
     by_name = {r["remedy"]: r for r in study["models"]}
-    assert json.loads((out / "iwae-k5" / "seed0" / "config.json").read_text())["loss"]["objective"] == "iwae"
+    assert json.loads((out / "iwae-k5" / "beta1-seed0" / "config.json").read_text())["loss"]["objective"] == "iwae"
     assert by_name["plain"]["batched"] == 3  # trained in one sweep with beta 0.5 and beta 2
     assert (out / "study.png").stat().st_size > 10_000
     assert (out / "study.md").read_text().strip() == table.strip()
@@ -80,6 +81,25 @@ def test_an_interrupted_study_resumes_where_it_stopped(tmp_path, blob_npz, monke
     assert len(rows) == len(REMEDIES)
     assert sweep_model.stat().st_mtime_ns == stamp  # finished sweeps are not trained again
     assert first_run.stat().st_mtime_ns == first_stamp  # nor finished runs
+
+
+def test_a_study_keeps_the_layout_it_was_trained_in(tmp_path, blob_npz, monkeypatch):
+    """A study whose iwae models were trained as runs (before the fused step had the IWAE bound) resumes with
+    them as they are: nothing is trained again, and the table reads them from their run directories."""
+    import vaekit.measure.study as study
+
+    real = study.fused.supports
+    monkeypatch.setattr(study.fused, "supports", lambda model, objective="elbo": objective == "elbo" and real(model))
+    out = tmp_path / "study"
+    args = ["study", "collapse", "--quick", "--dataset", str(blob_npz), "--out", str(out), "--quiet"]
+    assert main([*args, "--precision", "fp32"]) == 0
+    old = out / "iwae-k5" / "seed0" / "model.safetensors"
+    stamp = old.stat().st_mtime_ns
+    monkeypatch.setattr(study.fused, "supports", real)
+    assert main(["study", "collapse", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert old.stat().st_mtime_ns == stamp and not (out / "iwae-k5" / "beta1-seed0").exists()
+    rows = json.loads((out / "study.json").read_text())["models"]
+    assert [r["run"] for r in rows if r["remedy"] == "iwae-k5"] == [str(out / "iwae-k5" / "seed0")]
 
 
 def test_study_errors_are_one_line(tmp_path, blob_npz, capsys):

@@ -80,6 +80,24 @@ def test_sweep_models_equal_separate_runs(tmp_path, blob_npz, anneal, binarize, 
         assert [r["train_loss"] for r in got] == pytest.approx([r["train_loss"] for r in want], rel=rel)
 
 
+def test_an_iwae_sweep_equals_separate_runs(tmp_path, blob_npz):
+    """--objective iwae --k 3, fp32, dynamic binarization: the K-model step draws each model's S noise vectors
+    per image as its run does; a beta other than 1 is refused."""
+    base = _base(blob_npz, precision="fp32")
+    base.loss.objective, base.loss.iwae_k, base.data.binarize = "iwae", 3, "dynamic"
+    sweep(base, [1.0], [0, 3], tmp_path / "sweep", progress=False)
+    cfg = copy.deepcopy(base)
+    cfg.train.seed = 3
+    train(cfg, tmp_path / "solo", progress=False)
+    solo, _ = load_model(tmp_path / "solo")
+    swept, swept_cfg = load_model(tmp_path / "sweep" / point_name(1.0, 3))
+    assert (swept_cfg.loss.objective, swept_cfg.loss.iwae_k) == ("iwae", 3)
+    for (name, a), b in zip(solo.state_dict().items(), swept.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, **TOLERANCE["fp32"], msg=name)
+    with pytest.raises(ConfigError, match="--betas 1"):
+        sweep(base, [1.0, 2.0], [0], tmp_path / "bad", progress=False)
+
+
 def test_sweep_writes_runs_a_table_and_a_chart_and_refuses_to_overwrite(tmp_path, blob_npz):
     out = tmp_path / "sweep"
     sweep(_base(blob_npz, epochs=1), [1.0, 4.0], [0], out, progress=False)

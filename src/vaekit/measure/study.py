@@ -7,8 +7,8 @@ Cov_x(E[z|x]) > 0.01, over the 50 units) and what it costs in likelihood (IW-NLL
 
 Batching: remedies that differ from the plain VAE in beta only train together as one sweep (the fused step
 for K models, ``training/sweep.py``); each annealing schedule and each free-bits level is a sweep over the
-seeds. The dvae encoder, a fixed posterior sigma and the iwae objective train as ordinary runs (the autograd
-step). Every model is an ordinary run directory, so ``evaluate``, ``report``, ``diagnose`` open it.
+seeds, and so are the iwae objective's seeds. The dvae encoder and a fixed posterior sigma train as ordinary
+runs (the autograd step). Every model is an ordinary run directory, so ``evaluate``, ``report``, ``diagnose`` open it.
 
 Resumable: each sweep and run checkpoints every epoch; a resumed study skips what finished, continues what
 was interrupted and re-evaluates nothing already evaluated (``study_eval.json`` in each run directory).
@@ -130,12 +130,14 @@ def remedy_config(cfg: StudyConfig, remedy: Remedy, seed: int) -> RunConfig:
     return run.validate()
 
 
-def _groups(cfg: StudyConfig) -> list[_Group]:
-    """The grid's cells grouped into sweeps where the fused step can batch them, runs otherwise."""
+def _groups(cfg: StudyConfig, out_dir: Path | None = None) -> list[_Group]:
+    """The grid's cells grouped into sweeps where the fused step can batch them, runs otherwise. A remedy that
+    ``out_dir`` already holds as runs (trained by a vaekit whose fused step could not batch it) stays runs."""
     groups: dict[str, _Group] = {}
     for remedy in REMEDIES:
         run = remedy_config(cfg, remedy, cfg.seeds[0])
-        if fused.supports(build_model(replace(run.model, input_shape=(4, 4))), run.loss.objective):
+        as_runs = out_dir is not None and (out_dir / remedy.name / f"seed{cfg.seeds[0]}" / ckpt.CONFIG).is_file()
+        if not as_runs and fused.supports(build_model(replace(run.model, input_shape=(4, 4))), run.loss.objective):
             key = copy.deepcopy(run)
             key.loss.beta = 1.0
             ident = json.dumps(key.to_dict(), sort_keys=True)
@@ -174,7 +176,7 @@ def study_collapse(
         raise RunError(f"{out_dir} already holds a study; pass --resume to continue it or --overwrite to replace it")
     if not cfg.seeds or cfg.epochs < 1 or cfg.iw_samples < 1 or cfg.iw_images < 0:
         raise ConfigError("a study needs one seed or more, epochs >= 1, --iw-samples >= 1 and --iw-images >= 0")
-    groups = _groups(cfg)
+    groups = _groups(cfg, out_dir if resume else None)
     if dataset is None:
         dataset = load_configured(groups[0].base.data, quiet=not progress)
     with RunLock(out_dir):

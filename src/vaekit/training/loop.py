@@ -85,6 +85,9 @@ class Trainer:
         self.aux = "quant" if self.tokenizer else "kl"  # the name of the third loss term
         if self.tokenizer:
             self.model.generator = self.gen
+        # noise per image: D values, K * D for the iwae objective (K samples), none for a tokenizer
+        d = cfg.model.latent_dim
+        self.noise_dim = 0 if self.tokenizer else d * (cfg.loss.iwae_k if cfg.loss.objective == "iwae" else 1)
         self.hardware = switches.detect(device)
         t = cfg.train
         fused_ok = fused.supports(self.model, cfg.loss.objective)
@@ -111,11 +114,18 @@ class Trainer:
         if self.step_kind == "fused":
             assert isinstance(self.model, GaussianVAE)  # resolve() picks fused only where fused.supports(model)
             step = fused.FusedVAEStep(
-                self.model, t.lr, t.batch_size, cfg.loss.free_bits, self.precision, grad_hook=hook, adam_eps=t.adam_eps
+                self.model,
+                t.lr,
+                t.batch_size,
+                cfg.loss.free_bits,
+                self.precision,
+                grad_hook=hook,
+                adam_eps=t.adam_eps,
+                iwae_k=cfg.loss.iwae_k if cfg.loss.objective == "iwae" else None,
             )
-            b, d = t.batch_size, cfg.model.latent_dim
+            b = t.batch_size
             self.fused_step = step
-            self._fused = GraphedStep(step, (b, x_train.shape[1]), (b, d)) if self.graph else step
+            self._fused = GraphedStep(step, (b, x_train.shape[1]), (b, self.noise_dim)) if self.graph else step
             self.optimizer, self.opt_kind = step.optimizer, "adam-fused-flat"
         else:
             self.optimizer, self.opt_kind = optim.make_optimizer(self.model.parameters(), t.lr, t.adam_eps)
@@ -131,9 +141,6 @@ class Trainer:
         self.steps_per_epoch = schedule_steps(x_train.shape[0], t.batch_size, 1)
         self.step_count = 0
         self.alpha = dvae_alpha(0, cfg.model)  # dvae: path A's weight this epoch (run_epoch sets it)
-        # noise per image: D values, K * D for the iwae objective (K samples), none for a tokenizer
-        d = cfg.model.latent_dim
-        self.noise_dim = 0 if self.tokenizer else d * (cfg.loss.iwae_k if cfg.loss.objective == "iwae" else 1)
 
     @property
     def info(self) -> dict[str, Any]:

@@ -11,7 +11,13 @@ this small that bookkeeping costs as much as the matrix products. This step inst
   * runs every matrix product as one batched product over the K models,
   * updates all parameters with one call of PyTorch's fused Adam kernel on the flat buffer (Adam is
     element-wise, so this is K independent Adams).
-It computes what ``vae_loss(...).total.backward(); Adam.step()`` computes for each model (parity-tested).
+It computes what ``vae_loss(...).total.backward(); Adam.step()`` computes for each model (parity-tested), or
+with ``iwae_k = S`` what ``iwae_loss(...)`` does. The IWAE gradient, written out: with
+log w_s = log p(x|z_s) + log N(z_s; 0, I) - log N(z_s; mu, sigma^2), z_s = mu + sigma * eps_s and the
+normalised weights a_s = softmax_s(log w_s), the loss -log mean_s w_s has
+    dL/dz_s = a_s * (d(-log p(x|z_s))/dz_s + z_s),
+    dL/dmu = sum_s dL/dz_s,   dL/dlogvar = 0.5 * sum_s dL/dz_s * (z_s - mu) - 0.5
+(the decoder runs once on all S * n rows, each row's output gradient scaled by its a_s).
 
 Precision ``bf16``: the matrix products take bf16 operands (a bf16 copy of the weights, refreshed by one
 cast after every Adam update) and accumulate in fp32, as autocast does; the master weights, Adam and its
@@ -63,10 +69,10 @@ def _linear(seq: nn.Module) -> list[nn.Linear]:
 
 
 def supports(model: nn.Module, objective: str = "elbo") -> bool:
-    """True when the fused step can train ``model`` on ``objective``: a GaussianVAE with an MLP encoder and
-    decoder (ReLU or tanh, the same in both), a joint [mu, logvar] head and no dvae path B, on the (beta-)ELBO
-    (the hand-derived backward pass is the ELBO's, not the IWAE bound's)."""
-    if objective != "elbo" or not isinstance(model, GaussianVAE) or model.encoder_masked is not None:
+    """True when the fused step can train ``model`` on ``objective`` (the beta-ELBO or the IWAE bound): a
+    GaussianVAE with an MLP encoder and decoder (ReLU or tanh, the same in both), a joint [mu, logvar] head
+    and no dvae path B."""
+    if objective not in ("elbo", "iwae") or not isinstance(model, GaussianVAE) or model.encoder_masked is not None:
         return False
     if linear_layers(model.encoder) is None or linear_layers(model.decoder) is None:
         return False
@@ -119,12 +125,24 @@ def latent_grads(dz: Tensor, mu: Tensor, z: Tensor, var: Tensor, w: float | Tens
     torch.addcmul((var - 1.0).mul_(0.5 * w), dz, z - mu, value=0.5, out=dlogvar)
 
 
+def iwae_latent_grads(dz: Tensor, mu: Tensor, z: Tensor, a: Tensor, dmu: Tensor, dlogvar: Tensor) -> None:
+    """The IWAE bound's dL/dmu and dL/dlogvar (K, n, D) into ``dmu`` and ``dlogvar``, given dz (K, S, n, D),
+    the decoder's gradient of sum_s a_s * -log p(x|z_s) (consumed), z (K, S, n, D) and a (K, S, n, 1)."""
+    dz.addcmul_(z, a)  # + a_s * d(-log N(z_s; 0, I))/dz_s
+    torch.sum(dz, 1, out=dmu)
+    torch.sum(dz.mul_(z - mu.unsqueeze(1)), 1, out=dlogvar)  # dz_s * eps_s * sigma
+    dlogvar.mul_(0.5).sub_(0.5 / mu.shape[1])  # - 0.5 * sum_s a_s, the a_s summing to 1 / n
+
+
 class FusedStep:
     """``step(x, betas, eps) -> (K, 3)`` [total, recon, kl] per model: one fused step of K MLP VAEs.
 
     x (K, n, P), eps (K, n, D), betas a number, a 0-dim tensor or (K,); n <= ``batch_size`` (a short last
-    batch uses the leading rows of every buffer). After construction every model's parameters are views into
-    the flat buffer ``param``, so each model stays an ordinary ``GaussianVAE`` for evaluation and checkpoints.
+    batch uses the leading rows of every buffer). With ``iwae_k = S`` the models train on the IWAE bound:
+    eps (K, n, S * D) (image i's S noise vectors side by side, as the engine draws them), betas ignored (the
+    bound has no beta); recon is the mean over samples of -log p(x|z_s), kl the closed-form KL (both logged
+    only). After construction every model's parameters are views into the flat buffer ``param``, so each
+    model stays an ordinary ``GaussianVAE`` for evaluation and checkpoints.
     """
 
     def __init__(
@@ -136,9 +154,12 @@ class FusedStep:
         precision: str = "fp32",
         grad_hook: Callable[[Tensor], None] | None = None,
         adam_eps: float = 1e-8,
+        iwae_k: int | None = None,
     ):
         if not models or not all(supports(m) for m in models):
             raise ConfigError("the fused step trains MLP Gaussian VAEs with a shared encoder and a learned posterior")
+        if iwae_k is not None and (iwae_k < 1 or free_bits > 0):
+            raise ConfigError("the iwae objective needs K >= 1 samples and no free bits")
         if precision not in DTYPES:
             raise ConfigError(f"the fused step computes in fp32 or bf16, not {precision!r}")
         per_model = [_linear(m.encoder) + _linear(m.decoder) for m in models]
@@ -183,18 +204,21 @@ class FusedStep:
         self.b = [self.cflat[b].view(k, o) for (_, b), (o, _) in zip(self.slices, shapes, strict=True)]
         self.gW = [self.cgrad[w].view(k, o, i) for (w, _), (o, i) in zip(self.slices, shapes, strict=True)]
         self.gb = [self.cgrad[b].view(k, o) for (_, b), (o, _) in zip(self.slices, shapes, strict=True)]
-        # activation buffers for a full batch, per layer
+        # activation buffers for a full batch, per layer; the decoder's hold S rows per image (S = 1: the ELBO)
+        self.iwae_k = iwae_k
         d, p, bs = self.latent_dim, shapes[0][1], batch_size
-        self.out = [torch.empty(k, bs, o, device=dev, dtype=dt) for o, _ in shapes]  # activations
-        self.grad = [torch.empty(k, bs, o, device=dev, dtype=dt) for o, _ in shapes]  # dL/d(activation)
-        self.z = torch.empty(k, bs, d, device=dev)
+        sb = (iwae_k or 1) * bs  # decoder rows
+        rows = [bs if j < self.n_enc else sb for j in range(len(shapes))]
+        self.out = [torch.empty(k, r, o, device=dev, dtype=dt) for r, (o, _) in zip(rows, shapes, strict=True)]
+        self.grad = [torch.empty(k, r, o, device=dev, dtype=dt) for r, (o, _) in zip(rows, shapes, strict=True)]
+        self.z = torch.empty(k, sb, d, device=dev)  # rows sample-major: row s * n + i is image i's sample s
         self.std = torch.empty(k, bs, d, device=dev)
         if self._bf16:  # fp32 ends of the bf16 products
             self.x_c = torch.empty(k, bs, p, device=dev, dtype=dt)  # the batch as a product operand
-            self.z_c = torch.empty(k, bs, d, device=dev, dtype=dt)
+            self.z_c = torch.empty(k, sb, d, device=dev, dtype=dt)
             self.head = torch.empty(k, bs, 2 * d, device=dev)  # [mu, logvar]
-            self.logits = torch.empty(k, bs, shapes[-1][0], device=dev)
-            self.dlogits = torch.empty(k, bs, shapes[-1][0], device=dev)
+            self.logits = torch.empty(k, sb, shapes[-1][0], device=dev)
+            self.dlogits = torch.empty(k, sb, shapes[-1][0], device=dev)
             self.dhead = torch.empty(k, bs, 2 * d, device=dev)
 
     def parameter_views(self, buffer: Tensor, k: int = 0) -> dict[str, Tensor]:
@@ -236,8 +260,10 @@ class FusedStep:
     @torch.no_grad()
     def __call__(self, x: Tensor, betas: float | Tensor, eps: Tensor) -> Tensor:
         k, n, d = x.shape[0], x.shape[1], self.latent_dim
+        s = self.iwae_k or 1
+        m = s * n  # decoder rows
         enc, dec = range(self.n_enc), range(self.n_enc, len(self.W))
-        z, std = self.z[:, :n], self.std[:, :n]
+        z, std = self.z[:, :m], self.std[:, :n]
         bf16 = self._bf16
 
         # ---- forward
@@ -247,44 +273,58 @@ class FusedStep:
             h = self.head[:, :n].copy_(h)
         mu, logvar = h[..., :d], h[..., d:]  # (K, n, D) each
         torch.exp(logvar.mul(0.5), out=std)
-        torch.addcmul(mu, std, eps, out=z)
-        logits = self._forward(dec, self.z_c[:, :n].copy_(z) if bf16 else z, n)  # (K, n, P)
+        if self.iwae_k:  # rows of z sample-major: (K, S, n, D)
+            e, z4 = eps.reshape(k, n, s, d).transpose(1, 2), z.view(k, s, n, d)
+            torch.addcmul(mu.unsqueeze(1), std.unsqueeze(1), e, out=z4)
+        else:
+            torch.addcmul(mu, std, eps, out=z)
+        z_c = self.z_c[:, :m].copy_(z) if bf16 else z
+        logits = self._forward(dec, z_c, m)  # (K, S*n, P)
         if bf16:
-            logits = self.logits[:, :n].copy_(logits)
+            logits = self.logits[:, :m].copy_(logits)
 
-        # ---- loss terms (for logging and the divergence check), fp32
+        # ---- loss terms, fp32 (for logging and the divergence check; the iwae weights need them)
         var = std * std
         kl_per_dim = batch_kl_per_dim(mu, logvar, var, 1)  # (K, D)
         kl = kl_per_dim.sum(1)  # (K,)
-        if self.likelihood == "bernoulli":  # BCE with logits = softplus(l) - x * l, summed per model
-            xl = torch.bmm(x.reshape(k, 1, -1), logits.reshape(k, -1, 1)).reshape(k)
-            recon = (F.softplus(logits).sum((1, 2)) - xl) / n
+        if self.iwae_k:
+            a, total, recon = self._iwae_terms(x, logits.view(k, s, n, -1), e, z4, logvar)
         else:
-            recon = F.mse_loss(logits, x, reduction="none").sum((1, 2)) / (2 * self.sigma**2 * n)
-            recon = recon + self.log_norm * x.shape[2]
-        beta = betas.reshape(-1, 1) if isinstance(betas, Tensor) and betas.dim() == 1 else betas  # (K, 1) or ()
-        total = recon + (beta.reshape(-1) if isinstance(beta, Tensor) else beta) * free_bits_kl(
-            kl_per_dim, self.free_bits
-        )
-        w = beta / n  # KL weight per unit of mu
-        if self.free_bits > 0:  # the clamp passes gradient only above the floor
-            w = (kl_per_dim >= self.free_bits).to(mu.dtype) * w  # (K, D)
-        if isinstance(w, Tensor) and w.dim() == 2:
-            w = w.unsqueeze(1)  # (K, 1, D) or (K, 1, 1)
+            recon = self._recon(x, logits, n)
+            beta = betas.reshape(-1, 1) if isinstance(betas, Tensor) and betas.dim() == 1 else betas  # (K,1) or ()
+            total = recon + (beta.reshape(-1) if isinstance(beta, Tensor) else beta) * free_bits_kl(
+                kl_per_dim, self.free_bits
+            )
+            w = beta / n  # KL weight per unit of mu
+            if self.free_bits > 0:  # the clamp passes gradient only above the floor
+                w = (kl_per_dim >= self.free_bits).to(mu.dtype) * w  # (K, D)
+            if isinstance(w, Tensor) and w.dim() == 2:
+                w = w.unsqueeze(1)  # (K, 1, D) or (K, 1, 1)
 
         # ---- backward
-        dh = self.dlogits[:, :n] if bf16 else self.grad[-1][:, :n]
-        if self.likelihood == "bernoulli":
-            torch.sigmoid(logits, out=dh)
-            dh.sub_(x).div_(n)
+        dh = self.dlogits[:, :m] if bf16 else self.grad[-1][:, :m]  # dL/dlogits (K, S*n, P)
+        scale = 1.0 if self.likelihood == "bernoulli" else self.sigma**2
+        if self.iwae_k:  # each sample's row by its normalised importance weight (/ n)
+            dh4, l4, x4 = dh.view(k, s, n, -1), logits.view(k, s, n, -1), x.unsqueeze(1)
+            if self.likelihood == "bernoulli":
+                torch.sigmoid(l4, out=dh4).sub_(x4)
+            else:
+                torch.sub(l4, x4, out=dh4)
+            dh4.mul_(a if scale == 1.0 else a / scale)
+        elif self.likelihood == "bernoulli":
+            torch.sigmoid(logits, out=dh).sub_(x).div_(n)
         else:
-            torch.sub(logits, x, out=dh).div_(self.sigma**2 * n)
+            torch.sub(logits, x, out=dh).div_(scale * n)
         if bf16:
-            dh = self.grad[-1][:, :n].copy_(dh)
-        dz = self._backward(dec, self.z_c[:, :n] if bf16 else z, dh, n, input_grad=True)  # (K, n, D)
+            dh = self.grad[-1][:, :m].copy_(dh)
+        dz = self._backward(dec, z_c, dh, m, input_grad=True)  # (K, S*n, D)
         assert dz is not None
+        dz = dz.float() if bf16 else dz
         dout = self.dhead[:, :n] if bf16 else self.grad[self.n_enc - 1][:, :n]
-        latent_grads(dz.float() if bf16 else dz, mu, z, var, w, dout[..., :d], dout[..., d:])
+        if self.iwae_k:
+            iwae_latent_grads(dz.view(k, s, n, d), mu, z4, a, dout[..., :d], dout[..., d:])
+        else:
+            latent_grads(dz, mu, z, var, w, dout[..., :d], dout[..., d:])
         if bf16:
             dout = self.grad[self.n_enc - 1][:, :n].copy_(dout)
         self._backward(enc, x_c, dout, n, input_grad=False)
@@ -297,6 +337,28 @@ class FusedStep:
         self.sync_operands()  # the next step's operands
         return torch.stack([total, recon, kl], 1)
 
+    def _recon(self, x: Tensor, logits: Tensor, n: int) -> Tensor:
+        """-log p(x|z) per model, mean over the n images: x and logits (K, n, P) -> (K,)."""
+        k = x.shape[0]
+        if self.likelihood == "bernoulli":  # BCE with logits = softplus(l) - x * l, summed per model
+            xl = torch.bmm(x.reshape(k, 1, -1), logits.reshape(k, -1, 1)).reshape(k)
+            return (F.softplus(logits).sum((1, 2)) - xl) / n
+        recon = F.mse_loss(logits, x, reduction="none").sum((1, 2)) / (2 * self.sigma**2 * n)
+        return recon + self.log_norm * x.shape[2]
+
+    def _iwae_terms(self, x: Tensor, l4: Tensor, e: Tensor, z4: Tensor, logvar: Tensor):
+        """The IWAE bound from logits (K, S, n, P), noise and z (K, S, n, D): the normalised weights divided by
+        n, a (K, S, n, 1) = dL/d(-log w), and the loss and mean reconstruction term per model, (K,) each."""
+        s, n = l4.shape[1], l4.shape[2]
+        if self.likelihood == "bernoulli":
+            r = F.softplus(l4).sum(-1) - torch.einsum("ksnp,knp->ksn", l4, x)  # -log p(x|z_s) (K, S, n)
+        else:
+            r = (l4 - x.unsqueeze(1)).square_().sum(-1).div_(2 * self.sigma**2).add_(self.log_norm * x.shape[2])
+        # log w = log p(x|z) + log N(z; 0, I) - log N(z; mu, sigma^2); the 2 pi terms cancel
+        log_w = (e.square().sum(-1) - z4.square().sum(-1) + logvar.sum(-1).unsqueeze(1)).mul_(0.5).sub_(r)
+        total = math.log(s) - torch.logsumexp(log_w, 1).mean(1)
+        return torch.softmax(log_w, 1).div_(n).unsqueeze(-1), total, r.mean((1, 2))
+
     @torch.no_grad()
     def sync_operands(self) -> None:
         """Refresh the bf16 mirror of the weights after they changed (nothing to do in fp32, where the
@@ -308,8 +370,9 @@ class FusedStep:
 class FusedVAEStep(FusedStep):
     """``step(x, beta, eps) -> [total, recon, kl]``: the fused step of one model (K = 1).
 
-    x (n, P), eps (n, D); ``beta`` a number or a 0-dim tensor on the model's device (CUDA-graph replay reads
-    it from there). The flat buffer holds the parameters in ``model.parameters()`` order.
+    x (n, P), eps (n, D) or (n, S * D) with ``iwae_k = S``; ``beta`` a number or a 0-dim tensor on the model's
+    device (CUDA-graph replay reads it from there). The flat buffer holds the parameters in
+    ``model.parameters()`` order.
     """
 
     def __init__(
@@ -321,8 +384,9 @@ class FusedVAEStep(FusedStep):
         precision: str = "fp32",
         grad_hook: Callable[[Tensor], None] | None = None,
         adam_eps: float = 1e-8,
+        iwae_k: int | None = None,
     ):
-        super().__init__([model], lr, batch_size, free_bits, precision, grad_hook, adam_eps)
+        super().__init__([model], lr, batch_size, free_bits, precision, grad_hook, adam_eps, iwae_k)
         self.model = model
 
     def __call__(self, x: Tensor, beta: float | Tensor, eps: Tensor) -> Tensor:

@@ -82,6 +82,8 @@ def sweep(
     points = [(float(b), int(s)) for s in seeds for b in betas]
     if len(set(points)) != len(points):
         raise ConfigError("betas and seeds must not repeat")
+    if base.loss.objective == "iwae" and any(b != 1 for b, _ in points):
+        raise ConfigError("the iwae objective has no beta; sweep seeds with --betas 1")
     with contextlib.ExitStack() as held:  # the locks of the sweep's folder and runs, once taken
         return _sweep(base, points, Path(out_dir), None, overwrite, progress, dataset, log_every, held)
 
@@ -136,11 +138,12 @@ def _sweep(
     sw = switches.resolve(base.train.precision, "fused", base.train.graph, hw, fused_ok=True)
     if state is not None and base.train.precision == "auto":  # a resumed sweep keeps the precision it started with
         sw = switches.Switches(state[1].get("precision", "fp32"), sw.step, sw.graph)  # older sweeps: fp32
-    t = base.train
-    step = FusedStep(models, t.lr, t.batch_size, base.loss.free_bits, sw.precision, adam_eps=t.adam_eps)
+    t, iwae_k = base.train, base.loss.iwae_k if base.loss.objective == "iwae" else None
+    step = FusedStep(models, t.lr, t.batch_size, base.loss.free_bits, sw.precision, adam_eps=t.adam_eps, iwae_k=iwae_k)
     graph = sw.graph and t.lr_schedule == "constant"  # on a GPU: one graph replay for all K models
     k, bs = len(points), base.train.batch_size
-    shapes = ((k, bs, x_train.shape[1]), (k, bs, base.model.latent_dim), (k,))
+    noise_dim = base.model.latent_dim * (iwae_k or 1)  # per image: D, or K * D for the iwae objective
+    shapes = ((k, bs, x_train.shape[1]), (k, bs, noise_dim), (k,))
     run_step = GraphedStep(step, *shapes) if graph else step
     runs = [out_dir / point_name(b, s) for b, s in points]
     records: list[list[dict[str, Any]]] = [[] for _ in points]
@@ -189,7 +192,7 @@ def _sweep(
                 step_all,
                 batch_size=bs,
                 binarize=base.data.binarize,
-                latent_dim=base.model.latent_dim,
+                latent_dim=noise_dim,
                 step_count=step_count,
                 total_steps=total_steps,
                 desc=f"sweep epoch {epoch + 1}/{base.train.epochs}",
