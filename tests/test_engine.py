@@ -334,3 +334,15 @@ def test_psnr_and_ssim_against_their_definitions(shape):
     assert image_quality(_Echo(shape, shifted), x)["psnr"] == pytest.approx(want, rel=1e-5)
     noisy = (x + 0.3 * torch.randn(x.shape, generator=g)).clamp(0, 1)
     assert image_quality(_Echo(shape, noisy), x)["ssim"] < image_quality(_Echo(shape, shifted), x)["ssim"] < 1
+
+
+def test_the_epoch_clock_says_what_the_rest_will_take():
+    """The median of the last epochs' wall times times the epochs left; nothing once the run is done."""
+    from vaekit.training.epoch import EpochClock
+
+    times = iter([0.0, 10.0, 30.0, 40.0, 50.0])  # epochs of 10, 20, 10 and 10 s
+    clock = EpochClock(total=6, now=lambda: next(times))
+    assert clock.tick(1) == "; 5 epochs left, about 00:50"
+    assert clock.tick(2) == "; 4 epochs left, about 01:20"  # median of (10, 20): the upper one
+    assert clock.tick(3) == "; 3 epochs left, about 00:30"
+    assert clock.tick(6) == ""

@@ -42,6 +42,26 @@ class EpochStats:
     diverged: list[int]  # models whose loss stopped being finite (the epoch stopped early)
 
 
+class EpochClock:
+    """What the rest of a run will take: the median wall time of the last epochs (training, evaluation and
+    checkpoint together) times the epochs left. ``tick(done)`` after each epoch returns the text to show."""
+
+    def __init__(self, total: int, now: Callable[[], float] = time.perf_counter, window: int = 20):
+        self.total, self.now, self.window = total, now, window
+        self.last = now()
+        self.walls: list[float] = []
+
+    def tick(self, done: int) -> str:
+        t = self.now()
+        self.walls = [*self.walls, t - self.last][-self.window :]
+        self.last = t
+        left = self.total - done
+        if left <= 0:
+            return ""
+        eta = sorted(self.walls)[len(self.walls) // 2] * left
+        return f"; {left} epoch{'s' if left > 1 else ''} left, about {tqdm.format_interval(eta)}"
+
+
 def schedule_steps(images: int, batch_size: int, epochs: int, max_steps: int = 0) -> int:
     """The number of optimisation steps a run takes, which the beta schedules stretch over."""
     steps = math.ceil(images / batch_size) * epochs

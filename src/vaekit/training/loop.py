@@ -41,7 +41,7 @@ from . import optim
 from . import step as fused
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
-from .epoch import Stream, run_epoch, schedule_steps
+from .epoch import EpochClock, Stream, run_epoch, schedule_steps
 from .schedules import dvae_alpha, lr_at_epoch
 
 
@@ -343,6 +343,7 @@ def _train(
 
     saved_epoch = counters["epoch"]
     test: dict[str, Any] | None = None  # the latest epoch's test metrics: the final ones, unless none ran
+    clock = EpochClock(cfg.train.epochs)
     try:
         for epoch in range(counters["epoch"], cfg.train.epochs):
             if cfg.train.max_steps and trainer.step_count >= cfg.train.max_steps:
@@ -380,7 +381,7 @@ def _train(
             if progress:
                 print(
                     f"epoch {epoch + 1}: train {stats['train_loss']:.2f}  test {test['loss']:.2f} nats  "
-                    f"({stats['seconds']:.2f} s)",
+                    f"({stats['seconds']:.2f} s{clock.tick(epoch + 1)})",
                     file=sys.stderr,
                 )
     except KeyboardInterrupt:

@@ -41,7 +41,7 @@ from ..runs.checkpoint import prepare_run_dir
 from ..runs.lock import RunLock
 from ..switches import resolve_device
 from .cudagraph import GraphedStep
-from .epoch import Stream, run_epoch, schedule_steps
+from .epoch import EpochClock, Stream, run_epoch, schedule_steps
 from .optim import set_lr
 from .schedules import lr_at_epoch
 from .step import FusedStep
@@ -181,6 +181,7 @@ def _sweep(
             moved.update(betas=betas, on_device=torch.tensor(betas, device=device))
         return run_step(torch.stack(xs), moved["on_device"], torch.stack(eps))  # (K, 3)
 
+    clock = EpochClock(base.train.epochs)
     try:
         for epoch in range(counters["epoch"], base.train.epochs):
             if base.train.max_steps and step_count >= base.train.max_steps:
@@ -229,7 +230,9 @@ def _sweep(
             counters = {"epoch": epoch + 1, "step": step_count, "train_seconds": counters["train_seconds"] + seconds}
             _checkpoint(out_dir / SWEEP_STATE, step, gens, counters, base, points)  # the commit point
             if progress:
-                print(f"sweep epoch {epoch + 1}: {seconds:.2f} s for {k} models", file=sys.stderr)
+                print(
+                    f"sweep epoch {epoch + 1}: {seconds:.2f} s for {k} models{clock.tick(epoch + 1)}", file=sys.stderr
+                )
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; {counters['epoch']} epoch(s) of every model are checkpointed in {out_dir}; continue "
