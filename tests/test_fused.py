@@ -20,12 +20,15 @@ from vaekit.training.step import FusedStep, FusedVAEStep, supports
         ("gaussian", 0.3, (24, 16), 0.5, "relu"),
         ("bernoulli", 2.0, (32,), 4.0, "relu"),
         ("bernoulli", 0.0, (24, 16), 1.0, "tanh"),
+        ("bernoulli", 0.0, (24, 16), 1.0, "tanh-sigma0.5"),  # a fixed posterior sigma: mu is the head
+        ("gaussian", 0.3, (32,), 2.0, "relu-sigma0.2"),
     ],
 )
 def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, beta, activation):
     torch.manual_seed(0)
     cfg = ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
-    ref = GaussianVAE(replace(cfg, activation=activation))
+    activation, _, sigma = activation.partition("-sigma")
+    ref = GaussianVAE(replace(cfg, activation=activation, posterior_sigma=float(sigma or 0)))
     model = copy.deepcopy(ref)
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     g_ref, g_fused = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
@@ -48,14 +51,20 @@ def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, bet
 
 @pytest.mark.parametrize(
     "likelihood, samples, hidden, activation",
-    [("bernoulli", 5, (32,), "relu"), ("gaussian", 3, (24, 16), "tanh"), ("bernoulli", 1, (24, 16), "tanh")],
+    [
+        ("bernoulli", 5, (32,), "relu"),
+        ("gaussian", 3, (24, 16), "tanh"),
+        ("bernoulli", 1, (24, 16), "tanh"),
+        ("bernoulli", 4, (24,), "tanh-sigma0.5"),  # a fixed posterior sigma
+    ],
 )
 def test_fused_iwae_step_matches_autograd_and_adam(likelihood, samples, hidden, activation):
     """iwae_k = S: the hand-derived gradient of the IWAE bound equals autograd's through ``iwae_loss``, with
     the noise laid out as the engine draws it, (n, S * D), image i's S vectors side by side."""
     torch.manual_seed(0)
     cfg = ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
-    ref = GaussianVAE(replace(cfg, activation=activation))
+    activation, _, sigma = activation.partition("-sigma")
+    ref = GaussianVAE(replace(cfg, activation=activation, posterior_sigma=float(sigma or 0)))
     model = copy.deepcopy(ref)
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     step = FusedVAEStep(model, lr=1e-3, batch_size=16, iwae_k=samples)
@@ -112,6 +121,7 @@ def test_unsupported_models_are_refused():
     assert supports(GaussianVAE(replace(cfg, activation="tanh")))
     assert not supports(odd)  # a tanh encoder with a ReLU decoder
     assert not supports(GaussianVAE(replace(cfg, encoder_paths="dvae")))  # path B is trained by autograd
+    assert supports(GaussianVAE(replace(cfg, posterior_sigma=0.5)))  # the head is mu alone
     assert supports(GaussianVAE(cfg, encoder=mlp([16, 4]), decoder=mlp([2, 16])), "iwae")
     assert not supports(GaussianVAE(cfg), "other")
     with pytest.raises(ConfigError):
@@ -123,15 +133,21 @@ def _flat(model):
 
 
 @pytest.mark.parametrize(
-    "likelihood, free_bits, samples", [("bernoulli", 0.0, None), ("gaussian", 0.3, None), ("bernoulli", 0.0, 3)]
+    "likelihood, free_bits, samples, sigma",
+    [
+        ("bernoulli", 0.0, None, 0.0),
+        ("gaussian", 0.3, None, 0.0),
+        ("bernoulli", 0.0, 3, 0.0),
+        ("bernoulli", 0.0, 3, 0.5),  # a fixed posterior sigma: mu is the head
+    ],
 )
-def test_bf16_step_matches_autograd_under_autocast(likelihood, free_bits, samples):
+def test_bf16_step_matches_autograd_under_autocast(likelihood, free_bits, samples, sigma):
     """precision="bf16": bf16 products, fp32 master weights / Adam / loss. Against autograd + bf16 autocast the
     losses agree to 1 % and each step's parameter update to cosine >= 0.99 (both round their products to bf16,
     in different places, so bit equality is not expected); the weights stay fp32."""
     torch.manual_seed(0)
     cfg = ModelConfig(input_shape=(8, 8), hidden=(48,), latent_dim=6, likelihood=likelihood, sigma=0.7)
-    ref = GaussianVAE(cfg)
+    ref = GaussianVAE(replace(cfg, posterior_sigma=sigma))
     model = copy.deepcopy(ref)
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     step = FusedVAEStep(model, lr=1e-3, batch_size=32, free_bits=free_bits, precision="bf16", iwae_k=samples)

@@ -12,10 +12,10 @@ from vaekit.runs.checkpoint import load_model
 def test_grid_batches_what_the_fused_step_can(blob_npz):
     cfg = StudyConfig(dataset=str(blob_npz), seeds=(0, 1, 2), epochs=10)
     groups = {g.name: g for g in _groups(cfg)}
-    assert sorted(len(g.cells) for g in groups.values() if g.batched) == [3, 3, 3, 3, 3, 3, 9]
+    assert sorted(len(g.cells) for g in groups.values() if g.batched) == [3, 3, 3, 3, 3, 3, 3, 3, 9]
     assert groups["plain+beta0.5+beta2"].batched  # the betas of the plain VAE: one sweep of 9 models
-    assert groups["iwae-k5"].batched  # the fused step trains the IWAE bound too: the 3 seeds as one sweep
-    assert {name for name, g in groups.items() if not g.batched} == {"dvae", "sigma0.1", "sigma0.5"}
+    assert groups["iwae-k5"].batched and groups["sigma0.1"].batched  # the IWAE bound, a fixed sigma: fused too
+    assert {name for name, g in groups.items() if not g.batched} == {"dvae"}
     assert sum(len(g.cells) for g in groups.values()) == 3 * len(REMEDIES)
     dvae = remedy_config(cfg, next(r for r in REMEDIES if r.name == "dvae"), 0)
     assert (dvae.model.encoder_paths, dvae.model.dvae_mask, dvae.model.dvae_ramp) == ("dvae", 0.3, 5)
@@ -56,15 +56,14 @@ def test_quick_study_writes_its_table_and_figure_and_resumes(tmp_path, blob_npz,
 def test_an_interrupted_study_resumes_where_it_stopped(tmp_path, blob_npz, monkeypatch, capsys):
     import vaekit.measure.study as study
 
-    real, calls = study.train, []
+    real = study.sweep
 
-    def interrupted(*args, **kw):  # the second run of the study is stopped by Ctrl-C
-        calls.append(args[1])
-        if len(calls) == 2:
+    def interrupted(base, betas, seeds, folder, **kw):  # the sweep after the dvae run is stopped by Ctrl-C
+        if folder.name == "sigma0.1":
             raise KeyboardInterrupt
-        return real(*args, **kw)
+        return real(base, betas, seeds, folder, **kw)
 
-    monkeypatch.setattr(study, "train", interrupted)
+    monkeypatch.setattr(study, "sweep", interrupted)
     out = tmp_path / "study"
     args = ["study", "collapse", "--quick", "--dataset", str(blob_npz), "--out", str(out), "--quiet"]
     assert main(args) == 130
@@ -72,10 +71,10 @@ def test_an_interrupted_study_resumes_where_it_stopped(tmp_path, blob_npz, monke
     assert not (out / "study.json").exists()
     sweep_model = out / "plain+beta0.5+beta2" / "beta1-seed0" / "model.safetensors"
     stamp = sweep_model.stat().st_mtime_ns
-    first_run = calls[0] / "model.safetensors"
+    first_run = out / "dvae" / "seed0" / "model.safetensors"
     first_stamp = first_run.stat().st_mtime_ns
 
-    monkeypatch.setattr(study, "train", real)
+    monkeypatch.setattr(study, "sweep", real)
     assert main(["study", "collapse", "--resume", "--out", str(out), "--quiet"]) == 0
     rows = json.loads((out / "study.json").read_text())["models"]
     assert len(rows) == len(REMEDIES)

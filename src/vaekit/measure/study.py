@@ -7,8 +7,9 @@ Cov_x(E[z|x]) > 0.01, over the 50 units) and what it costs in likelihood (IW-NLL
 
 Batching: remedies that differ from the plain VAE in beta only train together as one sweep (the fused step
 for K models, ``training/sweep.py``); each annealing schedule and each free-bits level is a sweep over the
-seeds, and so are the iwae objective's seeds. The dvae encoder and a fixed posterior sigma train as ordinary
-runs (the autograd step). Every model is an ordinary run directory, so ``evaluate``, ``report``, ``diagnose`` open it.
+seeds, and so are the seeds of each fixed posterior sigma and of the iwae objective. The dvae encoder trains
+as ordinary runs (the autograd step). Every model is an ordinary run directory, so ``evaluate``, ``report``,
+``diagnose`` open it.
 
 Resumable: each sweep and run checkpoints every epoch; a resumed study skips what finished, continues what
 was interrupted and re-evaluates nothing already evaluated (``study_eval.json`` in each run directory).

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..losses import free_bits_kl
 from ..models import GaussianVAE
+from ..models.nets import FixedSigma
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -68,15 +69,21 @@ def _linear(seq: nn.Module) -> list[nn.Linear]:
     return layers
 
 
+def _encoder_net(model: GaussianVAE) -> nn.Module:
+    """The network whose last layer is the posterior head: [mu, logvar], or mu alone under a fixed sigma."""
+    return model.encoder.mu_net if isinstance(model.encoder, FixedSigma) else model.encoder
+
+
 def supports(model: nn.Module, objective: str = "elbo") -> bool:
     """True when the fused step can train ``model`` on ``objective`` (the beta-ELBO or the IWAE bound): a
-    GaussianVAE with an MLP encoder and decoder (ReLU or tanh, the same in both), a joint [mu, logvar] head
-    and no dvae path B."""
+    GaussianVAE with an MLP encoder and decoder (ReLU or tanh, the same in both), a joint [mu, logvar] head or
+    a fixed posterior sigma, and no dvae path B."""
     if objective not in ("elbo", "iwae") or not isinstance(model, GaussianVAE) or model.encoder_masked is not None:
         return False
-    if linear_layers(model.encoder) is None or linear_layers(model.decoder) is None:
+    enc = _encoder_net(model)
+    if linear_layers(enc) is None or linear_layers(model.decoder) is None:
         return False
-    acts = {_activation(model.encoder), _activation(model.decoder)} - {None}
+    acts = {_activation(enc), _activation(model.decoder)} - {None}
     return len(acts) <= 1
 
 
@@ -114,22 +121,30 @@ def batch_kl_per_dim(mu: Tensor, logvar: Tensor, var: Tensor, batch_dim: int) ->
     return torch.addcmul(var - logvar, mu, mu).mean(batch_dim).sub_(1.0).mul_(0.5)
 
 
-def latent_grads(dz: Tensor, mu: Tensor, z: Tensor, var: Tensor, w: float | Tensor, dmu: Tensor, dlogvar: Tensor):
-    """Write dL/dmu and dL/dlogvar into ``dmu`` and ``dlogvar``, given dL/dz and the KL weight per unit of mu:
-    ``w`` = beta / n (times the free-bits mask), a number or a tensor broadcastable to mu."""
+def latent_grads(
+    dz: Tensor, mu: Tensor, z: Tensor, var: Tensor, w: float | Tensor, dmu: Tensor, dlogvar: Tensor | None
+) -> None:
+    """Write dL/dmu and dL/dlogvar into ``dmu`` and ``dlogvar`` (None: a fixed sigma, no logvar to learn), given
+    dL/dz and the KL weight per unit of mu: ``w`` = beta / n (times the free-bits mask), a number or a tensor
+    broadcastable to mu."""
     if isinstance(w, Tensor):
         torch.addcmul(dz, mu, w, out=dmu)
     else:
         torch.add(dz, mu, alpha=w, out=dmu)
+    if dlogvar is None:
+        return
     # d/d(logvar) = 0.5 * (dz * eps * std + w * (var - 1)), with eps * std = z - mu
     torch.addcmul((var - 1.0).mul_(0.5 * w), dz, z - mu, value=0.5, out=dlogvar)
 
 
-def iwae_latent_grads(dz: Tensor, mu: Tensor, z: Tensor, a: Tensor, dmu: Tensor, dlogvar: Tensor) -> None:
-    """The IWAE bound's dL/dmu and dL/dlogvar (K, n, D) into ``dmu`` and ``dlogvar``, given dz (K, S, n, D),
-    the decoder's gradient of sum_s a_s * -log p(x|z_s) (consumed), z (K, S, n, D) and a (K, S, n, 1)."""
+def iwae_latent_grads(dz: Tensor, mu: Tensor, z: Tensor, a: Tensor, dmu: Tensor, dlogvar: Tensor | None) -> None:
+    """The IWAE bound's dL/dmu and dL/dlogvar (K, n, D) into ``dmu`` and ``dlogvar`` (None: a fixed sigma),
+    given dz (K, S, n, D), the decoder's gradient of sum_s a_s * -log p(x|z_s) (consumed), z (K, S, n, D) and
+    a (K, S, n, 1)."""
     dz.addcmul_(z, a)  # + a_s * d(-log N(z_s; 0, I))/dz_s
     torch.sum(dz, 1, out=dmu)
+    if dlogvar is None:
+        return
     torch.sum(dz.mul_(z - mu.unsqueeze(1)), 1, out=dlogvar)  # dz_s * eps_s * sigma
     dlogvar.mul_(0.5).sub_(0.5 / mu.shape[1])  # - 0.5 * sum_s a_s, the a_s summing to 1 / n
 
@@ -162,12 +177,16 @@ class FusedStep:
             raise ConfigError("the iwae objective needs K >= 1 samples and no free bits")
         if precision not in DTYPES:
             raise ConfigError(f"the fused step computes in fp32 or bf16, not {precision!r}")
-        per_model = [_linear(m.encoder) + _linear(m.decoder) for m in models]
+        per_model = [_linear(_encoder_net(m)) + _linear(m.decoder) for m in models]
+        fixed = {m.encoder.logvar if isinstance(m.encoder, FixedSigma) else None for m in models}
+        if len(fixed) > 1:
+            raise ConfigError("all models of a sweep need the same posterior (learned, or one fixed sigma)")
+        self.fixed_logvar = fixed.pop()  # 2 log sigma of a fixed posterior, or None
         shapes = [tuple(m.weight.shape) for m in per_model[0]]
         if any([tuple(m.weight.shape) for m in layers] != shapes for layers in per_model):
             raise ConfigError("all models of a sweep need the same architecture")
-        k, self.n_enc = len(models), len(_linear(models[0].encoder))
-        self.tanh = "tanh" in {_activation(models[0].encoder), _activation(models[0].decoder)}
+        k, self.n_enc = len(models), len(_linear(_encoder_net(models[0])))
+        self.tanh = "tanh" in {_activation(_encoder_net(models[0])), _activation(models[0].decoder)}
         self.models, self.free_bits, self.grad_hook, self.precision = models, free_bits, grad_hook, precision
         cfg = models[0].cfg
         self.likelihood, self.sigma, self.latent_dim = cfg.likelihood, cfg.sigma, cfg.latent_dim
@@ -216,10 +235,10 @@ class FusedStep:
         if self._bf16:  # fp32 ends of the bf16 products
             self.x_c = torch.empty(k, bs, p, device=dev, dtype=dt)  # the batch as a product operand
             self.z_c = torch.empty(k, sb, d, device=dev, dtype=dt)
-            self.head = torch.empty(k, bs, 2 * d, device=dev)  # [mu, logvar]
+            self.head = torch.empty(k, bs, shapes[self.n_enc - 1][0], device=dev)  # [mu, logvar], or mu
             self.logits = torch.empty(k, sb, shapes[-1][0], device=dev)
             self.dlogits = torch.empty(k, sb, shapes[-1][0], device=dev)
-            self.dhead = torch.empty(k, bs, 2 * d, device=dev)
+            self.dhead = torch.empty(k, bs, shapes[self.n_enc - 1][0], device=dev)
 
     def parameter_views(self, buffer: Tensor, k: int = 0) -> dict[str, Tensor]:
         """Views of a flat-layout ``buffer`` (the parameters, or an Adam moment) shaped as model k's parameters,
@@ -271,8 +290,12 @@ class FusedStep:
         h = self._forward(enc, x_c, n)  # (K, n, 2D)
         if bf16:
             h = self.head[:, :n].copy_(h)
-        mu, logvar = h[..., :d], h[..., d:]  # (K, n, D) each
-        torch.exp(logvar.mul(0.5), out=std)
+        if self.fixed_logvar is None:
+            mu, logvar = h[..., :d], h[..., d:]  # (K, n, D) each
+            torch.exp(logvar.mul(0.5), out=std)
+        else:  # the head is mu alone
+            mu, logvar = h, torch.full_like(std[:1, :1], self.fixed_logvar)  # (K, n, D), (1, 1, D)
+            std = logvar.mul(0.5).exp_()
         if self.iwae_k:  # rows of z sample-major: (K, S, n, D)
             e, z4 = eps.reshape(k, n, s, d).transpose(1, 2), z.view(k, s, n, d)
             torch.addcmul(mu.unsqueeze(1), std.unsqueeze(1), e, out=z4)
@@ -321,10 +344,11 @@ class FusedStep:
         assert dz is not None
         dz = dz.float() if bf16 else dz
         dout = self.dhead[:, :n] if bf16 else self.grad[self.n_enc - 1][:, :n]
+        dlogvar = dout[..., d:] if self.fixed_logvar is None else None
         if self.iwae_k:
-            iwae_latent_grads(dz.view(k, s, n, d), mu, z4, a, dout[..., :d], dout[..., d:])
+            iwae_latent_grads(dz.view(k, s, n, d), mu, z4, a, dout[..., :d], dlogvar)
         else:
-            latent_grads(dz, mu, z, var, w, dout[..., :d], dout[..., d:])
+            latent_grads(dz, mu, z, var, w, dout[..., :d], dlogvar)
         if bf16:
             dout = self.grad[self.n_enc - 1][:, :n].copy_(dout)
         self._backward(enc, x_c, dout, n, input_grad=False)

@@ -140,6 +140,8 @@ def _sweep(
         sw = switches.Switches(state[1].get("precision", "fp32"), sw.step, sw.graph)  # older sweeps: fp32
     t, iwae_k = base.train, base.loss.iwae_k if base.loss.objective == "iwae" else None
     step = FusedStep(models, t.lr, t.batch_size, base.loss.free_bits, sw.precision, adam_eps=t.adam_eps, iwae_k=iwae_k)
+    if t.graph == "on" and t.lr_schedule != "constant":  # a captured graph keeps the learning rate it saw
+        raise ConfigError("--graph on keeps one learning rate; use --graph auto with --lr-schedule")
     graph = sw.graph and t.lr_schedule == "constant"  # on a GPU: one graph replay for all K models
     k, bs = len(points), base.train.batch_size
     noise_dim = base.model.latent_dim * (iwae_k or 1)  # per image: D, or K * D for the iwae objective
