@@ -287,7 +287,7 @@ class FusedStep:
 
         # ---- forward
         x_c = self.x_c[:, :n].copy_(x) if bf16 else x  # (K, n, P) product operand
-        h = self._forward(enc, x_c, n)  # (K, n, 2D)
+        h = self._forward(enc, x_c, n)  # (K, n, 2D): [mu, logvar], or (K, n, D): mu under a fixed sigma
         if bf16:
             h = self.head[:, :n].copy_(h)
         if self.fixed_logvar is None:
