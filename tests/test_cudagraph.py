@@ -20,32 +20,43 @@ class _ReplayByRerun(GraphedStep):
         return (lambda: out.copy_(self._run_static())), out
 
 
-def _pair(device="cpu", free_bits=0.0, precision="fp32"):
+def _pair(device="cpu", free_bits=0.0, precision="fp32", iwae_k=None, sigma=0.0):
     torch.manual_seed(0)
-    model = GaussianVAE(ModelConfig(input_shape=(6, 6), hidden=(32,), latent_dim=4)).to(device)
+    cfg = ModelConfig(input_shape=(6, 6), hidden=(32,), latent_dim=4, posterior_sigma=sigma)
+    model = GaussianVAE(cfg).to(device)
     twin = copy.deepcopy(model)
     return (
-        (model, FusedVAEStep(model, 1e-3, 16, free_bits, precision)),
-        (twin, FusedVAEStep(twin, 1e-3, 16, free_bits, precision)),
+        (model, FusedVAEStep(model, 1e-3, 16, free_bits, precision, iwae_k=iwae_k)),
+        (twin, FusedVAEStep(twin, 1e-3, 16, free_bits, precision, iwae_k=iwae_k)),
     )
 
 
-def _drive(eager, graphed, device="cpu"):
+def _drive(eager, graphed, device="cpu", noise=4):
     g = torch.Generator(device=device).manual_seed(3)
     x = torch.rand(64, 36, generator=g, device=device)
     for it in range(9):
         xb = x[:11] if it == 4 else x[(it * 16) % 48 : (it * 16) % 48 + 16]  # one short batch among full ones
         beta = 0.1 * (it + 1)  # annealing: beta changes every step
-        eps = torch.randn(xb.shape[0], 4, generator=g, device=device)
+        eps = torch.randn(xb.shape[0], noise, generator=g, device=device)
         a, b = eager(xb, beta, eps), graphed(xb, beta, eps)
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-6)
 
 
-@pytest.mark.parametrize("free_bits, precision", [(0.0, "fp32"), (0.5, "fp32"), (0.5, "bf16")])
-def test_replayed_steps_match_eager_steps(free_bits, precision):
-    (m_eager, eager), (m_graph, step) = _pair(free_bits=free_bits, precision=precision)
-    graphed = _ReplayByRerun(step, (16, 36), (16, 4), warmup=2)
-    _drive(eager, graphed)
+@pytest.mark.parametrize(
+    "free_bits, precision, iwae_k, sigma",
+    [
+        (0.0, "fp32", None, 0.0),
+        (0.5, "fp32", None, 0.0),
+        (0.5, "bf16", None, 0.0),
+        (0.0, "fp32", 3, 0.0),  # the IWAE bound: (n, S * D) noise
+        (0.0, "fp32", 3, 0.5),  # and a fixed posterior sigma
+    ],
+)
+def test_replayed_steps_match_eager_steps(free_bits, precision, iwae_k, sigma):
+    (m_eager, eager), (m_graph, step) = _pair(free_bits=free_bits, precision=precision, iwae_k=iwae_k, sigma=sigma)
+    noise = 4 * (iwae_k or 1)
+    graphed = _ReplayByRerun(step, (16, 36), (16, noise), warmup=2)
+    _drive(eager, graphed, noise=noise)
     assert graphed.replays == 6  # 9 steps: 1 short (eager), 2 warm-up, 6 replays
     for (name, a), b in zip(m_eager.state_dict().items(), m_graph.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5, msg=name)
@@ -72,11 +83,12 @@ def test_replayed_sweep_steps_match_eager_sweep_steps():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_captured_graph_matches_eager_steps_on_gpu(precision):
-    (m_eager, eager), (m_graph, step) = _pair("cuda", precision=precision)
-    graphed = GraphedStep(step, (16, 36), (16, 4), warmup=2)
-    _drive(eager, graphed, "cuda")
+@pytest.mark.parametrize("precision, iwae_k", [("fp32", None), ("bf16", None), ("fp32", 3)])
+def test_captured_graph_matches_eager_steps_on_gpu(precision, iwae_k):
+    (m_eager, eager), (m_graph, step) = _pair("cuda", precision=precision, iwae_k=iwae_k)
+    noise = 4 * (iwae_k or 1)
+    graphed = GraphedStep(step, (16, 36), (16, noise), warmup=2)
+    _drive(eager, graphed, "cuda", noise=noise)
     assert graphed.replays == 6
     for (name, a), b in zip(m_eager.state_dict().items(), m_graph.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4, msg=name)
