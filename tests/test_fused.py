@@ -13,6 +13,16 @@ from vaekit.models import GaussianVAE, mlp
 from vaekit.training.step import FusedStep, FusedVAEStep, supports
 
 
+def _twins(likelihood, hidden, activation):
+    """A reference model with its Adam, and a copy for the fused step; ``activation`` "tanh-sigma0.5" asks for a
+    fixed posterior sigma too."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
+    activation, _, sigma = activation.partition("-sigma")
+    ref = GaussianVAE(replace(cfg, activation=activation, posterior_sigma=float(sigma or 0)))
+    return ref, torch.optim.Adam(ref.parameters(), lr=1e-3), copy.deepcopy(ref)
+
+
 @pytest.mark.parametrize(
     "likelihood, free_bits, hidden, beta, activation",
     [
@@ -25,12 +35,7 @@ from vaekit.training.step import FusedStep, FusedVAEStep, supports
     ],
 )
 def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, beta, activation):
-    torch.manual_seed(0)
-    cfg = ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
-    activation, _, sigma = activation.partition("-sigma")
-    ref = GaussianVAE(replace(cfg, activation=activation, posterior_sigma=float(sigma or 0)))
-    model = copy.deepcopy(ref)
-    opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    ref, opt, model = _twins(likelihood, hidden, activation)
     g_ref, g_fused = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     step = FusedVAEStep(model, lr=1e-3, batch_size=16, free_bits=free_bits)
     x = torch.rand(40, 36)
@@ -61,12 +66,7 @@ def test_fused_step_matches_autograd_and_adam(likelihood, free_bits, hidden, bet
 def test_fused_iwae_step_matches_autograd_and_adam(likelihood, samples, hidden, activation):
     """iwae_k = S: the hand-derived gradient of the IWAE bound equals autograd's through ``iwae_loss``, with
     the noise laid out as the engine draws it, (n, S * D), image i's S vectors side by side."""
-    torch.manual_seed(0)
-    cfg = ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
-    activation, _, sigma = activation.partition("-sigma")
-    ref = GaussianVAE(replace(cfg, activation=activation, posterior_sigma=float(sigma or 0)))
-    model = copy.deepcopy(ref)
-    opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    ref, opt, model = _twins(likelihood, hidden, activation)
     step = FusedVAEStep(model, lr=1e-3, batch_size=16, iwae_k=samples)
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(40, 36)
