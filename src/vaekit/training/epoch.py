@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..config import LossConfig
+from ..config import LossConfig, RunConfig
 from ..data.tensors import batch_pixels
 from .schedules import beta_at
 
@@ -60,6 +60,16 @@ class EpochClock:
             return ""
         eta = sorted(self.walls)[len(self.walls) // 2] * left
         return f"; {left} epoch{'s' if left > 1 else ''} left, about {tqdm.format_interval(eta)}"
+
+
+def iwae_samples(loss: LossConfig) -> int | None:
+    """S, the importance samples per image of the iwae objective; None for the ELBO."""
+    return loss.iwae_k if loss.objective == "iwae" else None
+
+
+def noise_per_image(cfg: RunConfig) -> int:
+    """The noise values drawn per image and step: D, S * D for the iwae objective, none for a tokenizer."""
+    return 0 if cfg.model.kind != "gaussian" else cfg.model.latent_dim * (iwae_samples(cfg.loss) or 1)
 
 
 def schedule_steps(images: int, batch_size: int, epochs: int, max_steps: int = 0) -> int:

@@ -41,7 +41,7 @@ from . import optim
 from . import step as fused
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
-from .epoch import EpochClock, Stream, run_epoch, schedule_steps
+from .epoch import EpochClock, Stream, iwae_samples, noise_per_image, run_epoch, schedule_steps
 from .schedules import dvae_alpha, lr_at_epoch
 
 
@@ -85,9 +85,7 @@ class Trainer:
         self.aux = "quant" if self.tokenizer else "kl"  # the name of the third loss term
         if self.tokenizer:
             self.model.generator = self.gen
-        # noise per image: D values, K * D for the iwae objective (K samples), none for a tokenizer
-        d = cfg.model.latent_dim
-        self.noise_dim = 0 if self.tokenizer else d * (cfg.loss.iwae_k if cfg.loss.objective == "iwae" else 1)
+        self.noise_dim = noise_per_image(cfg)
         self.hardware = switches.detect(device)
         t = cfg.train
         fused_ok = fused.supports(self.model, cfg.loss.objective)
@@ -121,7 +119,7 @@ class Trainer:
                 self.precision,
                 grad_hook=hook,
                 adam_eps=t.adam_eps,
-                iwae_k=cfg.loss.iwae_k if cfg.loss.objective == "iwae" else None,
+                iwae_k=iwae_samples(cfg.loss),
             )
             b = t.batch_size
             self.fused_step = step

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..losses import free_bits_kl
+from ..losses import free_bits_kl, recon_nll
 from ..models import GaussianVAE
 from ..models.nets import FixedSigma
 
@@ -374,10 +374,7 @@ class FusedStep:
         """The IWAE bound from logits (K, S, n, P), noise and z (K, S, n, D): the normalised weights divided by
         n, a (K, S, n, 1) = dL/d(-log w), and the loss and mean reconstruction term per model, (K,) each."""
         s, n = l4.shape[1], l4.shape[2]
-        if self.likelihood == "bernoulli":
-            r = F.softplus(l4).sum(-1) - torch.einsum("ksnp,knp->ksn", l4, x)  # -log p(x|z_s) (K, S, n)
-        else:
-            r = (l4 - x.unsqueeze(1)).square_().sum(-1).div_(2 * self.sigma**2).add_(self.log_norm * x.shape[2])
+        r = recon_nll(l4, x.unsqueeze(1).expand_as(l4), self.likelihood, self.sigma)  # -log p(x|z_s) (K, S, n)
         # log w = log p(x|z) + log N(z; 0, I) - log N(z; mu, sigma^2); the 2 pi terms cancel
         log_w = (e.square().sum(-1) - z4.square().sum(-1) + logvar.sum(-1).unsqueeze(1)).mul_(0.5).sub_(r)
         total = math.log(s) - torch.logsumexp(log_w, 1).mean(1)

@@ -41,7 +41,7 @@ from ..runs.checkpoint import prepare_run_dir
 from ..runs.lock import RunLock
 from ..switches import resolve_device
 from .cudagraph import GraphedStep
-from .epoch import EpochClock, Stream, run_epoch, schedule_steps
+from .epoch import EpochClock, Stream, iwae_samples, noise_per_image, run_epoch, schedule_steps
 from .optim import set_lr
 from .schedules import lr_at_epoch
 from .step import FusedStep
@@ -138,13 +138,13 @@ def _sweep(
     sw = switches.resolve(base.train.precision, "fused", base.train.graph, hw, fused_ok=True)
     if state is not None and base.train.precision == "auto":  # a resumed sweep keeps the precision it started with
         sw = switches.Switches(state[1].get("precision", "fp32"), sw.step, sw.graph)  # older sweeps: fp32
-    t, iwae_k = base.train, base.loss.iwae_k if base.loss.objective == "iwae" else None
+    t, iwae_k = base.train, iwae_samples(base.loss)
     step = FusedStep(models, t.lr, t.batch_size, base.loss.free_bits, sw.precision, adam_eps=t.adam_eps, iwae_k=iwae_k)
     if t.graph == "on" and t.lr_schedule != "constant":  # a captured graph keeps the learning rate it saw
         raise ConfigError("--graph on keeps one learning rate; use --graph auto with --lr-schedule")
     graph = sw.graph and t.lr_schedule == "constant"  # on a GPU: one graph replay for all K models
     k, bs = len(points), base.train.batch_size
-    noise_dim = base.model.latent_dim * (iwae_k or 1)  # per image: D, or K * D for the iwae objective
+    noise_dim = noise_per_image(base)
     shapes = ((k, bs, x_train.shape[1]), (k, bs, noise_dim), (k,))
     run_step = GraphedStep(step, *shapes) if graph else step
     runs = [out_dir / point_name(b, s) for b, s in points]
