@@ -46,13 +46,17 @@ def saved_run(path, **model_kw):
     with perturbed weights, saved as a run directory at path; returns the model."""
     import torch
 
-    from vaekit.config import ModelConfig, RunConfig
+    from vaekit.config import GaussianConfig, ModelConfig, RunConfig, TokenizerConfig
     from vaekit.models import build_model
     from vaekit.runs.checkpoint import save_config, save_model
 
     torch.manual_seed(0)
     model_kw.setdefault("preset", model_kw.get("kind", "test"))
-    cfg = RunConfig(model=ModelConfig(input_shape=(8, 12), latent_dim=3, codebook_size=16, code_dim=4, **model_kw))
+    if model_kw.get("kind", "gaussian") == "gaussian":
+        model: ModelConfig = GaussianConfig(input_shape=(8, 12), latent_dim=3, **model_kw)
+    else:
+        model = TokenizerConfig(input_shape=(8, 12), codebook_size=16, code_dim=4, **model_kw)
+    cfg = RunConfig(model=model)
     model = build_model(cfg.model)
     with torch.no_grad():  # biases off zero and BatchNorm statistics away from (0, 1): every term is exercised
         for name, t in model.state_dict().items():

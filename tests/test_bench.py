@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from conftest import blob_images
-from vaekit.config import ModelConfig
+from vaekit.config import GaussianConfig
 from vaekit.losses import vae_loss
 from vaekit.measure import compare as bench_mod
 from vaekit.measure import jaxpeer
@@ -75,7 +75,7 @@ def test_jax_peer_computes_vaekits_negative_elbo():
     import jax.numpy as jnp
 
     torch.manual_seed(0)
-    model = GaussianVAE(ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3))
+    model = GaussianVAE(GaussianConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3))
     layers = [model.encoder[0], model.encoder[2], model.decoder[0], model.decoder[2]]
     params = [(jnp.asarray(m.weight.detach().numpy().T), jnp.asarray(m.bias.detach().numpy())) for m in layers]
     x, eps = torch.rand(10, 36), torch.randn(10, 3)
@@ -91,5 +91,5 @@ def test_jax_peer_trains_and_hands_back_vaekit_weights():
     peer = jaxpeer.JaxVAE(x, batch_size=64)
     losses = [peer.run_epoch() for _ in range(3)]
     assert losses[-1] < losses[0]
-    model = GaussianVAE(ModelConfig(input_shape=(28, 28), hidden=(400,), latent_dim=20))
+    model = GaussianVAE(GaussianConfig(input_shape=(28, 28), hidden=(400,), latent_dim=20))
     model.load_state_dict(peer.state_dict())  # the names and shapes of vaekit's model

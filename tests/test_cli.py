@@ -66,7 +66,7 @@ def test_resume_extends_a_run(trained_run):
     [
         (["train", "--dataset", "/no/such/file.npz", "--quiet"], "no such file"),
         (["train", "--dataset", "imagenet", "--quiet"], "unknown dataset"),
-        (["train", "--epochs", "0", "--quiet"], "epochs must be > 0"),
+        (["train", "--epochs", "0", "--quiet"], "epochs must be >= 1"),
         (["train", "--lr", "-1", "--quiet"], "lr must be > 0"),
         (["train", "--config", "/no/such.toml"], "config file not found"),
         (["evaluate", "/no/such/run"], "no such run directory"),
@@ -166,7 +166,7 @@ def test_export_writes_two_onnx_models(trained_run, capsys, tmp_path):
 def test_output_cut_short_by_a_closed_pipe_is_no_traceback(trained_run, tmp_path):
     """`vaekit diagnose RUN | head -1`: the reader closes the pipe early; vaekit stops without a traceback."""
     for reader in ("head -1", "true"):  # `true` closes the pipe before vaekit has written anything
-        cmd = f"{sys.executable} -m vaekit diagnose {trained_run} --out {tmp_path} | {reader}"
+        cmd = f"{sys.executable} -m vaekit diagnose {trained_run} --out {tmp_path} --overwrite | {reader}"
         proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
         assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
     assert subprocess.run(["bash", "-c", cmd.replace("| true", "| head -1")], capture_output=True, text=True,

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from vaekit.config import ModelConfig
+from vaekit.config import GaussianConfig
 from vaekit.models import GaussianVAE
 from vaekit.training.cudagraph import GraphedStep
 from vaekit.training.step import FusedStep, FusedVAEStep
@@ -22,7 +22,7 @@ class _ReplayByRerun(GraphedStep):
 
 def _pair(device="cpu", free_bits=0.0, precision="fp32", iwae_k=None, sigma=0.0):
     torch.manual_seed(0)
-    cfg = ModelConfig(input_shape=(6, 6), hidden=(32,), latent_dim=4, posterior_sigma=sigma)
+    cfg = GaussianConfig(input_shape=(6, 6), hidden=(32,), latent_dim=4, posterior_sigma=sigma)
     model = GaussianVAE(cfg).to(device)
     twin = copy.deepcopy(model)
     return (
@@ -63,7 +63,7 @@ def test_replayed_steps_match_eager_steps(free_bits, precision, iwae_k, sigma):
 
 
 def test_replayed_sweep_steps_match_eager_sweep_steps():
-    cfg = ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
+    cfg = GaussianConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
     models = []
     for seed in (0, 1):
         torch.manual_seed(seed)
@@ -96,7 +96,7 @@ def test_captured_graph_matches_eager_steps_on_gpu(precision, iwae_k):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_captured_sweep_graph_matches_eager_sweep_steps_on_gpu():
-    cfg = ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
+    cfg = GaussianConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
     models = []
     for seed in (0, 1):
         torch.manual_seed(seed)

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from vaekit.config import ModelConfig, RunConfig, load_json_config
+from vaekit.config import GaussianConfig, RunConfig, load_json_config
 from vaekit.errors import ConfigError
 from vaekit.models import GaussianVAE
 from vaekit.runs.checkpoint import load_model
@@ -14,7 +14,7 @@ from vaekit.training.loop import train
 
 def _model(**kw) -> GaussianVAE:
     torch.manual_seed(0)
-    return GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3, encoder_paths="dvae", **kw))
+    return GaussianVAE(GaussianConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3, encoder_paths="dvae", **kw))
 
 
 def test_paths_mix_linearly_for_mu_and_logvar():
@@ -41,7 +41,7 @@ def test_training_ramps_alpha_by_epoch_and_masks_at_the_rate(tmp_path, blob_npz,
         return mixed(self, x, keep, alpha)
 
     monkeypatch.setattr(GaussianVAE, "encode_mixed", spy)
-    cfg = RunConfig(model=ModelConfig(preset="test", hidden=(16,), latent_dim=3, encoder_paths="dvae", dvae_ramp=2))
+    cfg = RunConfig(model=GaussianConfig(preset="test", hidden=(16,), latent_dim=3, encoder_paths="dvae", dvae_ramp=2))
     cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size, cfg.train.device = str(blob_npz), 3, 64, "cpu"
     cfg.train.precision = "fp32"
     result = train(cfg, tmp_path / "run", progress=False)
@@ -59,11 +59,11 @@ def test_training_ramps_alpha_by_epoch_and_masks_at_the_rate(tmp_path, blob_npz,
 
 def test_dvae_and_renamed_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="dvae_mask"):
-        RunConfig(model=ModelConfig(encoder_paths="dvae", dvae_mask=1.0)).validate()
+        RunConfig(model=GaussianConfig(encoder_paths="dvae", dvae_mask=1.0)).validate()
     with pytest.raises(ConfigError, match="learned posterior sigma"):
-        RunConfig(model=ModelConfig(encoder_paths="dvae", posterior_sigma=0.5)).validate()
+        RunConfig(model=GaussianConfig(encoder_paths="dvae", posterior_sigma=0.5)).validate()
     with pytest.raises(ConfigError, match="now called split"):
-        RunConfig(model=ModelConfig(encoder_paths="dual")).validate()
+        RunConfig(model=GaussianConfig(encoder_paths="dual")).validate()
     # a run written when split heads were called dual still opens
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"model": {"encoder_paths": "dual", "net": "resnet"}}))

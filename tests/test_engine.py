@@ -1,6 +1,7 @@
 """Training, checkpoints, resume equivalence, divergence handling and evaluation on small synthetic data."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -12,18 +13,19 @@ import vaekit.data.tensors as tensors
 import vaekit.training.loop as engine
 from conftest import blob_images
 from vaekit.analysis.evaluate import evaluate_run
-from vaekit.config import ModelConfig, RunConfig
+from vaekit.config import GaussianConfig, RunConfig
 from vaekit.errors import RunError, TrainingDiverged
 from vaekit.evaluation.metrics import elbo_metrics, iw_nll
 from vaekit.models import GaussianVAE
 from vaekit.runs.checkpoint import load_model, read_metrics
+from vaekit.runs.session import RunSession
 from vaekit.training.loop import train
 
 
 def small_cfg(npz, epochs=2, **train_kw) -> RunConfig:
     """A small run with every switch stated (fp32, fused where the model allows), so that a test means the
     same on every machine; a test that wants other switches passes them."""
-    cfg = RunConfig(model=ModelConfig(preset="test", hidden=(32,), latent_dim=4))
+    cfg = RunConfig(model=GaussianConfig(preset="test", hidden=(32,), latent_dim=4))
     cfg.data.dataset = str(npz)
     cfg.train.epochs = epochs
     cfg.train.batch_size = 32
@@ -69,20 +71,20 @@ def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path, blob_npz):
 def _interrupt_after_first_epoch(cfg, run_dir):
     """Train ``cfg`` until its first checkpoint is written, then interrupt as Ctrl-C would."""
     calls = {"n": 0}
-    real_save = engine.ckpt.save_train_state
+    real_commit = RunSession.commit
 
-    def save_then_interrupt(*a, **kw):
-        real_save(*a, **kw)
+    def commit_then_interrupt(self, *a, **kw):
+        real_commit(self, *a, **kw)
         calls["n"] += 1
         if calls["n"] == 1:
             raise KeyboardInterrupt
 
-    engine.ckpt.save_train_state = save_then_interrupt
+    RunSession.commit = commit_then_interrupt  # type: ignore[method-assign]
     try:
         with pytest.raises(KeyboardInterrupt):
             train(cfg, run_dir, progress=False)
     finally:
-        engine.ckpt.save_train_state = real_save
+        RunSession.commit = real_commit  # type: ignore[method-assign]
     assert len(read_metrics(run_dir)) == 1
 
 
@@ -181,7 +183,7 @@ def test_iw_with_one_sample_is_an_elbo_estimate(tmp_path, blob_npz):
 def test_active_units_counts_dimensions_that_vary():
     from vaekit.models import GaussianVAE
 
-    model = GaussianVAE(ModelConfig(input_shape=(2, 2), hidden=(4,), latent_dim=3))
+    model = GaussianVAE(GaussianConfig(input_shape=(2, 2), hidden=(4,), latent_dim=3))
     with torch.no_grad():
         last = model.encoder[-1]
         last.weight.zero_()
@@ -198,7 +200,7 @@ def test_iw_nll_matches_its_definition():
     from vaekit.models import GaussianVAE
 
     torch.manual_seed(0)
-    model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3)).eval()
+    model = GaussianVAE(GaussianConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3)).eval()
     x, k = torch.rand(5, 16), 7
     with torch.no_grad():
         mu, logvar = model.encode(x)
@@ -208,6 +210,30 @@ def test_iw_nll_matches_its_definition():
         log_w = log_px + log_normal(z, torch.zeros_like(z), torch.zeros_like(z)) - log_normal(z, mu, logvar)
         expected = -(torch.logsumexp(log_w.double(), 0) - math.log(k)).mean().item()
     assert iw_nll(model, x, k) == pytest.approx(expected, rel=1e-6)
+
+
+def test_iw_nll_slices_a_large_k_into_bounded_passes_with_the_same_result(monkeypatch):
+    """K larger than max_rows is decoded in slices (bounded memory for any --iw-samples). Fed the same noise,
+    one image per pass, the slices give the estimate that all K samples at once give."""
+    torch.manual_seed(0)
+    model = GaussianVAE(GaussianConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3)).eval()
+    x = torch.rand(5, 16)
+    noise = torch.randn(5 * 7 * 3, generator=torch.Generator().manual_seed(1))
+
+    def estimate(max_rows: int) -> float:
+        drawn = {"n": 0}
+
+        def randn(*shape, **kw):  # the next values of one fixed stream, whatever the slice
+            size = math.prod(shape)
+            drawn["n"] += size
+            return noise[drawn["n"] - size : drawn["n"]].reshape(shape)
+
+        monkeypatch.setattr(torch, "randn", randn)
+        return iw_nll(model, x, 7, max_rows=max_rows)
+
+    at_once = estimate(7)  # one image per pass, its 7 samples in one slice
+    sliced = estimate(3)  # one image per pass, slices of 3, 3 and 1 samples
+    assert sliced == pytest.approx(at_once, rel=1e-6)  # fp32 decodes of 3 or 7 rows: summation order differs
 
 
 def test_a_switch_that_cannot_apply_fails_before_the_run_directory_exists(tmp_path, blob_npz):
@@ -256,7 +282,8 @@ def test_a_run_resumes_under_other_switches_when_told(tmp_path, blob_npz, before
     _interrupt_after_first_epoch(cfg, tmp_path / "run")
     state = engine.ckpt.read_train_state(tmp_path / "run")
     assert state.engine["precision"] == before["precision"] and state.engine["step"] == before["step"]
-    names = {n for n, _ in GaussianVAE(ModelConfig(input_shape=(8, 8), hidden=(32,), latent_dim=4)).named_parameters()}
+    model = GaussianVAE(GaussianConfig(input_shape=(8, 8), hidden=(32,), latent_dim=4))
+    names = {n for n, _ in model.named_parameters()}
     assert {k.rsplit(".", 1)[0] for k in state.adam} == names  # Adam's moments kept per parameter name
     resumed = small_cfg(blob_npz, epochs=3, **after)
     result = train(resumed, tmp_path / "run", resume=True, progress=False)
@@ -277,7 +304,7 @@ def test_a_checkpoint_with_the_old_flat_adam_layout_resumes_under_autograd(tmp_p
     cfg = small_cfg(blob_npz, epochs=2, step="fused")
     _interrupt_after_first_epoch(cfg, tmp_path / "new")
     state = engine.ckpt.read_train_state(tmp_path / "new")
-    named = list(GaussianVAE(ModelConfig(input_shape=(8, 8), hidden=(32,), latent_dim=4)).named_parameters())
+    named = list(GaussianVAE(GaussianConfig(input_shape=(8, 8), hidden=(32,), latent_dim=4)).named_parameters())
     old = {f"model.{k}": v for k, v in state.model.items()}
     for key in ("exp_avg", "exp_avg_sq"):
         old[f"optim.0.{key}"] = torch.cat([state.adam[f"{n}.{key}"].reshape(-1) for n, _ in named])

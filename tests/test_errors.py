@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vaekit import errors
-from vaekit.config import LossConfig, ModelConfig
+from vaekit.config import GaussianConfig, LossConfig
 from vaekit.errors import ConfigError, DataError, VaekitError
 from vaekit.evaluation.metrics import iw_nll
 from vaekit.models import GaussianVAE
@@ -43,7 +43,7 @@ def test_every_raise_in_the_package_is_a_vaekit_error():
 
 
 def test_the_errors_that_used_to_escape_as_value_errors():
-    model = GaussianVAE(ModelConfig(input_shape=(2, 2), hidden=(4,), latent_dim=2))
+    model = GaussianVAE(GaussianConfig(input_shape=(2, 2), hidden=(4,), latent_dim=2))
     with pytest.raises(ConfigError, match="K >= 1"):
         iw_nll(model, torch.rand(3, 4), 0)
     bad = LossConfig()
@@ -56,7 +56,7 @@ def test_numpy_runtime_errors_are_vaekit_errors(tmp_path):
     from vaekit.export.portable import NumpyVAE
 
     torch.manual_seed(0)
-    cfg = ModelConfig(input_shape=(2, 2), hidden=(4,), latent_dim=2)
+    cfg = GaussianConfig(input_shape=(2, 2), hidden=(4,), latent_dim=2)
     vae = NumpyVAE(cfg, {k: v.numpy() for k, v in GaussianVAE(cfg).state_dict().items()})
     with pytest.raises(DataError, match="expected images of"):
         vae.encode(np.zeros((1, 5), dtype=np.float32))

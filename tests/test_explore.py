@@ -15,14 +15,14 @@ from vaekit.analysis import explore
 from vaekit.analysis.latent import Selector, decode_images, encode_means, lerp, pca_2d, slerp
 from vaekit.analysis.report import build_report
 from vaekit.cli import main
-from vaekit.config import ModelConfig, RunConfig
+from vaekit.config import GaussianConfig, RunConfig
 from vaekit.errors import ConfigError
 from vaekit.runs.open import open_run
 from vaekit.training.loop import train
 
 
 def _train(npz, out, latent_dim=3, epochs=3, beta=1.0):
-    cfg = RunConfig(model=ModelConfig(preset="test", hidden=(32,), latent_dim=latent_dim))
+    cfg = RunConfig(model=GaussianConfig(preset="test", hidden=(32,), latent_dim=latent_dim))
     cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size, cfg.train.device = str(npz), epochs, 32, "cpu"
     cfg.loss.beta = beta
     train(cfg, out, progress=False)
@@ -147,7 +147,7 @@ def test_attribute_vector_is_the_mean_difference(run, tmp_path):
 
 
 def test_cli_verbs_and_errors(run, tmp_path, capsys):
-    out = ["--out", str(tmp_path)]
+    out = ["--out", str(tmp_path), "--overwrite"]
     assert main(["diagnose", str(run.path), "--json", *out]) == 0
     assert '"collapsed"' in capsys.readouterr().out
     assert main(["attribute", str(run.path), "--positive", "ink>0.6", "--negative", "ink<0.4", *out]) == 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaekit.analysis.explorer import build_explorer
-from vaekit.config import ModelConfig, RunConfig
+from vaekit.config import GaussianConfig, RunConfig, TokenizerConfig
 from vaekit.errors import RunError
 from vaekit.models import build_model
 from vaekit.runs.open import Run
@@ -20,7 +20,7 @@ HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--
 
 def _run(tmp_path, input_shape=(8, 12), **model_kw) -> Run:
     torch.manual_seed(0)
-    cfg = RunConfig(model=ModelConfig(input_shape=input_shape, latent_dim=3, **model_kw))
+    cfg = RunConfig(model=GaussianConfig(input_shape=input_shape, latent_dim=3, **model_kw))
     model = build_model(cfg.model).eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -33,7 +33,7 @@ def test_page_is_self_contained_and_refuses_tokenizers(tmp_path):
     page = build_explorer(_run(tmp_path, hidden=(6,)), points=20).read_text()
     assert "__DATA__" not in page and "__TITLE__" not in page
     assert not re.search(r"(src|href)=\"https?:", page)  # works offline, from a file
-    tok = Run(tmp_path, None, RunConfig(model=ModelConfig(kind="vq")), torch.rand(2, 784), None)
+    tok = Run(tmp_path, None, RunConfig(model=TokenizerConfig(kind="vq")), torch.rand(2, 784), None)
     with pytest.raises(RunError, match="tokenizer"):
         build_explorer(tok)
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vaekit.config import ModelConfig
+from vaekit.config import GaussianConfig
 from vaekit.errors import ConfigError
 from vaekit.losses import iwae_loss, vae_loss
 from vaekit.models import GaussianVAE, mlp
@@ -17,7 +17,7 @@ def _twins(likelihood, hidden, activation):
     """A reference model with its Adam, and a copy for the fused step; ``activation`` "tanh-sigma0.5" asks for a
     fixed posterior sigma too."""
     torch.manual_seed(0)
-    cfg = ModelConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
+    cfg = GaussianConfig(input_shape=(6, 6), hidden=hidden, latent_dim=4, likelihood=likelihood, sigma=0.7)
     activation, _, sigma = activation.partition("-sigma")
     ref = GaussianVAE(replace(cfg, activation=activation, posterior_sigma=float(sigma or 0)))
     return ref, torch.optim.Adam(ref.parameters(), lr=1e-3), copy.deepcopy(ref)
@@ -89,7 +89,7 @@ def test_fused_iwae_step_matches_autograd_and_adam(likelihood, samples, hidden, 
 def test_fused_iwae_step_of_two_models_is_two_steps():
     """K models on the IWAE bound in one step give what each model's own step gives."""
     torch.manual_seed(0)
-    cfg = ModelConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
+    cfg = GaussianConfig(input_shape=(6, 6), hidden=(16,), latent_dim=3)
     models = [GaussianVAE(cfg) for _ in range(2)]
     alone = [FusedVAEStep(copy.deepcopy(m), 1e-3, 8, iwae_k=4) for m in models]
     both = FusedStep(models, 1e-3, 8, iwae_k=4)
@@ -103,7 +103,7 @@ def test_fused_iwae_step_of_two_models_is_two_steps():
 
 
 def test_parameters_live_in_one_buffer():
-    model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=2))
+    model = GaussianVAE(GaussianConfig(input_shape=(4, 4), hidden=(8,), latent_dim=2))
     step = FusedVAEStep(model, 1e-3, 4)
     ptr = step.param.data_ptr()
     size = step.param.numel() * step.param.element_size()
@@ -115,7 +115,7 @@ def test_parameters_live_in_one_buffer():
 
 
 def test_unsupported_models_are_refused():
-    cfg = ModelConfig(input_shape=(4, 4), latent_dim=2)
+    cfg = GaussianConfig(input_shape=(4, 4), latent_dim=2)
     odd = GaussianVAE(cfg, encoder=torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.Tanh(), torch.nn.Linear(4, 4)))
     assert supports(GaussianVAE(cfg, encoder=mlp([16, 4]), decoder=mlp([2, 16])))
     assert supports(GaussianVAE(replace(cfg, activation="tanh")))
@@ -146,7 +146,7 @@ def test_bf16_step_matches_autograd_under_autocast(likelihood, free_bits, sample
     losses agree to 1 % and each step's parameter update to cosine >= 0.99 (both round their products to bf16,
     in different places, so bit equality is not expected); the weights stay fp32."""
     torch.manual_seed(0)
-    cfg = ModelConfig(input_shape=(8, 8), hidden=(48,), latent_dim=6, likelihood=likelihood, sigma=0.7)
+    cfg = GaussianConfig(input_shape=(8, 8), hidden=(48,), latent_dim=6, likelihood=likelihood, sigma=0.7)
     ref = GaussianVAE(replace(cfg, posterior_sigma=sigma))
     model = copy.deepcopy(ref)
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
@@ -182,7 +182,7 @@ def test_bf16_step_matches_autograd_under_autocast(likelihood, free_bits, sample
 def test_bf16_operands_follow_the_fp32_weights():
     """The bf16 operands mirror the fp32 weights: the step refreshes them after every update."""
     torch.manual_seed(0)
-    model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=2))
+    model = GaussianVAE(GaussianConfig(input_shape=(4, 4), hidden=(8,), latent_dim=2))
     step = FusedVAEStep(model, 1e-3, 4, precision="bf16")
     step(torch.rand(4, 16), 1.0, torch.randn(4, 2))
     torch.testing.assert_close(step.cflat.float(), step.param.detach(), atol=0.0, rtol=2**-8)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vaekit.config import ModelConfig, RunConfig
+from vaekit.config import GaussianConfig, RunConfig
 from vaekit.errors import ConfigError
 from vaekit.evaluation.metrics import iw_nll
 from vaekit.losses import iwae_loss, vae_loss
@@ -16,7 +16,7 @@ from vaekit.training.loop import train
 
 def _model(**kw) -> GaussianVAE:
     torch.manual_seed(0)
-    return GaussianVAE(ModelConfig(input_shape=(3, 4), hidden=(8,), latent_dim=3, **kw))
+    return GaussianVAE(GaussianConfig(input_shape=(3, 4), hidden=(8,), latent_dim=3, **kw))
 
 
 def _normal_logpdf(z, mu, var):
@@ -111,7 +111,7 @@ def test_the_bound_tightens_with_k():
 
 
 def test_iwae_trains_and_needs_a_plain_bound(tmp_path, blob_npz):
-    cfg = RunConfig(model=ModelConfig(preset="test", hidden=(32,), latent_dim=4))
+    cfg = RunConfig(model=GaussianConfig(preset="test", hidden=(32,), latent_dim=4))
     cfg.loss.objective, cfg.loss.iwae_k = "iwae", 5
     cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size, cfg.train.device = str(blob_npz), 3, 32, "cpu"
     cfg.train.precision = "fp32"

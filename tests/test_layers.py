@@ -11,7 +11,9 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "vaekit"
 # Lower layers first. A module may import modules of lower layers, and modules of its own layer only inside
 # its own package (the top-level modules of a layer count as one package).
 LAYERS = [
-    {"errors", "_io", "config", "losses", "arch", "switches", "plots"},  # foundation
+    {"errors", "_io", "losses", "switches", "plots"},  # foundation
+    {"config"},  # the settings of every model kind and of a run, declared once (no PyTorch)
+    {"arch"},  # architectures as layer plans, read from a model config (no PyTorch)
     {"data", "quantizers"},
     {"models"},
     {"evaluation", "runs"},

@@ -1,6 +1,6 @@
 import torch
 
-from vaekit.config import ModelConfig
+from vaekit.config import GaussianConfig
 from vaekit.models import GaussianVAE, build_model, count_params, mlp, preset_config
 
 
@@ -14,7 +14,7 @@ def test_tiny_preset_is_under_300k():
 
 
 def test_shapes_and_named_output():
-    model = GaussianVAE(ModelConfig(input_shape=(6, 5), hidden=(16, 8), latent_dim=3))
+    model = GaussianVAE(GaussianConfig(input_shape=(6, 5), hidden=(16, 8), latent_dim=3))
     out = model(torch.rand(4, 30))
     assert out.logits.shape == (4, 30) and out.mu.shape == (4, 3) and out.logvar.shape == (4, 3)
     assert out.z.shape == (4, 3)
@@ -30,7 +30,7 @@ def test_reparameterisation_moments():
 
 
 def test_encoder_and_decoder_are_swappable():
-    cfg = ModelConfig(input_shape=(4, 4), latent_dim=2)
+    cfg = GaussianConfig(input_shape=(4, 4), latent_dim=2)
     enc, dec = mlp([16, 4]), mlp([2, 16])
     model = GaussianVAE(cfg, encoder=enc, decoder=dec)
     assert model.encoder is enc and model(torch.rand(3, 16)).logits.shape == (3, 16)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import GAUSSIAN_VARIANTS, saved_run
-from vaekit.config import ModelConfig
+from vaekit.config import TokenizerConfig
 from vaekit.errors import RunError
 from vaekit.export.portable import NumpyTokenizer, NumpyVAE, load
 
@@ -49,7 +49,7 @@ def test_tokenizer_runs_and_missing_files_are_refused(tmp_path):
     with pytest.raises(RunError, match="no config.json"):
         NumpyVAE.load(tmp_path)
     with pytest.raises(RunError, match="tokenizer"):
-        NumpyVAE(ModelConfig(kind="vq"), {})
+        NumpyVAE(TokenizerConfig(kind="vq"), {})
 
 
 @pytest.mark.parametrize("kind", ["vq", "fsq", "mgvq"])

@@ -12,7 +12,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from vaekit.cli import main
-from vaekit.config import ModelConfig
+from vaekit.config import TokenizerConfig
 from vaekit.errors import ConfigError
 from vaekit.losses import recon_nll
 from vaekit.models import ConvTokenizer
@@ -77,7 +77,7 @@ def test_the_bound_on_a_hand_made_model():
     from vaekit.training.prior import token_sequences
 
     torch.manual_seed(0)
-    tok = ConvTokenizer(ModelConfig(kind="fsq", input_shape=(4, 4), levels=(3,), width=4, res_blocks=0)).eval()
+    tok = ConvTokenizer(TokenizerConfig(kind="fsq", input_shape=(4, 4), levels=(3,), width=4, res_blocks=0)).eval()
     prior = TokenPrior(PriorConfig(vocab=3, length=1, layers=1, heads=1, dim=8)).eval()
     x = torch.rand(20, 16, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -148,7 +148,7 @@ def test_conditional_prior_samples_by_label(tmp_path, vq_run, capsys):
     with Image.open(vq_run / "prior_samples.png") as im:
         assert im.size[0] > im.size[1]  # 4 rows of 16
     assert main(["sample", str(vq_run), "-n", "3", "--out", str(tmp_path / "s.png"), "--label", "2"]) == 0
-    assert main(["sample", str(vq_run), "-n", "3", "--out", str(tmp_path / "s.png")]) == 2
+    assert main(["sample", str(vq_run), "-n", "3", "--out", str(tmp_path / "s.png"), "--overwrite"]) == 2
     assert "--label 0..3" in capsys.readouterr().err
 
 
@@ -174,7 +174,7 @@ def test_sample_without_a_prior_names_the_verb(tmp_path, vq_run, capsys):
 def test_sequences_are_raster_order_with_a_positions_groups_together(kind):
     from vaekit.training.prior import prior_config_for, sequences_to_grids, token_sequences
 
-    cfg = ModelConfig(kind=kind, input_shape=(8, 8), width=4, code_dim=4, codebook_size=16, groups=2, levels=(4, 4))
+    cfg = TokenizerConfig(kind=kind, input_shape=(8, 8), width=4, code_dim=4, codebook_size=16, groups=2, levels=(4, 4))
     tok = ConvTokenizer(cfg).eval()
     x = torch.rand(5, 64, generator=torch.Generator().manual_seed(0))
     grids = tok.tokenize(x)  # (5, 2, 2) or (5, 2, 2, G)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaekit.arch import res_decoder, res_encoder, tokenizer_encoder
-from vaekit.config import ModelConfig, load_json_config
+from vaekit.config import GaussianConfig, TokenizerConfig, load_json_config
 from vaekit.export import portable
 from vaekit.models import ConvTokenizer, GaussianVAE
 from vaekit.models.nets import build
@@ -28,7 +28,7 @@ def test_encoder_reaches_the_token_grid_and_the_decoder_mirrors_it(f):
 @pytest.mark.parametrize("kind", ["vq", "fsq", "mgvq"])
 @pytest.mark.parametrize("shape,f", [((16, 24, 3), 8), ((16, 16), 4)], ids=["rgb-f8", "grey-f4"])
 def test_tokenizer_grid_and_tokens_follow_f(kind, shape, f):
-    cfg = ModelConfig(kind=kind, input_shape=shape, downsample=f, width=8, code_dim=8, codebook_size=16)
+    cfg = TokenizerConfig(kind=kind, input_shape=shape, downsample=f, width=8, code_dim=8, codebook_size=16)
     tok = ConvTokenizer(cfg)
     x = torch.rand(3, math.prod(shape))
     tokens = tok.tokenize(x)
@@ -40,7 +40,7 @@ def test_tokenizer_grid_and_tokens_follow_f(kind, shape, f):
 
 def test_channel_last_pixels_are_read_as_channels():
     """Images are stored (H, W, C): the encoder must see a red image as channel 0 set, not a scrambled mix."""
-    tok = ConvTokenizer(ModelConfig(kind="vq", input_shape=(8, 8, 3), width=4, code_dim=4)).eval()
+    tok = ConvTokenizer(TokenizerConfig(kind="vq", input_shape=(8, 8, 3), width=4, code_dim=4)).eval()
     chw = torch.zeros(1, 3, 8, 8)
     chw[:, 0] = 1.0  # pure red, channel-first
     hwc = chw.permute(0, 2, 3, 1).reshape(1, -1)  # as the data stores it
@@ -74,7 +74,7 @@ def _save(tmp_path, model, cfg):
 
 @pytest.mark.parametrize("kind,likelihood", [("fsq", "bernoulli"), ("vq", "gaussian"), ("mgvq", "bernoulli")])
 def test_numpy_and_onnx_tokenizers_match_torch_on_colour(tmp_path, kind, likelihood):
-    cfg = ModelConfig(
+    cfg = TokenizerConfig(
         kind=kind, input_shape=(16, 16, 3), downsample=8, width=8, code_dim=8, codebook_size=32, likelihood=likelihood
     )
     tok = _perturbed(ConvTokenizer(cfg))
@@ -100,7 +100,7 @@ def test_numpy_and_onnx_tokenizers_match_torch_on_colour(tmp_path, kind, likelih
 
 @pytest.mark.parametrize("f", [4, 8])
 def test_numpy_and_onnx_conv_vae_match_torch_on_colour(tmp_path, f):
-    cfg = ModelConfig(arch="conv", input_shape=(16, 8, 3), downsample=f, width=8, hidden=(12,), latent_dim=3)
+    cfg = GaussianConfig(arch="conv", input_shape=(16, 8, 3), downsample=f, width=8, hidden=(12,), latent_dim=3)
     vae = _perturbed(GaussianVAE(cfg))
     run = _save(tmp_path, vae, cfg)
     x = torch.rand(5, 16 * 8 * 3, generator=torch.Generator().manual_seed(3))
@@ -133,7 +133,7 @@ def test_a_config_written_before_the_resnet_layout_loads_as_plain(tmp_path):
     cfg = load_json_config(tmp_path / "config.json")
     assert cfg.model.net == "plain"
     assert tokenizer_encoder(cfg.model, 4)[0] == ("conv", 1, 32)
-    assert ModelConfig().net == "resnet"  # new runs get the resnet layout
+    assert GaussianConfig().net == "resnet"  # new runs get the resnet layout
 
 
 def test_bicubic_yardstick_is_exact_on_flat_images_and_worse_on_finer_detail():

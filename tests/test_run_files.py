@@ -10,7 +10,7 @@ import struct
 import pytest
 import torch
 
-from vaekit.config import ModelConfig, RunConfig
+from vaekit.config import GaussianConfig, RunConfig
 from vaekit.errors import VaekitError
 from vaekit.runs.checkpoint import load_model, read_config, read_metrics, read_train_state
 from vaekit.training.loop import Trainer, train
@@ -27,7 +27,7 @@ def pristine(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     x, y = blob_images()
     np.savez(root / "blobs.npz", x=x, y=y)
-    cfg = RunConfig(model=ModelConfig(hidden=(16,), latent_dim=3))
+    cfg = RunConfig(model=GaussianConfig(hidden=(16,), latent_dim=3))
     cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size = str(root / "blobs.npz"), 1, 32
     cfg.train.device, cfg.train.precision, cfg.train.step = "cpu", "fp32", "fused"
     train(cfg, root / "run", progress=False)

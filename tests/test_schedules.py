@@ -70,10 +70,10 @@ def test_iwae_schedule_stretched_keeps_its_proportions():
 def test_adam_eps_and_the_schedule_reach_the_optimizer(tmp_path, blob_npz):
     import torch
 
-    from vaekit.config import ModelConfig, RunConfig
+    from vaekit.config import GaussianConfig, RunConfig
     from vaekit.training.loop import Trainer, train
 
-    cfg = RunConfig(model=ModelConfig(preset="test", hidden=(16,), latent_dim=2))
+    cfg = RunConfig(model=GaussianConfig(preset="test", hidden=(16,), latent_dim=2))
     cfg.data.dataset, cfg.train.epochs, cfg.train.device, cfg.train.precision = str(blob_npz), 3, "cpu", "fp32"
     cfg.train.lr_schedule, cfg.train.adam_eps, cfg.train.step = "iwae", 1e-4, "fused"
     result = train(cfg, tmp_path / "run", progress=False)

@@ -104,7 +104,7 @@ def test_a_study_keeps_the_layout_it_was_trained_in(tmp_path, blob_npz, monkeypa
 def test_study_errors_are_one_line(tmp_path, blob_npz, capsys):
     out = tmp_path / "study"
     assert main(["study", "collapse", "--resume", "--out", str(out)]) == 2
-    assert "no study to resume" in capsys.readouterr().err
+    assert "nothing to resume (no plan.json)" in capsys.readouterr().err
     out.mkdir()
     (out / "plan.json").write_text("{}")
     assert main(["study", "collapse", "--quick", "--dataset", str(blob_npz), "--out", str(out)]) == 2
@@ -120,4 +120,5 @@ def test_study_errors_are_one_line(tmp_path, blob_npz, capsys):
 @pytest.mark.parametrize("flag", [["--epochs", "0"], ["--iw-samples", "0"]])
 def test_study_settings_are_checked(tmp_path, blob_npz, capsys, flag):
     assert main(["study", "collapse", "--dataset", str(blob_npz), "--out", str(tmp_path / "s"), *flag]) == 2
-    assert "a study needs" in capsys.readouterr().err
+    assert f"{flag[0]} must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()  # refused before anything was written

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vaekit.analysis.evaluate import evaluate_run
-from vaekit.config import ModelConfig, RunConfig
+from vaekit.config import GaussianConfig, RunConfig
 from vaekit.errors import ConfigError, RunError
 from vaekit.models import GaussianVAE
 from vaekit.runs.checkpoint import load_model, read_metrics
@@ -18,7 +18,7 @@ from vaekit.training.sweep import point_name, sweep
 
 @pytest.mark.parametrize("likelihood, free_bits", [("bernoulli", 0.0), ("gaussian", 0.4)])
 def test_sweep_step_matches_one_fused_step_per_model(likelihood, free_bits):
-    cfg = ModelConfig(input_shape=(6, 6), hidden=(16, 8), latent_dim=3, likelihood=likelihood, sigma=0.6)
+    cfg = GaussianConfig(input_shape=(6, 6), hidden=(16, 8), latent_dim=3, likelihood=likelihood, sigma=0.6)
     models = []
     for seed in (0, 1, 2):
         torch.manual_seed(seed)
@@ -39,7 +39,7 @@ def test_sweep_step_matches_one_fused_step_per_model(likelihood, free_bits):
 
 
 def _base(npz, epochs=2, precision="fp32"):
-    cfg = RunConfig(model=ModelConfig(preset="test", hidden=(32,), latent_dim=4))
+    cfg = RunConfig(model=GaussianConfig(preset="test", hidden=(32,), latent_dim=4))
     cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size, cfg.train.device = str(npz), epochs, 32, "cpu"
     cfg.train.precision = precision
     return cfg

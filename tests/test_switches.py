@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vaekit import switches
-from vaekit.config import ModelConfig, RunConfig
+from vaekit.config import GaussianConfig, RunConfig
 from vaekit.errors import ConfigError
 from vaekit.switches import Hardware, Switches, resolve
 from vaekit.training.loop import Trainer
@@ -71,6 +71,14 @@ def test_the_graph_needs_one_process():
         resolve("auto", "auto", "on", H200, True, world=2)
 
 
+def test_a_learning_rate_schedule_keeps_the_graph_off():
+    """A captured graph keeps the learning rate it saw: with a schedule, auto leaves it off and on is an error."""
+    assert resolve("auto", "auto", "auto", H200, True, lr_schedule="iwae") == Switches("fp32", "fused", False)
+    assert resolve("auto", "auto", "auto", H200, True, lr_schedule="constant").graph
+    with pytest.raises(ConfigError, match="--graph on keeps one learning rate"):
+        resolve("auto", "auto", "on", H200, True, lr_schedule="iwae")
+
+
 @pytest.mark.parametrize(
     "hw, fused_ok, asked, fix",
     [
@@ -104,7 +112,7 @@ def test_a_resumed_run_keeps_its_switches_unless_told_otherwise():
 )
 def test_the_trainer_resolves_against_the_cpu_it_sees(monkeypatch, flags, precision):
     monkeypatch.setattr(switches, "cpu_flags", lambda *a: frozenset(flags))
-    cfg = RunConfig(model=ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=2))
+    cfg = RunConfig(model=GaussianConfig(input_shape=(4, 4), hidden=(8,), latent_dim=2))
     cfg.train.device, cfg.train.step = "cpu", "fused"  # explicit fused + auto precision: never a conflict
     trainer = Trainer(cfg, torch.rand(10, 16), torch.device("cpu"))
     assert (trainer.precision, trainer.step_kind, trainer.info["precision"]) == (precision, "fused", precision)

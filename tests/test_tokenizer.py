@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vaekit.cli import main
-from vaekit.config import ModelConfig
+from vaekit.config import TokenizerConfig
 from vaekit.evaluation.metrics import usage_stats
 from vaekit.models import ConvTokenizer, build_model
 
@@ -15,7 +15,7 @@ from vaekit.models import ConvTokenizer, build_model
 @pytest.mark.parametrize("kind, shape", [("vq", (4, 2, 2)), ("fsq", (4, 2, 2)), ("mgvq", (4, 2, 2, 2))])
 def test_tokens_round_trip_through_the_decoder(kind, shape):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(kind=kind, input_shape=(8, 8), codebook_size=16, code_dim=8))
+    model = build_model(TokenizerConfig(kind=kind, input_shape=(8, 8), codebook_size=16, code_dim=8))
     assert isinstance(model, ConvTokenizer)
     model.train()(torch.rand(16, 64))  # k-means initialisation on a first batch
     x = torch.rand(4, 64)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vaekit.config import ModelConfig, RunConfig
+from vaekit.config import GaussianConfig, RunConfig
 from vaekit.errors import ConfigError
 from vaekit.losses import vae_loss
 from vaekit.models import GaussianVAE, build_model, count_params, preset_config
@@ -26,16 +26,16 @@ def test_plain_conv_layout_shapes_and_size():
 
 def test_conv_needs_sides_divisible_by_the_downsampling():
     with pytest.raises(ConfigError, match="divisible by 4"):
-        GaussianVAE(ModelConfig(arch="conv", input_shape=(10, 10), hidden=()))
+        GaussianVAE(GaussianConfig(arch="conv", input_shape=(10, 10), hidden=()))
     with pytest.raises(ConfigError, match=r"divisible by 8, got 28x28; pass --downsample 4"):
-        GaussianVAE(ModelConfig(arch="conv", input_shape=(28, 28), downsample=8))
+        GaussianVAE(GaussianConfig(arch="conv", input_shape=(28, 28), downsample=8))
     with pytest.raises(ConfigError, match="plain conv layout reads greyscale"):
-        GaussianVAE(ModelConfig(arch="conv", net="plain", input_shape=(8, 8, 3)))
+        GaussianVAE(GaussianConfig(arch="conv", net="plain", input_shape=(8, 8, 3)))
 
 
 def test_split_heads_keep_mu_and_logvar_networks_apart():
     torch.manual_seed(0)
-    model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3, encoder_paths="split"))
+    model = GaussianVAE(GaussianConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3, encoder_paths="split"))
     assert count_params(model.encoder) == 2 * ((16 * 8 + 8) + (8 * 3 + 3))
     mu, logvar = model.encode(torch.rand(6, 16))
     logvar.sum().backward()
@@ -46,7 +46,7 @@ def test_split_heads_keep_mu_and_logvar_networks_apart():
 
 def test_fixed_posterior_sigma_learns_the_mean_only():
     torch.manual_seed(0)
-    model = GaussianVAE(ModelConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3, posterior_sigma=0.5))
+    model = GaussianVAE(GaussianConfig(input_shape=(4, 4), hidden=(8,), latent_dim=3, posterior_sigma=0.5))
     x = torch.rand(6, 16)
     out = model(x, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(out.logvar, torch.full((6, 3), 2 * math.log(0.5)))
@@ -58,11 +58,11 @@ def test_fixed_posterior_sigma_learns_the_mean_only():
 
 
 def test_variant_configs_are_checked():
-    cfg = RunConfig(model=ModelConfig(encoder_paths="split", posterior_sigma=0.5))
+    cfg = RunConfig(model=GaussianConfig(encoder_paths="split", posterior_sigma=0.5))
     with pytest.raises(ConfigError, match="fixed posterior sigma"):
         cfg.validate()
     for field, value in [("arch", "rnn"), ("posterior_sigma", -1.0), ("channels", (8,))]:
-        bad = RunConfig(model=ModelConfig(**{field: value}))
+        bad = RunConfig(model=GaussianConfig(**{field: value}))
         with pytest.raises(ConfigError, match=f"model.{field}"):
             bad.validate()
 
@@ -72,7 +72,7 @@ def test_variant_configs_are_checked():
     [dict(arch="conv", channels=(4, 8), hidden=(16,)), dict(encoder_paths="split"), dict(posterior_sigma=0.3)],
 )
 def test_variants_train_save_and_reload(tmp_path, blob_npz, variant):
-    cfg = RunConfig(model=ModelConfig(preset="test", hidden=variant.pop("hidden", (32,)), latent_dim=4, **variant))
+    cfg = RunConfig(model=GaussianConfig(preset="test", hidden=variant.pop("hidden", (32,)), latent_dim=4, **variant))
     cfg.data.dataset, cfg.train.epochs, cfg.train.batch_size, cfg.train.device = str(blob_npz), 3, 32, "cpu"
     result = train(cfg, tmp_path / "run", progress=False)
     losses = [m["train_loss"] for m in result.metrics]
@@ -86,7 +86,7 @@ def test_variants_train_save_and_reload(tmp_path, blob_npz, variant):
 
 
 def test_fused_step_is_refused_for_variants(blob_npz):
-    cfg = RunConfig(model=ModelConfig(hidden=(8,), latent_dim=2, input_shape=(8, 8), encoder_paths="split"))
+    cfg = RunConfig(model=GaussianConfig(hidden=(8,), latent_dim=2, input_shape=(8, 8), encoder_paths="split"))
     cfg.train.step, cfg.train.device = "fused", "cpu"
     with pytest.raises(ConfigError, match="--step autograd"):
         Trainer(cfg, torch.rand(10, 64), torch.device("cpu"))

@@ -49,3 +49,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
     return atomic_write(path, lambda p: p.write_text(text))
+
+
+def refuse_to_replace(paths: list[Path], overwrite: bool) -> None:
+    """A one-line error when any of ``paths`` exists and the user did not pass ``--overwrite``: a verb never
+    replaces a file of the user's without being told. Called before any work."""
+    from .errors import RunError
+
+    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise RunError(f"{existing[0]} exists{more}; pass --overwrite to replace it, or choose another --out")
+    for p in existing:
+        if p.is_dir():
+            raise RunError(f"{p} is a folder; --out names the file to write")

@@ -15,7 +15,7 @@ or a nested plan (a sub-Sequential). Layer i of a plan owns the state-dict keys 
 ``PREFIX.i.bias`` (a residual's layers ``PREFIX.i.j.*``), so a checkpoint written by the PyTorch model is read
 by name in ``vaekit.portable``.
 
-Two conv layouts (``ModelConfig.net``): ``resnet``, the layout of current image tokenizers (stride-2
+Two conv layouts (``ImageModelConfig.net``): ``resnet``, the layout of current image tokenizers (stride-2
 convolutions down to the token grid, group norm and SiLU, residual blocks at the grid; any H, W, C), and
 ``plain``, the ReLU stack of earlier vaekit versions (greyscale, f = 4), kept so their checkpoints still load.
 This module imports neither torch nor numpy.
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import DOWNSAMPLE, ModelConfig
+from .config import DOWNSAMPLE, GaussianConfig, ImageModelConfig, TokenizerConfig
 from .errors import ConfigError
 
 Plan = list[Any]
@@ -89,7 +89,7 @@ def image_hwc(shape: Sequence[int]) -> tuple[int, int, int]:
     return h, w, (c[0] if c else 1)
 
 
-def check_conv_shape(cfg: ModelConfig, what: str) -> tuple[int, int, int]:
+def check_conv_shape(cfg: ImageModelConfig, what: str) -> tuple[int, int, int]:
     """(H, W, C) of the config's images, or a one-line ConfigError when its conv layout cannot read them."""
     shape = tuple(cfg.input_shape)
     if len(shape) not in (2, 3):
@@ -107,12 +107,12 @@ def check_conv_shape(cfg: ModelConfig, what: str) -> tuple[int, int, int]:
     return h, w, c
 
 
-def downsample_factor(cfg: ModelConfig) -> int:
+def downsample_factor(cfg: ImageModelConfig) -> int:
     """The spatial reduction of the config's conv layout: ``downsample`` for resnet, 4 for plain."""
     return cfg.downsample if cfg.net == "resnet" else 4
 
 
-def widths(cfg: ModelConfig) -> list[int]:
+def widths(cfg: ImageModelConfig) -> list[int]:
     """resnet: channels after each stride-2 convolution, ``width`` doubled at each: f = 8 -> [w, 2w, 4w]."""
     return [cfg.width * 2**i for i in range(int(math.log2(cfg.downsample)))]
 
@@ -148,7 +148,7 @@ def res_decoder(channels: int, ws: Sequence[int], blocks: int) -> Plan:
     return plan
 
 
-def _conv_vae_net(cfg: ModelConfig, out: int) -> Plan:
+def _conv_vae_net(cfg: GaussianConfig, out: int) -> Plan:
     """(B, P) -> (B, out): the conv VAE's encoder network in the config's layout."""
     h, w, c = check_conv_shape(cfg, "conv VAE")
     if cfg.net == "plain":
@@ -160,7 +160,7 @@ def _conv_vae_net(cfg: ModelConfig, out: int) -> Plan:
     return [("to_chw", (h, w, c)), res_encoder(c, ws, cfg.res_blocks), ("flatten",), dense]
 
 
-def encoder_plan(cfg: ModelConfig) -> EncoderPlan:
+def encoder_plan(cfg: GaussianConfig) -> EncoderPlan:
     """The encoder a config describes (arch, encoder_paths, posterior_sigma)."""
     p, d = math.prod(cfg.input_shape), cfg.latent_dim
 
@@ -174,7 +174,7 @@ def encoder_plan(cfg: ModelConfig) -> EncoderPlan:
     return EncoderPlan(joint=net(2 * d))
 
 
-def decoder_plan(cfg: ModelConfig) -> Plan:
+def decoder_plan(cfg: GaussianConfig) -> Plan:
     """(B, D) -> (B, P): Bernoulli logits or Gaussian means."""
     if cfg.arch != "conv":
         return mlp([cfg.latent_dim, *reversed(cfg.hidden), math.prod(cfg.input_shape)], cfg.activation)
@@ -194,7 +194,7 @@ def decoder_plan(cfg: ModelConfig) -> Plan:
 TOKENIZER_WIDTH = 32  # plain layout: channels of the tokenizers' first convolution (then twice as many)
 
 
-def tokenizer_encoder(cfg: ModelConfig, d: int) -> Plan:
+def tokenizer_encoder(cfg: TokenizerConfig, d: int) -> Plan:
     """(B, C, H, W) -> (B, d, H/f, W/f); FSQ ends with a non-affine BatchNorm (see models/tokenizer.py)."""
     fsq = [("batchnorm", d)] if cfg.kind == "fsq" else []
     _, _, c = check_conv_shape(cfg, "tokenizer")
@@ -211,7 +211,7 @@ def tokenizer_encoder(cfg: ModelConfig, d: int) -> Plan:
     return [*plan, *fsq]
 
 
-def tokenizer_decoder(cfg: ModelConfig, d: int) -> Plan:
+def tokenizer_decoder(cfg: TokenizerConfig, d: int) -> Plan:
     """(B, d, H/f, W/f) codes -> (B, C, H, W) decoder output (Bernoulli logits or Gaussian means)."""
     _, _, c = check_conv_shape(cfg, "tokenizer")
     if cfg.net == "resnet":

@@ -102,13 +102,19 @@ def resolve(
     fused_ok: bool,
     world: int = 1,
     pinned: dict[str, str] | None = None,
+    lr_schedule: str = "constant",
 ) -> Switches:
-    """Resolve the requested switches (``auto`` or explicit) for a model on ``hw``.
+    """Resolve the requested switches (``auto`` or explicit) for a model on ``hw``: every rule about precision,
+    step and graph is here, and `train`, `sweep`, the study and the bench all ask this function.
 
     ``fused_ok``: whether the fused step can train the model. ``world``: data-parallel processes.
-    ``pinned``: the precision and step a resumed run started with; they replace ``auto``.
+    ``pinned``: the precision and step a resumed run (or sweep) started with; they replace ``auto``.
+    ``lr_schedule``: a captured CUDA graph keeps the learning rate it saw, so a schedule other than constant
+    turns ``graph auto`` off and makes ``graph on`` an error.
     """
     pinned = pinned or {}
+    if graph == "on" and lr_schedule != "constant":
+        raise ConfigError("--graph on keeps one learning rate; use --graph auto with --lr-schedule")
     if step == "fused" and not fused_ok:
         raise ConfigError("--step fused needs the MLP Gaussian VAE; use --step autograd for this model")
     if step == "autograd" and graph == "on":
@@ -128,7 +134,7 @@ def resolve(
             else "the MLP Gaussian VAE (the fused step)"
         )
         raise ConfigError(f"--graph on needs {why}; use --graph auto or off")
-    return Switches(precision, step, graph != "off" and applies)
+    return Switches(precision, step, graph != "off" and applies and lr_schedule == "constant")
 
 
 def _auto_precision(hw: Hardware, step: str) -> str:

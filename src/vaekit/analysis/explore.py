@@ -103,6 +103,11 @@ def pick_index(spec: str, y: np.ndarray | None, n: int) -> int:
     return int(hits[0])
 
 
+def interpolation_stem(src: str, dst: str, mode: str) -> str:
+    """The file name (without suffix) of an interpolation strip and its GIF."""
+    return f"interpolate_{src}_{dst}_{mode}".replace(":", "")
+
+
 def interpolate_run(
     run: Run, src: str, dst: str, out_dir: Path, steps: int = 10, mode: str = "linear"
 ) -> tuple[Path, Path]:
@@ -111,7 +116,7 @@ def interpolate_run(
     ia, ib = pick_index(src, run.y_test, n), pick_index(dst, run.y_test, n)
     mu = encode_means(run.vae, run.x_test[[ia, ib]])
     frames = interpolate(run.vae, mu[0], mu[1], steps, mode)
-    stem = f"interpolate_{src}_{dst}_{mode}".replace(":", "")
+    stem = interpolation_stem(src, dst, mode)
     png = save_grid(frames, out_dir / f"{stem}.png", ncol=steps, scale=3)
     gif = save_gif(frames, out_dir / f"{stem}.gif")
     return png, gif

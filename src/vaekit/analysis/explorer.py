@@ -25,6 +25,7 @@ import torch
 
 from .._io import atomic_write_bytes
 from ..arch import Plan, decoder_plan
+from ..config import GaussianConfig
 from ..errors import RunError
 from ..losses import kl_normal
 from ..runs.open import Run
@@ -59,7 +60,7 @@ def _points(run: Run, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def build_explorer(run: Run, out: str | Path | None = None, points: int = 1500) -> Path:
     """Write the explorer page for a Gaussian-VAE run; returns its path (default RUN/explorer.html)."""
     cfg = run.cfg.model
-    if cfg.kind != "gaussian":
+    if not isinstance(cfg, GaussianConfig):
         raise RunError("the latent explorer is for Gaussian VAEs; tokenizer runs have no continuous latent space")
     plan = decoder_plan(cfg)
     kl, mu, labels = _points(run, points)

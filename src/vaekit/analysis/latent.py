@@ -158,11 +158,3 @@ def attribute(
     )
 
 
-def parse_strengths(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--strengths {text!r}: expected numbers separated by commas, e.g. -2,-1,0,1,2") from None
-    if not values:
-        raise ConfigError("--strengths needs at least one number")
-    return values

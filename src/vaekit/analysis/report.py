@@ -98,7 +98,7 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
         ("test loss (negative ELBO, nats)", summary.get("loss")),
         ("reconstruction (nats)", summary.get("recon")),
         ("KL (nats)", summary.get("kl")),
-        ("active units", f"{diag['active_units']} / {cfg.model.latent_dim}"),
+        ("active units", f"{diag['active_units']} / {run.vae.cfg.latent_dim}"),
         ("collapsed dimensions (KL < 0.01)", ", ".join(f"z{d + 1}" for d in diag["collapsed"]) or "none"),
         ("parameters", summary.get("params")),
         ("epochs", summary.get("epochs")),
@@ -188,7 +188,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
             "tokens per image",
             f"{grid} grid (downsample {downsample_factor(cfg.model)}), "
             f"{run.tokenizer.codebook_size} codes per token"
-            + (f" x {cfg.model.groups} groups" if cfg.model.kind == "mgvq" else ""),
+            + (f" x {run.tokenizer.cfg.groups} groups" if cfg.model.kind == "mgvq" else ""),
         ),
     )
     parts = []

@@ -12,7 +12,7 @@ import sys
 from ..errors import VaekitError
 from .data import cmd_data
 from .measure import cmd_bench, cmd_study, cmd_tiny
-from .parser import build_parser
+from .parser import apply_verb_settings, build_parser
 from .runverbs import EXPLORE_VERBS, cmd_evaluate, cmd_explore, cmd_export, cmd_prior, cmd_sample, cmd_tokenize
 from .train import cmd_sweep, cmd_train
 
@@ -36,6 +36,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        apply_verb_settings(args)
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # inside the try: a closed pipe shows up here
         return code

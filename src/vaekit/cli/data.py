@@ -7,10 +7,13 @@ import json
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    from ..config import DataConfig
     from ..data import ImageOptions, load_dataset
+    from .parser import settings_from
 
-    opts = ImageOptions(getattr(args, "image_size", 0) or 0, getattr(args, "channels", 0) or 0)
-    opts.skip_bad = bool(getattr(args, "skip_bad_images", False))
+    d = settings_from(args, DataConfig, "data") if args.data_command == "info" else DataConfig()
+    opts = ImageOptions(d.image_size, d.channels)
+    opts.skip_bad = d.skip_bad_images
     ds = load_dataset(args.name, args.data_dir, options=opts)
     info = ds.info()
     if args.data_command == "info" and args.json:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._io import refuse_to_replace
 from ..errors import ConfigError
 from .train import _default_run_dir
 
@@ -17,6 +18,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     if args.plot and not args.plot.lower().endswith(".png"):
         raise ConfigError(f"--plot {args.plot}: expected a .png file name")
+    refuse_to_replace([Path(p) for p in (args.json_out, args.plot) if p], args.overwrite)
     report = bench(
         args.epochs, variants, args.device, args.dataset, log=lambda m: print(m, file=sys.stderr, flush=True)
     )

@@ -4,18 +4,23 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
+from .._io import refuse_to_replace
 from ..errors import ConfigError
+from .parser import settings_from
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export.onnx import export_onnx
+    from ..runs.lock import writer_lock
 
-    with _writer_lock(Path(args.out) if args.out else Path(args.run), Path(args.run)):
+    out = Path(args.out) if args.out else Path(args.run)
+    if out.resolve() != Path(args.run).resolve():
+        refuse_to_replace([out / "encoder.onnx", out / "decoder.onnx"], args.overwrite)
+    with writer_lock(out, Path(args.run)):
         paths = export_onnx(args.run, args.out)
     for path in paths:
         print(path)
@@ -25,8 +30,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..analysis.evaluate import evaluate_run
 
-    if args.iw_samples < 0:
-        raise ConfigError("--iw-samples must be >= 0")
     m = evaluate_run(
         args.run, iw_samples=args.iw_samples, device=args.device, progress=not args.json, samples=args.samples
     )
@@ -64,10 +67,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from ..analysis.sampling import sample_grid
 
-    if args.n < 1:
-        raise ConfigError("-n must be >= 1")
     if not args.out.lower().endswith(".png"):
         raise ConfigError(f"--out {args.out}: expected a .png file name")
+    refuse_to_replace([Path(args.out)], args.overwrite)
     path = sample_grid(
         args.run, args.n, args.out, seed=args.seed, temperature=args.temperature, top_k=args.top_k, label=args.label
     )
@@ -78,21 +80,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_prior(args: argparse.Namespace) -> int:
     import torch
 
+    from ..config.prior import PriorConfig, PriorTrainConfig
     from ..data import load_configured
     from ..data.tensors import load_data_tensors
-    from ..models.prior import PriorConfig
     from ..plots import prior_curves
     from ..runs.open import open_run
-    from ..runs.prior import CURVES, PriorTrainConfig, prior_dir
+    from ..runs.prior import CURVES, prior_dir
     from ..training.prior import train_prior
 
+    base = settings_from(args, PriorConfig, "prior")
+    base.classes = 1 if args.conditional else 0
+    base.validate()
+    tcfg = settings_from(args, PriorTrainConfig, "prior")
     run = open_run(args.run, args.device)
     run.tokenizer  # a one-line error for a Gaussian VAE run  # noqa: B018
     ds = load_configured(run.cfg.data, quiet=True)
     x_train, _ = load_data_tensors(run.cfg, run.x_test.device, ds, quiet=True)
     y_train = torch.as_tensor(ds.y_train) if ds.y_train is not None else None
-    base = PriorConfig(layers=args.layers, heads=args.heads, dim=args.dim, classes=1 if args.conditional else 0)
-    tcfg = PriorTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
 
     def show(r: dict) -> None:
         if not args.quiet:
@@ -123,17 +127,32 @@ def cmd_explore(args: argparse.Namespace) -> int:
             "(try vaekit recon, report, tokenize or detokenize)"
         )
     out = Path(args.out) if args.out else run.path
+    if out.resolve() != run.path.resolve():  # a folder of the user's: nothing in it is replaced unless told
+        refuse_to_replace([out / name for name in explore_outputs(c, args)], args.overwrite)
+    from ..runs.lock import writer_lock
+
     out.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(out, run.path):
+    with writer_lock(out, run.path):
         return _explore(c, run, out, args)
 
 
-def _writer_lock(out: Path, run_dir: Path) -> contextlib.AbstractContextManager:
-    """The run directory's lock when a verb writes into it (nothing to hold for a folder of the user's)."""
-    from ..runs.lock import RunLock
+def explore_outputs(verb: str, args: argparse.Namespace) -> list[str]:
+    """The files an explore verb writes into its --out folder (the report: every figure a report can have)."""
+    from ..analysis.explore import interpolation_stem
+    from ..runs.session import RUN_OUTPUTS
 
-    writes_into_run = Path(run_dir).is_dir() and out.resolve() == Path(run_dir).resolve()
-    return RunLock(run_dir) if writes_into_run else contextlib.nullcontext()
+    stem = interpolation_stem(args.src, args.dst, args.mode) if verb == "interpolate" else ""
+    return {
+        "diagnose": ["kl_per_dim.png"],
+        "latent": ["latent.csv", "latent.png"],
+        "manifold": ["manifold.png"],
+        "interpolate": [f"{stem}.png", f"{stem}.gif"],
+        "traverse": ["traverse.png"],
+        "attribute": ["attribute.png"],
+        "recon": ["reconstructions.png", "samples.png"],
+        "explorer": ["explorer.html"],
+        "report": [n for n in RUN_OUTPUTS if "*" not in n and n.endswith((".png", ".html", ".csv"))],
+    }[verb]
 
 
 def _explore(c: str, run: Any, out: Path, args: argparse.Namespace) -> int:
@@ -186,9 +205,7 @@ def _traverse(run: Any, out: Path, args: argparse.Namespace) -> None:
 
 def _attribute(run: Any, out: Path, args: argparse.Namespace) -> None:
     from ..analysis.explore import attribute_run
-    from ..analysis.latent import parse_strengths
-
-    res, path = attribute_run(run, args.positive, args.negative, parse_strengths(args.strengths), out)
+    res, path = attribute_run(run, args.positive, args.negative, list(args.strengths), out)
     if args.json:
         fields = ("norm", "strengths", "mean_ink", "n_positive", "n_negative")
         print(json.dumps({**{k: getattr(res, k) for k in fields}, "png": str(path)}))
@@ -237,6 +254,7 @@ EXPLORE_VERBS = list(EXPLORE_HANDLERS)
 def cmd_tokenize(args: argparse.Namespace) -> int:
     from ..analysis.tokens import detokenize_file, tokenize_run
 
+    refuse_to_replace([Path(args.out)], args.overwrite)
     if args.command == "tokenize":
         path, shape = tokenize_run(args.run, args.out, args.split)
         print(f"{path}: tokens of shape {shape}")

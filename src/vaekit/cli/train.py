@@ -8,61 +8,63 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..config import GaussianConfig, RunConfig
 from ..errors import ConfigError
-from .parser import RESUME_MAY_CHANGE, TRAIN_FLAGS
+from .parser import resume_may_change, run_flags, settings_from
 
 
 def _default_run_dir(prefix: str) -> Path:
     return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def build_train_config(args: argparse.Namespace):
-    """Defaults <- preset <- config file <- command-line flags. On --resume, the run's own config.json."""
-    from ..config import ModelConfig, RunConfig, load_toml, update
-    from ..models import preset_config
+def build_train_config(args: argparse.Namespace) -> RunConfig:
+    """Defaults <- preset <- config file <- command-line flags, checked before any work. On --resume, the run's own
+    config.json, with only what a resume may change."""
+    from ..config import load_toml, model_config, preset_config, update
 
     overrides: dict[str, dict[str, Any]] = {}
-    for flag, (section, key) in TRAIN_FLAGS.items():
+    for flag, (section, key) in run_flags().items():
         value = getattr(args, flag)
         if value is not None:
             overrides.setdefault(section, {})[key] = value
+    model = overrides.get("model", {})
+    preset = model.pop("preset", None)
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
-        from ..runs.checkpoint import read_config
-
-        cfg = read_config(Path(args.out))
-        changed = [f"{s}.{k}" for s, kv in overrides.items() for k in kv if (s, k) not in RESUME_MAY_CHANGE]
-        changed += ["model.dead_code_restart"] if args.dead_code_restart is not None else []
-        if changed or args.config or args.preset:
+        changed = [f"{s}.{k}" for s, kv in overrides.items() for k in kv if (s, k) not in resume_may_change()]
+        if changed or args.config or preset:
             raise ConfigError(
                 "--resume continues a run as configured; only --epochs, --max-steps and the speed switches "
                 f"(--precision, --step, --graph, --device) may change (got {changed or 'a config'})"
             )
-        return update(cfg, overrides, "command line")
-    if args.dead_code_restart is not None:
-        overrides.setdefault("model", {})["dead_code_restart"] = args.dead_code_restart == "on"
-    file_cfg = load_toml(args.config) if args.config else {}
-    kind = args.model or file_cfg.get("model", {}).get("kind", "gaussian")
-    if kind == "gaussian":
-        cfg = RunConfig(model=preset_config(args.preset or file_cfg.get("model", {}).get("preset", "classic")))
-    else:
-        if args.preset:
-            raise ConfigError(f"--preset names Gaussian VAE architectures; --model {kind} has its own")
-        cfg = RunConfig(model=ModelConfig(kind=kind, preset=kind))
-    update(cfg, file_cfg, args.config or "config")
-    if kind == "fsq" and args.codebook_size and not args.levels:
-        from ..quantizers import levels_for
+        from ..runs.checkpoint import read_config
 
-        overrides["model"]["levels"] = levels_for(args.codebook_size)
+        cfg = update(read_config(Path(args.out)), overrides, "command line")
+        return cfg.validate()
+    file_cfg = load_toml(args.config) if args.config else {}
+    file_model = file_cfg.get("model", {}) if isinstance(file_cfg.get("model"), dict) else {}
+    kind = model.get("kind") or file_model.get("kind", "gaussian")
+    cfg = RunConfig(model=model_config(kind))
+    if kind == "gaussian":
+        cfg.model = preset_config(preset or file_model.get("preset", "classic"))
+    elif preset:
+        raise ConfigError(f"--preset names Gaussian VAE architectures; --model {kind} has its own")
+    update(cfg, file_cfg, args.config or "config")
+    if kind == "fsq" and "codebook_size" in model and "levels" not in model:
+        from ..config.fields import coerce
+        from ..config.tokenizer import levels_for
+
+        model["levels"] = levels_for(coerce("model.codebook_size", model["codebook_size"], 0))
     update(cfg, overrides, "command line")
     return cfg.validate()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    cfg = build_train_config(args)  # checked before PyTorch is imported
+
     from ..training.loop import train
 
-    cfg = build_train_config(args)
     dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
     run_dir = Path(args.out) if args.out else _default_run_dir(f"{cfg.model.preset}-{dataset_tag}")
     result = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
@@ -78,7 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"report: {path}", file=sys.stderr)
     eng = s["engine"]
     timing = f"trained {s['train_seconds']:.1f} s ({eng['precision']}, {eng['optimizer']})"
-    if cfg.model.kind == "gaussian":
+    if isinstance(cfg.model, GaussianConfig):
         print(
             f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['kl']:.2f}), "
             f"active units {s['active_units']}/{cfg.model.latent_dim}, {s['params']:,} parameters, {timing}"
@@ -114,7 +116,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         given = [f for f, v in vars(args).items() if v not in (None, False) and f not in _SWEEP_RESUME_FLAGS]
         if not args.out or args.betas or args.seeds != "0" or given:
             raise ConfigError("--resume continues a sweep as planned: give --out DIR and, at most, --epochs")
-        result = resume_sweep(args.out, args.epochs, progress=not args.quiet)
+        from ..config import TrainConfig
+
+        epochs = settings_from(args, TrainConfig, "train").epochs if args.epochs is not None else None
+        result = resume_sweep(args.out, epochs, progress=not args.quiet)
     else:
         if not args.betas:
             raise ConfigError("a sweep needs --betas, e.g. --betas 0.5,1,2,4")

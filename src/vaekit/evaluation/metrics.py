@@ -65,24 +65,30 @@ def iw_nll(
     g = torch.Generator(device=x.device).manual_seed(seed)
     cfg = model.cfg
     n, d = x.shape[0], model.latent_dim
-    chunk = max(1, max_rows // k)
+    chunk = max(1, max_rows // k)  # images per pass
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for i in tqdm(range(0, n, chunk), desc=f"IW-NLL (K={k})", disable=None if progress else True, leave=False):
         xb = x[i : i + chunk]  # (c, P)
         c = xb.shape[0]
         mu, logvar = model.encode(xb)  # (c, D)
-        eps = torch.randn(k, c, d, device=x.device, generator=g)
-        z = mu + torch.exp(0.5 * logvar) * eps  # (K, c, D)
-        logits = model.decode(z.reshape(k * c, d))  # (K*c, P)
-        if cfg.likelihood == "bernoulli":
-            # log p(x|z) = sum_p x_p l_p - softplus(l_p): two passes over the logits, no (K*c, P) copy of x
-            log_px_z = torch.einsum("kcp,cp->kc", logits.view(k, c, -1), xb) - F.softplus(logits).sum(-1).view(k, c)
-        else:
-            log_px_z = -recon_nll(logits, xb.repeat(k, 1), cfg.likelihood, cfg.sigma).reshape(k, c)
-        log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))  # (K, c)
-        log_qz = log_normal(z, mu, logvar)  # (K, c)
-        log_w = (log_px_z + log_pz - log_qz).double()
-        total += -(torch.logsumexp(log_w, 0) - math.log(k)).sum()
+        # K > max_rows: the samples in slices of at most max_rows decodes, their logsumexp combined as it goes
+        lse = torch.full((c,), -math.inf, dtype=torch.float64, device=x.device)
+        for j in range(0, k, max(1, max_rows // c)):
+            kk = min(k - j, max(1, max_rows // c))
+            eps = torch.randn(kk, c, d, device=x.device, generator=g)
+            z = mu + torch.exp(0.5 * logvar) * eps  # (kk, c, D)
+            logits = model.decode(z.reshape(kk * c, d))  # (kk*c, P)
+            if cfg.likelihood == "bernoulli":
+                # log p(x|z) = sum_p x_p l_p - softplus(l_p): two passes over the logits, no (kk*c, P) copy of x
+                log_px_z = torch.einsum("kcp,cp->kc", logits.view(kk, c, -1), xb) - F.softplus(logits).sum(-1).view(
+                    kk, c
+                )
+            else:
+                log_px_z = -recon_nll(logits, xb.repeat(kk, 1), cfg.likelihood, cfg.sigma).reshape(kk, c)
+            log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))  # (kk, c)
+            log_qz = log_normal(z, mu, logvar)  # (kk, c)
+            lse = torch.logaddexp(lse, torch.logsumexp((log_px_z + log_pz - log_qz).double(), 0))
+        total += -(lse - math.log(k)).sum()
     return (total / n).item()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from ..arch import Plan, check_conv_shape, decoder_plan, encoder_plan, tokenizer_decoder, tokenizer_encoder
-from ..config import ModelConfig, load_json_config
+from ..config import GaussianConfig, ImageModelConfig, ModelConfig, TokenizerConfig, load_json_config
 from ..errors import ConfigError, DataError, RunError, first_line
 
 
@@ -123,7 +123,7 @@ def load(run_dir: str | Path) -> NumpyVAE | NumpyTokenizer:
     return NumpyVAE(cfg, params) if cfg.kind == "gaussian" else NumpyTokenizer(cfg, params)
 
 
-def _mean_image(cfg: ModelConfig, out: np.ndarray) -> np.ndarray:
+def _mean_image(cfg: ImageModelConfig, out: np.ndarray) -> np.ndarray:
     """Decoder output (B, P) -> expected images (B, *input_shape) in [0, 1], as the likelihood says."""
     img = 1.0 / (1.0 + np.exp(-out)) if cfg.likelihood == "bernoulli" else np.clip(out, 0.0, 1.0)
     return img.reshape(-1, *cfg.input_shape)
@@ -133,7 +133,7 @@ class NumpyVAE:
     """A Gaussian VAE's encoder and decoder on NumPy arrays (float32, batch-first)."""
 
     def __init__(self, cfg: ModelConfig, params: dict[str, np.ndarray]):
-        if cfg.kind != "gaussian":
+        if not isinstance(cfg, GaussianConfig):
             raise RunError(f"NumpyVAE reads Gaussian VAEs; this run is a {cfg.kind} tokenizer (use NumpyTokenizer)")
         self.cfg = cfg
         self.params = {k: v.astype(np.float32, copy=False) for k, v in params.items()}
@@ -185,7 +185,7 @@ class NumpyTokenizer:
     """A conv tokenizer (vq / fsq / mgvq) on NumPy arrays: images <-> integer tokens."""
 
     def __init__(self, cfg: ModelConfig, params: dict[str, np.ndarray]):
-        if cfg.kind not in ("vq", "fsq", "mgvq"):
+        if not isinstance(cfg, TokenizerConfig):
             raise RunError(f"NumpyTokenizer reads vq / fsq / mgvq runs; this run is a {cfg.kind} model")
         self.cfg = cfg
         self.params = {k: v.astype(np.float32, copy=False) for k, v in params.items()}

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import ModelConfig
+from ..config import GaussianConfig
 from ..models import GaussianVAE
 
 
@@ -91,7 +91,7 @@ def make_textbook(x_train: torch.Tensor, seed: int = 0, batch_size: int = 128, l
 
 def to_gaussian_vae(model: TextbookVAE, input_shape=(28, 28)) -> GaussianVAE:
     """The same weights as a GaussianVAE, so both loops are evaluated by one evaluator."""
-    cfg = ModelConfig(
+    cfg = GaussianConfig(
         input_shape=tuple(input_shape), hidden=(model.fc1.out_features,), latent_dim=model.fc21.out_features
     )
     vae = GaussianVAE(cfg)

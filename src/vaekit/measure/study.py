@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from .._io import atomic_write, atomic_write_json
-from ..config import RunConfig, update
+from ..config import GaussianConfig, RunConfig, update
 from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
 from ..errors import ConfigError, RunError
@@ -39,7 +39,7 @@ from ..evaluation.metrics import elbo_metrics, iw_nll
 from ..models import GaussianVAE, build_model, preset_config
 from ..plots import study_chart
 from ..runs import checkpoint as ckpt
-from ..runs.lock import RunLock
+from ..runs.session import RunSession
 from ..switches import resolve_device
 from ..training import step as fused
 from ..training.loop import train
@@ -126,7 +126,7 @@ def remedy_config(cfg: StudyConfig, remedy: Remedy, seed: int) -> RunConfig:
         cfg.epochs, cfg.batch_size, cfg.lr, seed, cfg.precision, cfg.device
     )  # fmt: skip
     update(run, copy.deepcopy(remedy.overrides), f"remedy {remedy.name}")
-    if run.model.encoder_paths == "dvae":
+    if isinstance(run.model, GaussianConfig) and run.model.encoder_paths == "dvae":
         run.model.dvae_ramp = max(1, cfg.epochs // 2)
     return run.validate()
 
@@ -169,36 +169,50 @@ def study_collapse(
     out_dir = Path(out_dir)
     say = log or (lambda s: print(s, file=sys.stderr))
     plan_file = out_dir / PLAN
-    if resume:
-        if not plan_file.is_file():
-            raise RunError(f"{out_dir}: no study to resume (no {PLAN}); start one without --resume")
-        cfg = _read_plan(plan_file)
-    elif plan_file.exists() and not overwrite:
-        raise RunError(f"{out_dir} already holds a study; pass --resume to continue it or --overwrite to replace it")
+    session = RunSession(
+        out_dir,
+        resume=resume,
+        overwrite=overwrite,
+        marker=PLAN,
+        state=PLAN,
+        outputs=("*",),  # a study's folder holds nothing but the study
+        staged=False,  # its runs and sweeps are staged by their own sessions
+        what="study",
+        resume_command=f"vaekit study collapse --resume --out {out_dir}",
+    )
+    with session:
+        if resume:
+            cfg = _read_plan(plan_file)
+        return _study(cfg, out_dir, resume, overwrite, progress, dataset, say)
+
+
+def _study(
+    cfg: StudyConfig,
+    out_dir: Path,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    dataset: ImageDataset | None,
+    say: Callable[[str], None],
+) -> StudyResult:
+    plan_file = out_dir / PLAN
     if not cfg.seeds or cfg.epochs < 1 or cfg.iw_samples < 1 or cfg.iw_images < 0:
         raise ConfigError("a study needs one seed or more, epochs >= 1, --iw-samples >= 1 and --iw-images >= 0")
     groups = _groups(cfg, out_dir if resume else None)
     if dataset is None:
         dataset = load_configured(groups[0].base.data, quiet=not progress)
-    with RunLock(out_dir):
-        if not resume:
-            for f in (STUDY_JSON, STUDY_MD, STUDY_PNG):
-                (out_dir / f).unlink(missing_ok=True)
-            atomic_write_json(plan_file, {"study": "collapse", **_plan_dict(cfg)})
-        try:
-            for i, g in enumerate(groups, 1):
-                kind = "one sweep" if g.batched else "a run each"
-                say(f"[{i}/{len(groups)}] {g.name}: {len(g.cells)} model(s), {kind}")
-                _train_group(g, out_dir, overwrite and not resume, progress, dataset)
-            rows = _evaluate(cfg, groups, out_dir, dataset, progress, overwrite and not resume, say)
-        except KeyboardInterrupt:
-            say(f"study interrupted; continue it with `vaekit study collapse --resume --out {out_dir}`")
-            raise
-        remedies = _aggregate(rows)
-        table = markdown_table(cfg, remedies)
-        atomic_write_json(out_dir / STUDY_JSON, {"plan": _plan_dict(cfg), "remedies": remedies, "models": rows})
-        atomic_write(out_dir / STUDY_MD, lambda tmp: tmp.write_text(table + "\n"))
-        study_chart(remedies, rows, out_dir / STUDY_PNG, units=_latent_dim(cfg))
+    if not resume:  # an earlier study's results stay until this one's replace them
+        atomic_write_json(plan_file, {"study": "collapse", **_plan_dict(cfg)})
+    for i, g in enumerate(groups, 1):
+        kind = "one sweep" if g.batched else "a run each"
+        say(f"[{i}/{len(groups)}] {g.name}: {len(g.cells)} model(s), {kind}")
+        _train_group(g, out_dir, overwrite and not resume, progress, dataset)
+    rows = _evaluate(cfg, groups, out_dir, dataset, progress, overwrite and not resume, say)
+    remedies = _aggregate(rows)
+    table = markdown_table(cfg, remedies)
+    atomic_write_json(out_dir / STUDY_JSON, {"plan": _plan_dict(cfg), "remedies": remedies, "models": rows})
+    atomic_write(out_dir / STUDY_MD, lambda tmp: tmp.write_text(table + "\n"))
+    study_chart(remedies, rows, out_dir / STUDY_PNG, units=_latent_dim(cfg))
     return StudyResult(out_dir, rows, remedies, table)
 
 

@@ -1,9 +1,10 @@
 """Model families."""
 
-from .gaussian import PRESETS, GaussianVAE, VAEOutput, preset_config
+from ..config import PRESETS, TOKENIZER_KINDS, preset_config
+from .gaussian import GaussianVAE, VAEOutput
 from .nets import mlp
 from .registry import Model, build_model, count_params
-from .tokenizer import TOKENIZER_KINDS, ConvTokenizer, TokenizerOutput
+from .tokenizer import ConvTokenizer, TokenizerOutput
 
 __all__ = [
     "TOKENIZER_KINDS",

@@ -20,28 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from ..arch import decoder_plan, encoder_plan
-from ..config import ModelConfig
-from ..errors import ConfigError
+from ..config import GaussianConfig
 from .nets import FixedSigma, SplitHeads, build
-
-# Named architectures. `classic` is the 784-400-20 model of the original paper and most tutorials;
-# `tiny` is the best-scoring architecture we found under 300,000 parameters (see README); `conv` is a
-# convolutional VAE (28x28 -> 32x14x14 -> 64x7x7 -> z; mirrored with transposed convolutions); `iwae` is the
-# IWAE paper's one-layer model, the setting of `vaekit study collapse`.
-PRESETS: dict[str, dict] = {
-    "classic": {"hidden": (400,), "latent_dim": 20},
-    "tiny": {"hidden": (144, 128), "latent_dim": 20},
-    "conv": {"arch": "conv", "hidden": (), "latent_dim": 20, "channels": (32, 64)},
-    # the one-stochastic-layer model of Burda et al. 2015 (arXiv 1509.00519): 784-200-200-50, tanh
-    "iwae": {"hidden": (200, 200), "latent_dim": 50, "activation": "tanh"},
-}
-
-
-def preset_config(name: str, **overrides) -> ModelConfig:
-    """A ModelConfig for a named preset, with optional field overrides."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return ModelConfig(preset=name, **(PRESETS[name] | overrides))
 
 
 @dataclass
@@ -59,7 +39,7 @@ class GaussianVAE(nn.Module):
     Both are swappable: pass any modules with those shapes.
     """
 
-    def __init__(self, cfg: ModelConfig, encoder: nn.Module | None = None, decoder: nn.Module | None = None):
+    def __init__(self, cfg: GaussianConfig, encoder: nn.Module | None = None, decoder: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
         self.encoder = encoder if encoder is not None else _encoder(cfg)
@@ -141,7 +121,7 @@ class GaussianVAE(nn.Module):
         return self.mean_image(self.decode(mu))
 
 
-def _encoder(cfg: ModelConfig) -> nn.Module:
+def _encoder(cfg: GaussianConfig) -> nn.Module:
     """(B, P) -> (B, 2D) = [mu, logvar] as the config's arch / encoder_paths / posterior_sigma say."""
     plan = encoder_plan(cfg)
     if plan.joint is not None:
@@ -153,6 +133,6 @@ def _encoder(cfg: ModelConfig) -> nn.Module:
     return SplitHeads(build(plan.mu), build(plan.logvar))
 
 
-def _decoder(cfg: ModelConfig) -> nn.Module:
+def _decoder(cfg: GaussianConfig) -> nn.Module:
     """(B, D) -> (B, P) logits (Bernoulli) or means (Gaussian)."""
     return build(decoder_plan(cfg))

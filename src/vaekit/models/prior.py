@@ -18,35 +18,13 @@ conditional prior; the label picks the start token).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config.prior import PriorConfig
 from ..errors import ConfigError
-
-
-@dataclass
-class PriorConfig:
-    vocab: int = 512  # codes per token (per group for mgvq)
-    length: int = 49  # tokens per image: h * w (* G for mgvq)
-    layers: int = 4  # transformer blocks
-    heads: int = 4  # attention heads per block
-    dim: int = 128  # width of the residual stream
-    classes: int = 0  # > 0: class-conditional, one start token per class
-    dropout: float = 0.0  # on attention weights and residual branches while training
-
-    def validate(self) -> PriorConfig:
-        for name in ("vocab", "length", "layers", "heads", "dim"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"prior.{name} must be > 0, got {getattr(self, name)}")
-        if self.dim % self.heads:
-            raise ConfigError(f"prior.dim {self.dim} must split evenly into {self.heads} heads")
-        if self.classes < 0 or not 0 <= self.dropout < 1:
-            raise ConfigError("prior.classes must be >= 0 and prior.dropout in [0, 1)")
-        return self
-
 
 KVCache = list[tuple[Tensor, Tensor]]  # per block: keys and values so far, each (B, heads, t, dim / heads)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import GaussianConfig, ModelConfig
 from .gaussian import GaussianVAE
 from .tokenizer import ConvTokenizer
 
@@ -13,7 +13,7 @@ Model = GaussianVAE | ConvTokenizer  # a run's model: a Gaussian VAE or a discre
 
 def build_model(cfg: ModelConfig) -> Model:
     """The model a config describes: a GaussianVAE, or a ConvTokenizer for kind vq / fsq / mgvq."""
-    return GaussianVAE(cfg) if cfg.kind == "gaussian" else ConvTokenizer(cfg)
+    return GaussianVAE(cfg) if isinstance(cfg, GaussianConfig) else ConvTokenizer(cfg)
 
 
 def count_params(model: nn.Module) -> int:

@@ -15,12 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from ..arch import check_conv_shape, downsample_factor, tokenizer_decoder, tokenizer_encoder
-from ..config import ModelConfig
+from ..config import TOKENIZER_KINDS, TokenizerConfig
 from ..errors import ConfigError
 from ..quantizers import FSQ, GroupedVQ, VectorQuantizer
 from .nets import build
-
-TOKENIZER_KINDS = ("vq", "fsq", "mgvq")
 
 
 @dataclass
@@ -35,7 +33,7 @@ class TokenizerOutput:
 class ConvTokenizer(nn.Module):
     """Encoder (conv, stride f) -> quantizer on each grid position -> decoder (transposed conv)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: TokenizerConfig):
         super().__init__()
         if cfg.kind not in TOKENIZER_KINDS:
             raise ConfigError(f"unknown tokenizer kind {cfg.kind!r}; choose one of {', '.join(TOKENIZER_KINDS)}")

@@ -1,6 +1,7 @@
 """Quantizers for discrete latents: VQ (with EMA and dead-code restarts), FSQ, multi-group VQ."""
 
-from .fsq import FSQ, RECOMMENDED_LEVELS, levels_for
+from ..config.tokenizer import RECOMMENDED_LEVELS, levels_for
+from .fsq import FSQ
 from .grouped import GroupedVQ
 from .vq import VectorQuantizer, VQOutput, kmeans
 

@@ -16,25 +16,6 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-# The paper's recommended level lists by (approximate) codebook size (Table 1 / Appendix).
-RECOMMENDED_LEVELS: dict[int, tuple[int, ...]] = {
-    2**8: (8, 6, 5),
-    2**10: (8, 5, 5, 5),
-    2**12: (7, 5, 5, 5, 5),
-    2**14: (8, 8, 8, 6, 5),
-    2**16: (8, 8, 8, 5, 5, 5),
-}
-
-
-def levels_for(codebook_size: int) -> tuple[int, ...]:
-    """The paper's level list for a codebook of 2^8 ... 2^16 codes."""
-    if codebook_size not in RECOMMENDED_LEVELS:
-        sizes = ", ".join(f"2^{int(math.log2(k))}" for k in RECOMMENDED_LEVELS)
-        raise ConfigError(
-            f"no recommended FSQ levels for {codebook_size} codes; choose one of {sizes} or pass --levels"
-        )
-    return RECOMMENDED_LEVELS[codebook_size]
-
 
 def round_ste(z: Tensor) -> Tensor:
     """Round to the nearest integer with a straight-through (identity) gradient."""

@@ -14,7 +14,6 @@ Nothing here is ever unpickled.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,24 +33,6 @@ STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVES = "loss_curves.png"
-RUN_FILES = (CONFIG, MODEL, STATE, METRICS, SUMMARY, CURVES, "report.html", "explorer.html")
-
-
-def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to overwrite a run unless told; with ``overwrite`` remove only the files a run writes."""
-    existing = [f for f in RUN_FILES if (run_dir / f).exists()]
-    if resume:
-        if not (run_dir / STATE).is_file():
-            raise RunError(f"{run_dir}: nothing to resume (no {STATE}); start a new run without --resume")
-        return
-    if existing and not overwrite:
-        raise RunError(f"{run_dir} already holds a run; pass --overwrite to replace it or --resume to continue it")
-    for f in existing:
-        p = run_dir / f
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     # clone: parameters may be views of one flat buffer, and safetensors stores each tensor on its own
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}

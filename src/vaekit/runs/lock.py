@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -44,3 +45,9 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def writer_lock(out: str | Path, run_dir: str | Path) -> contextlib.AbstractContextManager:
+    """The run directory's lock when a verb writes into it (nothing to hold for a folder of the user's)."""
+    writes_into_run = Path(run_dir).is_dir() and Path(out).resolve() == Path(run_dir).resolve()
+    return RunLock(run_dir) if writes_into_run else contextlib.nullcontext()

@@ -10,15 +10,17 @@ metrics, every file written atomically (safetensors and JSON, no pickle) and rea
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .._io import atomic_write_json
+from ..config.fields import from_table
+from ..config.prior import PriorConfig, PriorTrainConfig
 from ..errors import ConfigError, RunError, first_line
-from ..models.prior import PriorConfig, TokenPrior
+from ..models.prior import TokenPrior
 from .checkpoint import MALFORMED, read_tensors, write_tensors
 
 PRIOR_DIR = "prior"
@@ -27,21 +29,7 @@ CONFIG, MODEL, STATE, METRICS, CURVES = (
 )  # fmt: skip
 
 
-@dataclass
-class PriorTrainConfig:
-    epochs: int = 5  # passes over the training set's token grids
-    batch_size: int = 64  # sequences per step
-    lr: float = 5e-4  # AdamW peak learning rate (linear warm-up over the first 200 steps)
-    weight_decay: float = 0.01  # AdamW, on matrices only
-    seed: int = 0  # initialisation and shuffling
-
-    def validate(self) -> PriorTrainConfig:
-        for name in ("epochs", "batch_size", "lr"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"prior {name} must be > 0, got {getattr(self, name)}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"prior weight decay must be >= 0, got {self.weight_decay}")
-        return self
+PRIOR_OUTPUTS = (CONFIG, MODEL, STATE, METRICS, CURVES)  # what vaekit writes into RUN/prior
 
 
 def prior_dir(run_dir: str | Path) -> Path:
@@ -52,8 +40,8 @@ def has_prior(run_dir: str | Path) -> bool:
     return (prior_dir(run_dir) / MODEL).is_file()
 
 
-def save_prior_config(run_dir: str | Path, cfg: PriorConfig, train: PriorTrainConfig) -> Path:
-    return atomic_write_json(prior_dir(run_dir) / CONFIG, {"prior": asdict(cfg), "train": asdict(train)})
+def save_prior_config(out: Path, cfg: PriorConfig, train: PriorTrainConfig) -> Path:
+    return atomic_write_json(out / CONFIG, {"prior": asdict(cfg), "train": asdict(train)})
 
 
 def read_prior_config(run_dir: str | Path) -> tuple[PriorConfig, PriorTrainConfig]:
@@ -63,32 +51,19 @@ def read_prior_config(run_dir: str | Path) -> tuple[PriorConfig, PriorTrainConfi
         raise RunError(f"{Path(run_dir)} has no token prior; train one with `vaekit prior {run_dir}`")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return _build(PriorConfig, data["prior"]).validate(), _build(PriorTrainConfig, data["train"]).validate()
+        prior = from_table(PriorConfig, data["prior"], "prior").validate()
+        return prior, from_table(PriorTrainConfig, data["train"], "prior").validate()
     except (*MALFORMED, ConfigError) as e:
         raise RunError(f"{path}: not a vaekit prior config ({first_line(e)}); retrain with --overwrite") from None
 
 
-def _build(cls, values: Any):
-    """A config dataclass from a JSON table: known keys only, each of its default's type (ints for floats)."""
-    if not isinstance(values, dict):
-        raise ConfigError("expected a table of settings")
-    defaults = cls()
-    for key, value in values.items():
-        if not hasattr(defaults, key):
-            raise ConfigError(f"unknown setting {key!r}")
-        want = type(getattr(defaults, key))
-        ok = type(value) is want or (want is float and type(value) is int)
-        if not ok:
-            raise ConfigError(f"{key} must be a {want.__name__}, got {value!r}")
-    return cls(**values)
-
-
-def save_prior(run_dir: str | Path, prior: TokenPrior) -> Path:
-    return write_tensors(prior_dir(run_dir) / MODEL, prior.state_dict(), {"format": "1"})
+def save_prior(out: Path, prior: TokenPrior) -> Path:
+    """Write the weights into the prior's folder ``out`` (``RUN/prior``, or where a new prior is staged)."""
+    return write_tensors(out / MODEL, prior.state_dict(), {"format": "1"})
 
 
 def save_prior_state(
-    run_dir: str | Path, prior: TokenPrior, optim: torch.optim.Optimizer, gen: torch.Generator, counters: dict
+    out: Path, prior: TokenPrior, optim: torch.optim.Optimizer, gen: torch.Generator, counters: dict
 ) -> Path:
     """Everything --resume needs: weights, AdamW's moments per parameter name, the RNG, the counters."""
     names = {id(p): n for n, p in prior.named_parameters()}
@@ -100,7 +75,7 @@ def save_prior_state(
                 if key in st:
                     tensors[f"adam.{names[id(p)]}.{key}"] = torch.as_tensor(st[key], dtype=torch.float32)
     tensors["rng"] = gen.get_state()
-    return write_tensors(prior_dir(run_dir) / STATE, tensors, {"counters": json.dumps(counters), "format": "1"})
+    return write_tensors(out / STATE, tensors, {"counters": json.dumps(counters), "format": "1"})
 
 
 def load_prior_state(

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..config import LossConfig, RunConfig
+from ..config import GaussianConfig, LossConfig, RunConfig
 from ..data.tensors import batch_pixels
 from .schedules import beta_at
 
@@ -69,7 +69,9 @@ def iwae_samples(loss: LossConfig) -> int | None:
 
 def noise_per_image(cfg: RunConfig) -> int:
     """The noise values drawn per image and step: D, S * D for the iwae objective, none for a tokenizer."""
-    return 0 if cfg.model.kind != "gaussian" else cfg.model.latent_dim * (iwae_samples(cfg.loss) or 1)
+    if not isinstance(cfg.model, GaussianConfig):
+        return 0
+    return cfg.model.latent_dim * (iwae_samples(cfg.loss) or 1)
 
 
 def schedule_steps(images: int, batch_size: int, epochs: int, max_steps: int = 0) -> int:

@@ -25,17 +25,16 @@ from typing import Any
 import torch
 
 from .. import switches
-from ..config import RunConfig
+from ..config import GaussianConfig, RunConfig
 from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
-from ..errors import ConfigError, RunError, TrainingDiverged, first_line
+from ..errors import RunError, TrainingDiverged, first_line
 from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import iwae_loss, recon_nll, vae_loss
 from ..models import GaussianVAE, build_model, count_params
 from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
-from ..runs.checkpoint import prepare_run_dir
-from ..runs.lock import RunLock
+from ..runs.session import RunSession
 from ..switches import resolve_device
 from . import optim
 from . import step as fused
@@ -81,7 +80,10 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model).to(device)
         self.gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
-        self.tokenizer = cfg.model.kind != "gaussian"
+        self.tokenizer = not isinstance(cfg.model, GaussianConfig)
+        # dvae: the probability that path B's input drops a pixel (None: one encoder path)
+        m = cfg.model
+        self.dvae_mask = m.dvae_mask if isinstance(m, GaussianConfig) and m.encoder_paths == "dvae" else None
         self.aux = "quant" if self.tokenizer else "kl"  # the name of the third loss term
         if self.tokenizer:
             self.model.generator = self.gen
@@ -89,12 +91,10 @@ class Trainer:
         self.hardware = switches.detect(device)
         t = cfg.train
         fused_ok = fused.supports(self.model, cfg.loss.objective)
-        sw = switches.resolve(t.precision, t.step, t.graph, self.hardware, fused_ok, self.dist.world, pinned)
+        sw = switches.resolve(
+            t.precision, t.step, t.graph, self.hardware, fused_ok, self.dist.world, pinned, t.lr_schedule
+        )
         self.precision, self.step_kind, self.graph = sw.precision, sw.step, sw.graph
-        if self.graph and t.lr_schedule != "constant":  # a captured graph keeps the learning rate it saw
-            if t.graph == "on":
-                raise ConfigError("--graph on keeps one learning rate; use --graph auto with --lr-schedule")
-            self.graph = False
         # Convolutions on a CPU run ~1.3x faster with NHWC weights (measured on the conv VAE and the tokenizers);
         # the saved weights stay in the standard layout.
         convs = any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in self.model.modules())
@@ -132,7 +132,7 @@ class Trainer:
 
                 # dvae: path B gets no gradient once alpha reaches 1
                 self._net = DistributedDataParallel(
-                    self.model, find_unused_parameters=cfg.model.encoder_paths == "dvae"
+                    self.model, find_unused_parameters=self.dvae_mask is not None
                 )
         self._autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.total_steps = schedule_steps(x_train.shape[0], t.batch_size, t.epochs, t.max_steps)
@@ -191,8 +191,8 @@ class Trainer:
         rank, world = self.dist.rank, self.dist.world
         mcfg, lcfg = self.cfg.model, self.cfg.loss
         keep = None
-        if mcfg.encoder_paths == "dvae":  # path B's pixel mask for the global batch
-            keep = (torch.rand(xb.shape, device=xb.device, generator=self.gen) >= mcfg.dvae_mask).to(xb.dtype)
+        if self.dvae_mask is not None:  # path B's pixel mask for the global batch
+            keep = (torch.rand(xb.shape, device=xb.device, generator=self.gen) >= self.dvae_mask).to(xb.dtype)
         if world > 1:
             xb, eps = xb[rank::world], eps[rank::world]
             keep = keep[rank::world] if keep is not None else None
@@ -284,10 +284,7 @@ def train(
     device = resolve_device(cfg.train.device)
     dist, created = init_distributed(device)
     try:
-        with contextlib.ExitStack() as held:  # the run directory's lock, once taken
-            return _train(
-                cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every, held
-            )
+        return _train(cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every)
     finally:
         if created:
             import torch.distributed
@@ -305,7 +302,6 @@ def _train(
     progress: bool,
     dataset: ImageDataset | None,
     log_every: int,
-    held: contextlib.ExitStack,
 ) -> TrainResult:
     main = dist.is_main
     switches.flush_denormals() if device.type == "cpu" else None  # before the first parallel op: threads inherit it
@@ -317,10 +313,31 @@ def _train(
     trainer = Trainer(cfg, x_train, device, dist, pinned=state.engine if state else None)
     if trainer.precision == "bf16" and device.type == "cpu" and not trainer.hardware.fast_bf16 and main:
         print("note: this CPU has no bf16 matrix units; bf16 runs slower than fp32 here", file=sys.stderr)
-    if main:
-        held.enter_context(RunLock(run_dir))  # one writer per run directory, until train() returns
-        prepare_run_dir(run_dir, resume, overwrite)
-    dist.barrier()
+    # one writer per run directory (rank 0); a new run is staged until its first checkpoint (see runs/session.py)
+    session = RunSession(
+        run_dir,
+        resume=resume,
+        overwrite=overwrite,
+        resume_command=f"vaekit train --resume --out {run_dir}",
+        saved_epochs=state.counters["epoch"] if state else 0,
+    )
+    with session if main else contextlib.nullcontext(session):
+        dist.barrier()
+        return _epochs(cfg, trainer, session, state, dataset, x_test, progress, log_every, dist)
+
+
+def _epochs(
+    cfg: RunConfig,
+    trainer: Trainer,
+    session: RunSession,
+    state: ckpt.TrainState | None,
+    dataset: ImageDataset,
+    x_test: torch.Tensor,
+    progress: bool,
+    log_every: int,
+    dist: Dist,
+) -> TrainResult:
+    main, run_dir = dist.is_main, session.path
     model = trainer.model
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
     records: list[dict[str, Any]] = []
@@ -330,65 +347,50 @@ def _train(
         records = [r for r in ckpt.read_metrics(run_dir) if r["epoch"] <= counters["epoch"]]
         dist.barrier()
         if main:
-            ckpt.write_metrics(run_dir, records)
+            session.trim_metrics(records)
         moved = {k: (state.engine.get(k), v) for k, v in trainer.info.items() if k in ("precision", "step", "device")}
         moved = {k: ab for k, ab in moved.items() if ab[0] is not None and ab[0] != ab[1]}
         if moved and progress:
             change = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in moved.items())
             print(f"resuming at epoch {counters['epoch']} with {change}", file=sys.stderr)
     if main:
-        ckpt.save_config(run_dir, cfg)
+        ckpt.save_config(session.dir, cfg)
 
-    saved_epoch = counters["epoch"]
     test: dict[str, Any] | None = None  # the latest epoch's test metrics: the final ones, unless none ran
     clock = EpochClock(cfg.train.epochs)
-    try:
-        for epoch in range(counters["epoch"], cfg.train.epochs):
-            if cfg.train.max_steps and trainer.step_count >= cfg.train.max_steps:
-                break  # the step limit was reached (in this call or before a resume)
-            try:
-                stats = trainer.run_epoch(f"epoch {epoch + 1}/{cfg.train.epochs}", progress, log_every)
-            except TrainingDiverged as e:
-                raise TrainingDiverged(
-                    f"{e}; the last good checkpoint (epoch {saved_epoch}) is kept in {run_dir}; "
-                    "lower --lr or check the data"
-                ) from None
-            counters["epoch"] = epoch + 1
-            counters["step"] = trainer.step_count
-            counters["train_seconds"] += stats["seconds"]
-            if not main:  # rank 0 evaluates and writes; the others go on to the next epoch
-                continue
-            test = test_metrics(model, x_test)
-            model.train()
-            record = {
-                "epoch": epoch + 1,
-                "step": trainer.step_count,
-                **stats,
-                "precision": trainer.precision,  # the switches this epoch ran with (a resume may change them)
-                "step_kind": trainer.step_kind,
-                "test_loss": test["loss"],
-                "test_recon": test["recon"],
-                f"test_{trainer.aux}": test[trainer.aux],
-            }
-            # train_state is written last: it is the commit point that --resume trusts
-            ckpt.append_metrics(run_dir, record)
-            ckpt.save_model(run_dir, model, cfg)
-            ckpt.save_train_state(run_dir, model, trainer.adam_state(), trainer.gen, counters, trainer.info)
-            saved_epoch = counters["epoch"]
-            records.append(record)
-            if progress:
-                print(
-                    f"epoch {epoch + 1}: train {stats['train_loss']:.2f}  test {test['loss']:.2f} nats  "
-                    f"({stats['seconds']:.2f} s{clock.tick(epoch + 1)})",
-                    file=sys.stderr,
-                )
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; {saved_epoch} epoch(s) are checkpointed in {run_dir}; continue with "
-            f"`vaekit train --resume --out {run_dir}`",
-            file=sys.stderr,
-        )
-        raise
+    for epoch in range(counters["epoch"], cfg.train.epochs):
+        if cfg.train.max_steps and trainer.step_count >= cfg.train.max_steps:
+            break  # the step limit was reached (in this call or before a resume)
+        stats = trainer.run_epoch(f"epoch {epoch + 1}/{cfg.train.epochs}", progress, log_every)
+        counters["epoch"] = epoch + 1
+        counters["step"] = trainer.step_count
+        counters["train_seconds"] += stats["seconds"]
+        if not main:  # rank 0 evaluates and writes; the others go on to the next epoch
+            continue
+        test = test_metrics(model, x_test)
+        model.train()
+        record = {
+            "epoch": epoch + 1,
+            "step": trainer.step_count,
+            **stats,
+            "precision": trainer.precision,  # the switches this epoch ran with (a resume may change them)
+            "step_kind": trainer.step_kind,
+            "test_loss": test["loss"],
+            "test_recon": test["recon"],
+            f"test_{trainer.aux}": test[trainer.aux],
+        }
+        # train_state is written last: it is the commit point that --resume trusts
+        ckpt.append_metrics(session.dir, record)
+        ckpt.save_model(session.dir, model, cfg)
+        ckpt.save_train_state(session.dir, model, trainer.adam_state(), trainer.gen, counters, trainer.info)
+        session.commit(counters["epoch"])
+        records.append(record)
+        if progress:
+            print(
+                f"epoch {epoch + 1}: train {stats['train_loss']:.2f}  test {test['loss']:.2f} nats  "
+                f"({stats['seconds']:.2f} s{clock.tick(epoch + 1)})",
+                file=sys.stderr,
+            )
 
     dist.barrier()
     if not main:

@@ -19,14 +19,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError, RunError, TrainingDiverged
+from ..errors import ConfigError, TrainingDiverged
 from ..models.prior import PriorConfig, TokenPrior
 from ..models.tokenizer import ConvTokenizer
 from ..runs import prior as files
 from ..runs.checkpoint import read_metrics, write_metrics
-from ..runs.lock import RunLock
 from ..runs.open import Run
-from ..runs.prior import PriorTrainConfig
+from ..runs.prior import PRIOR_OUTPUTS, PriorTrainConfig
+from ..runs.session import RunSession
 
 WARMUP_STEPS = 200
 
@@ -95,26 +95,27 @@ def train_prior(
     tokenizer = run.tokenizer
     tcfg.validate()
     out = files.prior_dir(run.path)
-    with RunLock(out):
-        if resume:
-            cfg, saved = files.read_prior_config(run.path)
-            if not (out / files.STATE).is_file():
-                raise RunError(f"{out}: nothing to resume; start without --resume")
-            tcfg = replace(saved, epochs=max(tcfg.epochs, saved.epochs))  # only the length may change
-            files.save_prior_config(run.path, cfg, tcfg)
-        else:
-            if files.has_prior(run.path) and not overwrite:
-                raise RunError(f"{run.path} already has a token prior; pass --overwrite to retrain or --resume")
-            for name in (files.CONFIG, files.MODEL, files.STATE, files.METRICS, files.CURVES):
-                (out / name).unlink(missing_ok=True)
-            classes = 0
-            if base.classes:
-                if y_train is None:
-                    raise ConfigError("--conditional needs labels; this dataset has none")
-                classes = int(y_train.max()) + 1
-            cfg = prior_config_for(tokenizer, base, classes)
-            files.save_prior_config(run.path, cfg, tcfg)
-
+    if resume:
+        cfg, saved = files.read_prior_config(run.path)
+        tcfg = replace(saved, epochs=max(tcfg.epochs, saved.epochs))  # only the length may change
+    else:  # checked before anything is written: an old prior is replaced only by one that trains
+        classes = 0
+        if base.classes:
+            if y_train is None or run.y_test is None:
+                raise ConfigError("--conditional needs labels; this dataset has none")
+            classes = int(y_train.max()) + 1
+        cfg = prior_config_for(tokenizer, base, classes)
+    session = RunSession(
+        out,
+        resume=resume,
+        overwrite=overwrite,
+        outputs=PRIOR_OUTPUTS,
+        what="token prior",
+        resume_command=f"vaekit prior {run.path} --resume",
+        diverged_hint="lower --lr",
+    )
+    with session:
+        files.save_prior_config(session.dir, cfg, tcfg)
         device = run.x_test.device
         gen = torch.Generator(device="cpu").manual_seed(tcfg.seed)
         torch.manual_seed(tcfg.seed)
@@ -130,18 +131,14 @@ def train_prior(
         records: list[dict] = []
         if resume:
             counters = files.load_prior_state(run.path, prior, optim, gen)
-            records = read_metrics(out) if (out / files.METRICS).is_file() else []
-            records = [r for r in records if r.get("epoch", 0) <= counters["epoch"]]
+            session.saved_epochs = counters["epoch"]
+            records = session.trim_metrics(read_metrics(out) if (out / files.METRICS).is_file() else [])
 
         seq = token_sequences(tokenizer, x_train).to(device)
         test_seq = token_sequences(tokenizer, run.x_test).to(device)
         conditional = cfg.classes > 0
         labels = y_train.to(device) if conditional and y_train is not None else None
-        test_labels = None
-        if conditional:
-            if run.y_test is None:
-                raise ConfigError("--conditional needs test labels; this dataset has none")
-            test_labels = torch.as_tensor(run.y_test, device=device)
+        test_labels = torch.as_tensor(run.y_test, device=device) if conditional and run.y_test is not None else None
 
         n, bs = len(seq), min(tcfg.batch_size, len(seq))
         steps = n // bs
@@ -167,7 +164,7 @@ def train_prior(
                 counters["step"] += 1
                 value = loss.item()
                 if not math.isfinite(value):
-                    raise TrainingDiverged(f"the prior's loss became {value} at step {counters['step']}; lower --lr")
+                    raise TrainingDiverged(f"the prior's loss became {value} at step {counters['step']}")
                 total += value
                 if i % 20 == 0:
                     bar.set_postfix(nll=f"{value * cfg.length:.1f}")
@@ -182,9 +179,10 @@ def train_prior(
                 "seconds": seconds,
             }
             records.append(record)
-            files.save_prior(run.path, prior)
-            write_metrics(out, records)  # before the state: a resume drops lines past the state's epoch
-            files.save_prior_state(run.path, prior, optim, gen, counters)
+            files.save_prior(session.dir, prior)
+            write_metrics(session.dir, records)  # before the state: a resume drops lines past the state's epoch
+            files.save_prior_state(session.dir, prior, optim, gen, counters)
+            session.commit(epoch)
             if on_epoch is not None:
                 on_epoch(record)
     test_nll = records[-1]["test_nll"] if records else sequence_nll(prior, test_seq, test_labels)

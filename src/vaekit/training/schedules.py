@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..config import LossConfig, ModelConfig, TrainConfig
+from ..config import GaussianConfig, LossConfig, ModelConfig, TrainConfig
 from ..errors import ConfigError
 
 
@@ -58,4 +58,6 @@ def lr_at_epoch(epoch: int, cfg: TrainConfig) -> float:
 
 def dvae_alpha(epoch: int, cfg: ModelConfig) -> float:
     """The dvae encoder's weight on path A in ``epoch`` (0-based): min(1, epoch / dvae_ramp); 1 without a ramp."""
+    if not isinstance(cfg, GaussianConfig) or cfg.encoder_paths != "dvae":
+        return 1.0  # only the dvae encoder mixes two paths
     return min(1.0, epoch / cfg.dvae_ramp) if cfg.dvae_ramp > 0 else 1.0

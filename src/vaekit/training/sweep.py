@@ -16,10 +16,10 @@ adds ``sweep.json`` and ``sweep.png`` (test loss, reconstruction and KL against 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .. import switches
 from .._io import atomic_write_json
-from ..config import RunConfig
+from ..config import GaussianConfig, RunConfig
 from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
 from ..errors import ConfigError, RunError, TrainingDiverged
@@ -37,8 +37,7 @@ from ..evaluation.metrics import elbo_metrics, evaluate_model
 from ..models import GaussianVAE, count_params
 from ..plots import loss_curves, sweep_chart
 from ..runs import checkpoint as ckpt
-from ..runs.checkpoint import prepare_run_dir
-from ..runs.lock import RunLock
+from ..runs.session import RUN_OUTPUTS, RunSession
 from ..switches import resolve_device
 from .cudagraph import GraphedStep
 from .epoch import EpochClock, Stream, iwae_samples, noise_per_image, run_epoch, schedule_steps
@@ -60,6 +59,7 @@ def point_name(beta: float, seed: int) -> str:
 
 SWEEP_STATE = "sweep_state.safetensors"  # the commit point: stacked weights, Adam moments, generators, counters
 SWEEP_JSON = "sweep.json"
+SWEEP_OUTPUTS = (SWEEP_STATE, SWEEP_JSON, "sweep.png", "beta*-seed*", *RUN_OUTPUTS)  # what a sweep's folder holds
 
 
 def sweep(
@@ -77,15 +77,16 @@ def sweep(
     base.validate()
     if not betas or not seeds:
         raise ConfigError("a sweep needs at least one beta and one seed")
-    if min(betas) < 0 or min(seeds) < 0:
-        raise ConfigError("betas and seeds must be >= 0")
     points = [(float(b), int(s)) for s in seeds for b in betas]
     if len(set(points)) != len(points):
         raise ConfigError("betas and seeds must not repeat")
     if base.loss.objective == "iwae" and any(b != 1 for b, _ in points):
         raise ConfigError("the iwae objective has no beta; sweep seeds with --betas 1")
-    with contextlib.ExitStack() as held:  # the locks of the sweep's folder and runs, once taken
-        return _sweep(base, points, Path(out_dir), None, overwrite, progress, dataset, log_every, held)
+    for beta, seed in points:  # each model's config, checked as `vaekit train` checks it (NaN, inf, < 0 refused)
+        cfg = copy.deepcopy(base)
+        cfg.loss.beta, cfg.train.seed = beta, seed
+        cfg.validate()
+    return _sweep(base, points, Path(out_dir), None, overwrite, progress, dataset, log_every)
 
 
 def resume_sweep(
@@ -103,8 +104,7 @@ def resume_sweep(
     if epochs is not None:
         base.train.epochs = epochs
     points = [(float(b), int(s)) for b, s in json.loads(state[1]["points"])]
-    with contextlib.ExitStack() as held:
-        return _sweep(base.validate(), points, out_dir, state, False, progress, dataset, log_every, held)
+    return _sweep(base.validate(), points, out_dir, state, False, progress, dataset, log_every)
 
 
 def _sweep(
@@ -116,7 +116,6 @@ def _sweep(
     progress: bool,
     dataset: ImageDataset | None,
     log_every: int,
-    held: contextlib.ExitStack,
 ) -> SweepResult:
     if base.model.kind != "gaussian" or base.train.step == "autograd":
         raise ConfigError("a sweep trains MLP Gaussian VAEs with the fused step; drop --step autograd")
@@ -131,122 +130,58 @@ def _sweep(
         cfg = copy.deepcopy(base)
         cfg.loss.beta, cfg.train.seed = beta, seed
         torch.manual_seed(seed)  # as the engine does: the same initial weights as `vaekit train --seed`
+        assert isinstance(cfg.model, GaussianConfig)  # sweep() refuses other kinds before this
         models.append(GaussianVAE(cfg.model).to(device))
         gens.append(torch.Generator(device=device).manual_seed(seed))
         cfgs.append(cfg)
     hw = switches.detect(device)
-    sw = switches.resolve(base.train.precision, "fused", base.train.graph, hw, fused_ok=True)
-    if state is not None and base.train.precision == "auto":  # a resumed sweep keeps the precision it started with
-        sw = switches.Switches(state[1].get("precision", "fp32"), sw.step, sw.graph)  # older sweeps: fp32
     t, iwae_k = base.train, iwae_samples(base.loss)
+    # a resumed sweep keeps the precision it started with (sweeps written before it was kept: fp32)
+    pinned = {"precision": state[1].get("precision", "fp32")} if state is not None else None
+    sw = switches.resolve(t.precision, "fused", t.graph, hw, fused_ok=True, pinned=pinned, lr_schedule=t.lr_schedule)
     step = FusedStep(models, t.lr, t.batch_size, base.loss.free_bits, sw.precision, adam_eps=t.adam_eps, iwae_k=iwae_k)
-    if t.graph == "on" and t.lr_schedule != "constant":  # a captured graph keeps the learning rate it saw
-        raise ConfigError("--graph on keeps one learning rate; use --graph auto with --lr-schedule")
-    graph = sw.graph and t.lr_schedule == "constant"  # on a GPU: one graph replay for all K models
+    graph = sw.graph  # on a GPU: one graph replay for all K models
     k, bs = len(points), base.train.batch_size
     noise_dim = noise_per_image(base)
     shapes = ((k, bs, x_train.shape[1]), (k, bs, noise_dim), (k,))
     run_step = GraphedStep(step, *shapes) if graph else step
-    runs = [out_dir / point_name(b, s) for b, s in points]
+    names = [point_name(b, s) for b, s in points]
     records: list[list[dict[str, Any]]] = [[] for _ in points]
     tests: list[dict[str, Any] | None] = [None for _ in points]  # each model's latest test metrics
     counters: dict[str, Any] = {"epoch": 0, "step": 0, "train_seconds": 0.0}
-    held.enter_context(RunLock(out_dir))  # one writer per sweep folder and per run directory in it
-    if state is None:
-        own = [out_dir / f for f in (SWEEP_STATE, SWEEP_JSON, "sweep.png")]
-        if own[0].exists() and not overwrite:
-            raise RunError(f"{out_dir} already holds a sweep; pass --overwrite to replace it or --resume to go on")
-        for run in runs:  # all checks first, then write
-            held.enter_context(RunLock(run))
-            prepare_run_dir(run, resume=False, overwrite=overwrite)
-        for f in own:
-            f.unlink(missing_ok=True)
-        for run, cfg in zip(runs, cfgs, strict=True):
-            ckpt.save_config(run, cfg)
-        atomic_write_json(out_dir / SWEEP_JSON, {"base": base.to_dict(), "points": points})
-    else:
-        for run in runs:
-            held.enter_context(RunLock(run))
+    if state is not None:
         counters = _restore(step, gens, state)
-        for run, cfg, recs in zip(runs, cfgs, records, strict=True):
-            recs.extend(r for r in ckpt.read_metrics(run) if r["epoch"] <= counters["epoch"])  # drop later ones
-            ckpt.write_metrics(run, recs)
-            ckpt.save_config(run, cfg)  # --epochs may have changed
-
-    total_steps = schedule_steps(x_train.shape[0], bs, base.train.epochs, base.train.max_steps)
-    step_count = counters["step"]
-    streams = [Stream(g, c.loss) for g, c in zip(gens, cfgs, strict=True)]
-    moved: dict[str, Any] = {"betas": None, "on_device": torch.empty(0)}
-
-    def step_all(xs: list[Tensor], eps: list[Tensor], betas: list[float]) -> Tensor:
-        if betas != moved["betas"]:  # a copy to the device only when a schedule moves (never for constant betas)
-            moved.update(betas=betas, on_device=torch.tensor(betas, device=device))
-        return run_step(torch.stack(xs), moved["on_device"], torch.stack(eps))  # (K, 3)
-
-    clock = EpochClock(base.train.epochs)
-    try:
-        for epoch in range(counters["epoch"], base.train.epochs):
-            if base.train.max_steps and step_count >= base.train.max_steps:
-                break
-            set_lr(step.optimizer, lr_at_epoch(epoch, base.train))
-            stats = run_epoch(
-                x_train,
-                streams,
-                step_all,
-                batch_size=bs,
-                binarize=base.data.binarize,
-                latent_dim=noise_dim,
-                step_count=step_count,
-                total_steps=total_steps,
-                desc=f"sweep epoch {epoch + 1}/{base.train.epochs}",
-                progress=progress,
-                log_every=log_every,
-                stop_at=base.train.max_steps,
-            )
-            step_count, seconds, means = stats.step_count, stats.seconds, stats.means
-            if stats.diverged:
-                bad = ", ".join(point_name(*points[j]) for j in stats.diverged)
-                raise TrainingDiverged(
-                    f"loss became non-finite for {bad} in epoch {epoch + 1}; the last checkpoint "
-                    f"(epoch {counters['epoch']}) is kept in {out_dir}; lower --lr or drop those betas"
-                )
-            for j, (model, run) in enumerate(zip(models, runs, strict=True)):
-                test = elbo_metrics(model, x_test)
-                tests[j] = test
-                model.train()
-                rec = {
-                    "epoch": epoch + 1,
-                    "step": step_count,
-                    "train_loss": means[j][0],
-                    "train_recon": means[j][1],
-                    "train_kl": means[j][2],
-                    "beta": stats.betas[j],
-                    "seconds": seconds,
-                    "test_loss": test["loss"],
-                    "test_recon": test["recon"],
-                    "test_kl": test["kl"],
-                }
-                ckpt.append_metrics(run, rec)
-                ckpt.save_model(run, model, cfgs[j])
-                records[j].append(rec)
-            counters = {"epoch": epoch + 1, "step": step_count, "train_seconds": counters["train_seconds"] + seconds}
-            _checkpoint(out_dir / SWEEP_STATE, step, gens, counters, base, points)  # the commit point
-            if progress:
-                print(
-                    f"sweep epoch {epoch + 1}: {seconds:.2f} s for {k} models{clock.tick(epoch + 1)}", file=sys.stderr
-                )
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; {counters['epoch']} epoch(s) of every model are checkpointed in {out_dir}; continue "
-            f"with `vaekit sweep --resume --out {out_dir}`",
-            file=sys.stderr,
-        )
-        raise
+    # one writer per sweep folder and per run in it; a new sweep is staged until its first checkpoint
+    session = RunSession(
+        out_dir,
+        resume=state is not None,
+        overwrite=overwrite,
+        marker=SWEEP_STATE,
+        state=SWEEP_STATE,
+        outputs=SWEEP_OUTPUTS,
+        members=names,
+        what="sweep",
+        resume_command=f"vaekit sweep --resume --out {out_dir}",
+        diverged_hint="lower --lr or drop those betas",
+        saved_epochs=counters["epoch"],
+    )
+    with session:
+        if state is None:
+            for name, cfg in zip(names, cfgs, strict=True):
+                ckpt.save_config(session.dir / name, cfg)
+            atomic_write_json(session.dir / SWEEP_JSON, {"base": base.to_dict(), "points": points})
+        else:
+            for name, cfg, recs in zip(names, cfgs, records, strict=True):
+                recs.extend(session.trim_metrics(ckpt.read_metrics(out_dir / name), f"{name}/{ckpt.METRICS}"))
+                ckpt.save_config(out_dir / name, cfg)  # --epochs may have changed
+        counters = _epochs(base, points, names, session, step, run_step, gens, cfgs, models, records, tests,
+                           counters, x_train, x_test, progress, log_every)  # fmt: skip
 
     engine = {"device": str(device), "hardware": hw.name, "precision": sw.precision, "step": "fused-sweep",
               "graph": "on" if graph else "off", "models": k, "threads": torch.get_num_threads()}  # fmt: skip
     rows = []
     epochs_run = max(counters["epoch"], 1)
+    runs = [out_dir / name for name in names]
     for (beta, seed), model, run, recs, last_test in zip(points, models, runs, records, tests, strict=True):
         model.eval()
         # the last epoch's test metrics are the final ones (as in train()); evaluate only when no epoch ran
@@ -263,6 +198,86 @@ def _sweep(
     atomic_write_json(out_dir / SWEEP_JSON, {**plan, "seconds_per_epoch": result.seconds_per_epoch, "models": rows})
     sweep_chart(rows, out_dir / "sweep.png")
     return result
+
+
+def _epochs(
+    base: RunConfig,
+    points: list[tuple[float, int]],
+    names: list[str],
+    session: RunSession,
+    step: FusedStep,
+    run_step: Callable[[Tensor, Tensor, Tensor], Tensor],
+    gens: list[torch.Generator],
+    cfgs: list[RunConfig],
+    models: list[GaussianVAE],
+    records: list[list[dict[str, Any]]],
+    tests: list[dict[str, Any] | None],
+    counters: dict[str, Any],
+    x_train: Tensor,
+    x_test: Tensor,
+    progress: bool,
+    log_every: int,
+) -> dict[str, Any]:
+    """The sweep's epochs, each committed as one checkpoint of every model; returns the counters."""
+    k, bs, device = len(points), base.train.batch_size, x_train.device
+    total_steps = schedule_steps(x_train.shape[0], bs, base.train.epochs, base.train.max_steps)
+    step_count = counters["step"]
+    streams = [Stream(g, c.loss) for g, c in zip(gens, cfgs, strict=True)]
+    moved: dict[str, Any] = {"betas": None, "on_device": torch.empty(0)}
+
+    def step_all(xs: list[Tensor], eps: list[Tensor], betas: list[float]) -> Tensor:
+        if betas != moved["betas"]:  # a copy to the device only when a schedule moves (never for constant betas)
+            moved.update(betas=betas, on_device=torch.tensor(betas, device=device))
+        return run_step(torch.stack(xs), moved["on_device"], torch.stack(eps))  # (K, 3)
+
+    clock = EpochClock(base.train.epochs)
+    for epoch in range(counters["epoch"], base.train.epochs):
+        if base.train.max_steps and step_count >= base.train.max_steps:
+            break
+        set_lr(step.optimizer, lr_at_epoch(epoch, base.train))
+        stats = run_epoch(
+            x_train,
+            streams,
+            step_all,
+            batch_size=bs,
+            binarize=base.data.binarize,
+            latent_dim=noise_per_image(base),
+            step_count=step_count,
+            total_steps=total_steps,
+            desc=f"sweep epoch {epoch + 1}/{base.train.epochs}",
+            progress=progress,
+            log_every=log_every,
+            stop_at=base.train.max_steps,
+        )
+        step_count, seconds, means = stats.step_count, stats.seconds, stats.means
+        if stats.diverged:
+            bad = ", ".join(point_name(*points[j]) for j in stats.diverged)
+            raise TrainingDiverged(f"loss became non-finite for {bad} in epoch {epoch + 1}")
+        for j, (model, name) in enumerate(zip(models, names, strict=True)):
+            test = elbo_metrics(model, x_test)
+            tests[j] = test
+            model.train()
+            rec = {
+                "epoch": epoch + 1,
+                "step": step_count,
+                "train_loss": means[j][0],
+                "train_recon": means[j][1],
+                "train_kl": means[j][2],
+                "beta": stats.betas[j],
+                "seconds": seconds,
+                "test_loss": test["loss"],
+                "test_recon": test["recon"],
+                "test_kl": test["kl"],
+            }
+            ckpt.append_metrics(session.dir / name, rec)
+            ckpt.save_model(session.dir / name, model, cfgs[j])
+            records[j].append(rec)
+        counters = {"epoch": epoch + 1, "step": step_count, "train_seconds": counters["train_seconds"] + seconds}
+        _checkpoint(session.dir / SWEEP_STATE, step, gens, counters, base, points)  # the commit point
+        session.commit(counters["epoch"])
+        if progress:
+            print(f"sweep epoch {epoch + 1}: {seconds:.2f} s for {k} models{clock.tick(epoch + 1)}", file=sys.stderr)
+    return counters
 
 
 def _checkpoint(path: Path, step: FusedStep, gens: list[torch.Generator], counters: dict[str, Any],

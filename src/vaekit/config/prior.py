@@ -1,0 +1,45 @@
+"""The token prior's settings: a small decoder-only transformer over a tokenizer's tokens (the model is
+``models/prior.py``), and how ``vaekit prior`` fits it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from .fields import check_all, setting
+
+
+@dataclass
+class PriorConfig:
+    TITLE = "the transformer"
+
+    vocab: int = setting(512, "codes per token (per group for mgvq); from the tokenizer", cli=False, ge=1, le=2**20)
+    length: int = setting(49, "tokens per image: h * w (* G for mgvq); from the tokenizer", cli=False, ge=1,
+                          le=2**16)  # fmt: skip
+    layers: int = setting(4, "transformer blocks", ge=1, le=64)
+    heads: int = setting(4, "attention heads per block", ge=1, le=64)
+    dim: int = setting(128, "width of the residual stream", ge=1, le=8192)
+    classes: int = setting(0, "> 0: class-conditional, one start token per class; set by --conditional",
+                           cli=False, ge=0, le=10**6)  # fmt: skip
+    dropout: float = setting(0.0, "on attention weights and residual branches while training", ge=0, lt=1)
+
+    def validate(self) -> PriorConfig:
+        check_all("prior", self)
+        if self.dim % self.heads:
+            raise ConfigError(f"prior.dim {self.dim} must split evenly into {self.heads} heads")
+        return self
+
+
+@dataclass
+class PriorTrainConfig:
+    TITLE = "fitting"
+
+    epochs: int = setting(5, "passes over the training set's token grids", ge=1, le=10**6)
+    batch_size: int = setting(64, "sequences per step", ge=1, le=2**20)
+    lr: float = setting(5e-4, "AdamW peak learning rate (linear warm-up over the first 200 steps)", gt=0, le=10)
+    weight_decay: float = setting(0.01, "AdamW weight decay, on matrices only", ge=0, le=10)
+    seed: int = setting(0, "initialisation and shuffling", ge=0, le=2**63 - 1)
+
+    def validate(self) -> PriorTrainConfig:
+        check_all("prior", self)
+        return self

@@ -1,0 +1,93 @@
+"""The settings of the verbs that look at a finished run, each declared once with its help and its domain (the
+bounds keep a grid, a batch or a strip from outgrowing memory). ``vaekit.cli`` makes their flags from these and
+checks what was given before any work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .fields import setting
+
+
+@dataclass
+class EvaluateSettings:
+    iw_samples: int = setting(0, "K for the importance-weighted NLL, e.g. 1000 (0 = off); batched, any K fits",
+                              ge=0, le=10**6)  # fmt: skip
+    samples: int = setting(0, "N: add the fid of N samples against the test set (and its floor)", ge=0, le=10**5)
+
+
+@dataclass
+class SampleSettings:
+    n: int = setting(64, "number of samples", ge=1, le=10000)
+    seed: int = setting(0, "seeds the draws", ge=0, le=2**63 - 1)
+    temperature: float = setting(1.0, "tokenizers: divide the prior's logits by T", gt=0, le=1e3)
+    top_k: int = setting(0, "tokenizers: draw from the K likeliest codes (0 = all)", ge=0, le=2**20)
+    label: int | None = setting(None, "tokenizers with a --conditional prior: the class to sample", cast=int,
+                                ge=0, le=10**6)  # fmt: skip
+
+
+@dataclass
+class ManifoldSettings:
+    n: int = setting(20, "grid size per axis", ge=1, le=100)
+
+
+@dataclass
+class InterpolateSettings:
+    steps: int = setting(10, "images in the strip, both ends included", ge=2, le=1000)
+    mode: str = setting("linear", "linear, or slerp (along the great circle)", choices=("linear", "slerp"))
+
+
+@dataclass
+class TraverseSettings:
+    index: int = setting(0, "test image whose posterior mean is the centre", ge=0, le=10**9)
+    steps: int = setting(9, "values per latent dimension over [-3, 3]", ge=2, le=101)
+
+
+@dataclass
+class AttributeSettings:
+    strengths: tuple[float, ...] = setting((-2.0, -1.0, 0.0, 1.0, 2.0), "comma list of multiples of the vector",
+                                           length=(1, 64), ge=-1e3, le=1e3)  # fmt: skip
+
+
+@dataclass
+class ReconSettings:
+    n: int = setting(16, "test images to reconstruct", ge=1, le=1000)
+
+
+@dataclass
+class DetokenizeSettings:
+    n: int = setting(64, "decode at most this many token grids", ge=1, le=10000)
+
+
+@dataclass
+class BenchSettings:
+    epochs: int = setting(3, "timed epochs per variant (after one warm-up epoch)", ge=1, le=1000)
+
+
+@dataclass
+class TinySettings:
+    epochs: int | None = setting(None, "training epochs (default from the recipe)", cast=int, ge=1, le=10**4)
+
+
+@dataclass
+class StudySettings:
+    epochs: int | None = setting(None, "epochs per model (default 40)", cast=int, ge=1, le=10**5)
+    iw_samples: int | None = setting(None, "K of the IW-NLL (default 1000)", cast=int, ge=1, le=10**6)
+    iw_images: int | None = setting(None, "IW-NLL on the first N test images (default 2000; 0 = all)", cast=int,
+                                    ge=0, le=10**7)  # fmt: skip
+
+
+# verb -> the settings whose flags it takes
+VERB_SETTINGS: dict[str, type] = {
+    "evaluate": EvaluateSettings,
+    "sample": SampleSettings,
+    "manifold": ManifoldSettings,
+    "interpolate": InterpolateSettings,
+    "traverse": TraverseSettings,
+    "attribute": AttributeSettings,
+    "recon": ReconSettings,
+    "detokenize": DetokenizeSettings,
+    "bench": BenchSettings,
+    "tiny": TinySettings,
+    "study": StudySettings,
+}
