@@ -33,7 +33,7 @@ def test_every_field_has_a_flag_and_every_flag_a_field():
                 assert flags[dest] == (section, f.name)
             else:  # filled in by vaekit: the image shape from the data
                 assert (section, f.name) == ("model", "input_shape")
-    not_settings = {"help", "config", "quiet", "out", "resume", "overwrite", "no_report"}
+    not_settings = {"help", "config", "quiet", "out", "resume", "overwrite", "no_report", "tensorboard"}
     assert set(actions) - not_settings == set(flags)
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-ARGS = ["train", "--epochs", "2", "--batch-size", "32", "--latent-dim", "3", "--device", "cpu", "--quiet"]
+ARGS = ["train", "--epochs", "2", "--batch-size", "32", "--latent-dim", "3", "--device", "cpu", "--quiet",
+        "--no-report"]  # fmt: skip
 
 
 def _run(cmd, cwd):

@@ -6,6 +6,7 @@ import stat
 import pytest
 
 from vaekit._io import atomic_write, atomic_write_bytes
+from vaekit.errors import RunError
 
 
 def test_new_files_get_plain_open_permissions(tmp_path):
@@ -28,6 +29,6 @@ def test_replacing_keeps_the_mode_and_a_failed_write_keeps_the_old_file(tmp_path
         path.write_text("half")
         raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    with pytest.raises(RunError, match=r"cannot write .*b.txt \(disk full\)"):  # one line for the user
         atomic_write(p, broken)
     assert p.read_text() == "new" and sorted(f.name for f in tmp_path.iterdir()) == ["b.txt"]

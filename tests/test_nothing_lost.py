@@ -85,7 +85,7 @@ def test_a_run_that_diverges_before_its_first_checkpoint_leaves_the_old_run(fini
 
 
 def test_a_new_run_that_diverges_leaves_no_half_run(tmp_path, blob_npz, monkeypatch):
-    from test_engine import small_cfg
+    from test_loop import small_cfg
 
     def diverges(self, *a, **k):
         raise TrainingDiverged("loss became nan in epoch 1/2")

@@ -16,12 +16,12 @@ from vaekit.config import TokenizerConfig
 from vaekit.errors import ConfigError
 from vaekit.losses import recon_nll
 from vaekit.models import ConvTokenizer
-from vaekit.models.prior import PriorConfig, TokenPrior
+from vaekit.models.transformer import PriorConfig, TokenTransformer
 
 
-def _prior(**kw) -> TokenPrior:
+def _prior(**kw) -> TokenTransformer:
     torch.manual_seed(0)
-    return TokenPrior(PriorConfig(**({"vocab": 5, "length": 8, "layers": 2, "heads": 2, "dim": 16} | kw))).eval()
+    return TokenTransformer(PriorConfig(**({"vocab": 5, "length": 8, "layers": 2, "heads": 2, "dim": 16} | kw))).eval()
 
 
 def test_a_tokens_logits_do_not_see_later_tokens():
@@ -78,7 +78,7 @@ def test_the_bound_on_a_hand_made_model():
 
     torch.manual_seed(0)
     tok = ConvTokenizer(TokenizerConfig(kind="fsq", input_shape=(4, 4), levels=(3,), width=4, res_blocks=0)).eval()
-    prior = TokenPrior(PriorConfig(vocab=3, length=1, layers=1, heads=1, dim=8)).eval()
+    prior = TokenTransformer(PriorConfig(vocab=3, length=1, layers=1, heads=1, dim=8)).eval()
     x = torch.rand(20, 16, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         codes = torch.arange(3).reshape(3, 1, 1)

@@ -87,14 +87,14 @@ def test_a_study_keeps_the_layout_it_was_trained_in(tmp_path, blob_npz, monkeypa
     them as they are: nothing is trained again, and the table reads them from their run directories."""
     import vaekit.measure.study as study
 
-    real = study.fused.supports
-    monkeypatch.setattr(study.fused, "supports", lambda model, objective="elbo": objective == "elbo" and real(model))
+    real = study.supports
+    monkeypatch.setattr(study, "supports", lambda model, objective="elbo": objective == "elbo" and real(model))
     out = tmp_path / "study"
     args = ["study", "collapse", "--quick", "--dataset", str(blob_npz), "--out", str(out), "--quiet"]
     assert main([*args, "--precision", "fp32"]) == 0
     old = out / "iwae-k5" / "seed0" / "model.safetensors"
     stamp = old.stat().st_mtime_ns
-    monkeypatch.setattr(study.fused, "supports", real)
+    monkeypatch.setattr(study, "supports", real)
     assert main(["study", "collapse", "--resume", "--out", str(out), "--quiet"]) == 0
     assert old.stat().st_mtime_ns == stamp and not (out / "iwae-k5" / "beta1-seed0").exists()
     rows = json.loads((out / "study.json").read_text())["models"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .errors import RunError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
@@ -17,8 +20,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     permissions a plain ``open()`` would give it (or keeps those of the file it replaces), not mkstemp's 0600.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise RunError(_cannot_write(path, e)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -27,10 +33,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
+    except OSError as e:  # a full disk, a folder where the file should go, a file system that went read-only
+        raise RunError(_cannot_write(path, e)) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+def _cannot_write(path: Path, e: OSError) -> str:
+    """A file-system fault while writing ``path``, as the one line a user sees (nothing half-written is left)."""
+    fix = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space", errno.EISDIR: "remove that folder"}
+    return (
+        f"cannot write {path} ({e.strerror or e}); "
+        f"{fix.get(e.errno or 0, 'check the folder exists and is writable, or choose another --out')}"
+    )
 
 
 def _open_mode() -> int:
@@ -54,8 +71,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def refuse_to_replace(paths: list[Path], overwrite: bool) -> None:
     """A one-line error when any of ``paths`` exists and the user did not pass ``--overwrite``: a verb never
     replaces a file of the user's without being told. Called before any work."""
-    from .errors import RunError
-
     existing = [p for p in paths if p.exists() or p.is_symlink()]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
@@ -63,3 +78,15 @@ def refuse_to_replace(paths: list[Path], overwrite: bool) -> None:
     for p in existing:
         if p.is_dir():
             raise RunError(f"{p} is a folder; --out names the file to write")
+
+
+def check_folder(path: str | os.PathLike) -> None:
+    """A one-line error, before any work, when ``path`` cannot be a folder to write into: it (or the first part
+    of it that exists) is a file, or that part is not writable."""
+    for p in (Path(path), *Path(path).parents):
+        if p.exists():
+            if not p.is_dir():
+                raise RunError(f"{p} is a file, not a folder; choose another --out")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise RunError(f"{p}: cannot write here (permission denied); choose another --out")
+            return

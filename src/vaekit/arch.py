@@ -13,7 +13,7 @@ A plan is a list of layers, each a tuple:
     ("to_hwc",)                 (B, C, H, W) -> (B, H*W*C), channel-last as the data is stored
 or a nested plan (a sub-Sequential). Layer i of a plan owns the state-dict keys ``PREFIX.i.weight`` and
 ``PREFIX.i.bias`` (a residual's layers ``PREFIX.i.j.*``), so a checkpoint written by the PyTorch model is read
-by name in ``vaekit.portable``.
+by name in ``vaekit.export.portable``.
 
 Two conv layouts (``ImageModelConfig.net``): ``resnet``, the layout of current image tokenizers (stride-2
 convolutions down to the token grid, group norm and SiLU, residual blocks at the grid; any H, W, C), and

@@ -2,7 +2,7 @@
 
 The page (``assets/explorer.html``, a template) embeds the decoder's weights (float32, base64) and its layer
 plan (``vaekit.arch``) and runs the decoder in JavaScript — linear, ReLU and transposed-convolution layers,
-the same arithmetic as ``vaekit.portable``; 3x3 convolutions, group norm, SiLU and residual blocks for the
+the same arithmetic as ``vaekit.export.portable``; 3x3 convolutions, group norm, SiLU and residual blocks for the
 resnet conv layout; greyscale or RGB — so it needs no server and works offline from a file. On it:
   * a slider per latent dimension, ordered by the test set's KL per dimension (the informative ones first);
   * a 2-D pad over the two most informative dimensions, with test-set posterior means drawn on it,

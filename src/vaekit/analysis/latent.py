@@ -156,5 +156,3 @@ def attribute(
         int(pos.sum()),
         int(neg.sum()),
     )
-
-

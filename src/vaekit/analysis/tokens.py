@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, first_line
 from ..plots import save_grid
 from ..runs.open import Run, open_run
 
@@ -51,8 +51,13 @@ def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n:
         arr = np.load(tokens, allow_pickle=False)
     except FileNotFoundError:
         raise DataError(f"{tokens}: file not found") from None
-    except ValueError as e:
-        raise DataError(f"{tokens}: not a readable .npy array ({e})") from None
+    except IsADirectoryError:
+        raise DataError(f"{tokens}: is a folder; pass the .npy file `vaekit tokenize` wrote") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{tokens}: not a readable .npy array ({first_line(e)})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive of arrays
+        arr.close()
+        raise DataError(f"{tokens}: an .npz archive, not one .npy array; pass the file `vaekit tokenize` wrote")
     model = run.tokenizer
     want = model.token_shape
     if arr.ndim == len(want):

@@ -7,6 +7,7 @@ from typing import NoReturn, TypeVar
 
 T = TypeVar("T")
 
+
 def run_flags() -> dict[str, tuple[str, str]]:
     """Every run setting's flag destination -> (config section, field), generated from the config's fields."""
     from ..config import run_settings
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     tr.add_argument("--no-report", action="store_true", help="skip report.html at the end")
+    tr.add_argument(
+        "--tensorboard", action="store_true", help="write TensorBoard events into RUN/tensorboard (extra [tensorboard])"
+    )
     sw = sub.add_parser(
         "sweep", parents=[t], help="train one MLP VAE per beta and seed at once (batched), a run directory each"
     )

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .._io import refuse_to_replace
+from .._io import check_folder, refuse_to_replace
 from ..errors import ConfigError
 from .parser import settings_from
 
@@ -18,6 +18,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..runs.lock import writer_lock
 
     out = Path(args.out) if args.out else Path(args.run)
+    check_folder(out)
     if out.resolve() != Path(args.run).resolve():
         refuse_to_replace([out / "encoder.onnx", out / "decoder.onnx"], args.overwrite)
     with writer_lock(out, Path(args.run)):
@@ -127,6 +128,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             "(try vaekit recon, report, tokenize or detokenize)"
         )
     out = Path(args.out) if args.out else run.path
+    check_folder(out)
     if out.resolve() != run.path.resolve():  # a folder of the user's: nothing in it is replaced unless told
         refuse_to_replace([out / name for name in explore_outputs(c, args)], args.overwrite)
     from ..runs.lock import writer_lock
@@ -205,6 +207,7 @@ def _traverse(run: Any, out: Path, args: argparse.Namespace) -> None:
 
 def _attribute(run: Any, out: Path, args: argparse.Namespace) -> None:
     from ..analysis.explore import attribute_run
+
     res, path = attribute_run(run, args.positive, args.negative, list(args.strengths), out)
     if args.json:
         fields = ("norm", "strengths", "mean_ink", "n_positive", "n_negative")

@@ -67,7 +67,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
     run_dir = Path(args.out) if args.out else _default_run_dir(f"{cfg.model.preset}-{dataset_tag}")
-    result = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    sinks = []
+    if args.tensorboard:  # training knows nothing of TensorBoard: the sink subscribes to its events
+        from ..analysis.tensorboard import TensorBoardSink
+
+        sinks.append(TensorBoardSink(run_dir / "tensorboard"))
+    result = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet, sinks=sinks)
     s = result.summary
     if not s:  # a data-parallel worker other than rank 0: rank 0 reports
         return 0

@@ -1,5 +1,5 @@
 """The token prior's settings: a small decoder-only transformer over a tokenizer's tokens (the model is
-``models/prior.py``), and how ``vaekit prior`` fits it."""
+``models/transformer.py``), and how ``vaekit prior`` fits it."""
 
 from __future__ import annotations
 

@@ -41,8 +41,8 @@ from ..plots import study_chart
 from ..runs import checkpoint as ckpt
 from ..runs.session import RunSession
 from ..switches import resolve_device
-from ..training import step as fused
 from ..training.loop import train
+from ..training.step import supports
 from ..training.sweep import SWEEP_JSON, SWEEP_STATE, point_name, resume_sweep, sweep
 
 PLAN = "plan.json"
@@ -138,7 +138,7 @@ def _groups(cfg: StudyConfig, out_dir: Path | None = None) -> list[_Group]:
     for remedy in REMEDIES:
         run = remedy_config(cfg, remedy, cfg.seeds[0])
         as_runs = out_dir is not None and (out_dir / remedy.name / f"seed{cfg.seeds[0]}" / ckpt.CONFIG).is_file()
-        if not as_runs and fused.supports(build_model(replace(run.model, input_shape=(4, 4))), run.loss.objective):
+        if not as_runs and supports(build_model(replace(run.model, input_shape=(4, 4))), run.loss.objective):
             key = copy.deepcopy(run)
             key.loss.beta = 1.0
             ident = json.dumps(key.to_dict(), sort_keys=True)

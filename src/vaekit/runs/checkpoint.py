@@ -33,6 +33,8 @@ STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVES = "loss_curves.png"
+
+
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     # clone: parameters may be views of one flat buffer, and safetensors stores each tensor on its own
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
@@ -71,8 +73,32 @@ def save_train_state(
 # Every file of a run directory is read here, and a malformed one is a one-line RunError (fuzzed in
 # tests/test_run_files.py): config.json (read_config), model.safetensors (load_model),
 # train_state.safetensors (read_train_state), metrics.jsonl (read_metrics), summary.json (read_summary).
-MALFORMED = (SafetensorError, OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError,
-             OverflowError, RecursionError)  # fmt: skip
+# What a damaged file raises while it is parsed; tensors are checked against the model (``check_fits``) before
+# PyTorch touches them, so a TypeError, AttributeError or RuntimeError is a bug in vaekit and shows its traceback.
+MALFORMED = (SafetensorError, OSError, ValueError, KeyError, IndexError, OverflowError, RecursionError)
+
+
+def check_fits(tensors: dict[str, torch.Tensor], module: torch.nn.Module, path: Path | str) -> None:
+    """A one-line RunError unless ``tensors`` holds exactly the module's state-dict keys, each of its shape."""
+    own = module.state_dict()
+    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or extra:
+        what = f"lacks {missing[0]}" if missing else f"has an unknown tensor {extra[0]}"
+        raise RunError(f"{path}: does not match its config ({what}); start anew with --overwrite")
+    for k, v in own.items():
+        if tensors[k].shape != v.shape or not (tensors[k].is_floating_point() or v.dtype == tensors[k].dtype):
+            raise RunError(f"{path}: {k} has shape {tuple(tensors[k].shape)} and type {tensors[k].dtype}, the "
+                           f"model {tuple(v.shape)} and {v.dtype}; start anew with --overwrite")  # fmt: skip
+
+
+def check_rng(state: torch.Tensor, generator: torch.Generator, path: Path | str) -> None:
+    """A one-line RunError unless ``state`` is a generator state of the kind ``generator`` takes."""
+    if state.dtype != torch.uint8 or state.shape != generator.get_state().shape:
+        raise RunError(f"{path}: its random-number state does not fit; start anew with --overwrite")
+    try:  # a scratch generator of the same device: the state's own consistency checks, nothing changed yet
+        torch.Generator(device=generator.device).set_state(state)
+    except RuntimeError as e:
+        raise RunError(f"{path}: its random-number state is damaged ({first_line(e)}); start anew") from None
 
 
 def read_config(run_dir: Path) -> RunConfig:
@@ -169,6 +195,8 @@ def _legacy_adam(
     total = sum(p.numel() for _, p in named)
     if len(by_index) == 1 and len(named) > 1 and by_index[0]["exp_avg"].numel() == total:  # the flat buffer
         st, offset = by_index[0], 0
+        if st["exp_avg_sq"].numel() != total or st["step"].numel() != 1:
+            raise RunError("the checkpoint's flat optimizer buffers differ in size; start anew with --overwrite")
         for name, p in named:
             for key in ("exp_avg", "exp_avg_sq"):
                 out[f"{name}.{key}"] = st[key][offset : offset + p.numel()].view(p.shape)
@@ -193,12 +221,11 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
         raise RunError(f"{path}: missing; the run has not finished an epoch yet")
     try:
         model = build_model(cfg.model)
-    except MALFORMED as e:
+    except ConfigError as e:
         raise RunError(f"{run_dir / CONFIG}: describes no model vaekit can build ({first_line(e)})") from None
-    try:
-        model.load_state_dict(load_file(str(path)))
-    except MALFORMED as e:
-        raise RunError(f"{path}: does not match config.json ({first_line(e)})") from None
+    tensors, _ = read_tensors(path)
+    check_fits(tensors, model, path)
+    model.load_state_dict(tensors)
     return model.to(device).eval(), cfg
 
 

@@ -20,8 +20,8 @@ from .._io import atomic_write_json
 from ..config.fields import from_table
 from ..config.prior import PriorConfig, PriorTrainConfig
 from ..errors import ConfigError, RunError, first_line
-from ..models.prior import TokenPrior
-from .checkpoint import MALFORMED, read_tensors, write_tensors
+from ..models.transformer import TokenTransformer
+from .checkpoint import MALFORMED, check_fits, check_rng, read_tensors, write_tensors
 
 PRIOR_DIR = "prior"
 CONFIG, MODEL, STATE, METRICS, CURVES = (
@@ -57,13 +57,13 @@ def read_prior_config(run_dir: str | Path) -> tuple[PriorConfig, PriorTrainConfi
         raise RunError(f"{path}: not a vaekit prior config ({first_line(e)}); retrain with --overwrite") from None
 
 
-def save_prior(out: Path, prior: TokenPrior) -> Path:
+def save_prior(out: Path, prior: TokenTransformer) -> Path:
     """Write the weights into the prior's folder ``out`` (``RUN/prior``, or where a new prior is staged)."""
     return write_tensors(out / MODEL, prior.state_dict(), {"format": "1"})
 
 
 def save_prior_state(
-    out: Path, prior: TokenPrior, optim: torch.optim.Optimizer, gen: torch.Generator, counters: dict
+    out: Path, prior: TokenTransformer, optim: torch.optim.Optimizer, gen: torch.Generator, counters: dict
 ) -> Path:
     """Everything --resume needs: weights, AdamW's moments per parameter name, the RNG, the counters."""
     names = {id(p): n for n, p in prior.named_parameters()}
@@ -79,40 +79,48 @@ def save_prior_state(
 
 
 def load_prior_state(
-    run_dir: str | Path, prior: TokenPrior, optim: torch.optim.Optimizer, gen: torch.Generator
+    run_dir: str | Path, prior: TokenTransformer, optim: torch.optim.Optimizer, gen: torch.Generator
 ) -> dict[str, Any]:
     """Restore what ``save_prior_state`` wrote into ``prior``, ``optim`` and ``gen``; returns the counters."""
     path = prior_dir(run_dir) / STATE
     tensors, meta = read_tensors(path)
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    check_fits(weights, prior, path)  # every tensor checked before PyTorch touches it
+    check_rng(tensors.get("rng", torch.empty(0)), gen, path)
     try:
         counters = json.loads(meta["counters"])
-        prior.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        device = next(prior.parameters()).device
-        for name, p in prior.named_parameters():
-            if f"adam.{name}.step" in tensors:
-                optim.state[p] = {
-                    "step": tensors[f"adam.{name}.step"].reshape(()),
-                    "exp_avg": tensors[f"adam.{name}.exp_avg"].to(device),
-                    "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].to(device),
-                }
-        gen.set_state(tensors["rng"])
-        if not all(type(counters.get(k)) is int for k in ("epoch", "step")):
-            raise RunError(f"{path}: counters must hold epoch and step; start anew with --overwrite")
-    except MALFORMED as e:
+    except (*MALFORMED, TypeError) as e:
         raise RunError(f"{path}: cannot be restored ({first_line(e)}); start anew with --overwrite") from None
+    if not isinstance(counters, dict) or not all(type(counters.get(k)) is int for k in ("epoch", "step")):
+        raise RunError(f"{path}: counters must hold epoch and step; start anew with --overwrite")
+    moments: dict[str, dict[str, torch.Tensor]] = {}  # checked first, loaded after the weights
+    for name, p in prior.named_parameters():
+        if f"adam.{name}.step" not in tensors:
+            continue  # a parameter that never had a gradient has no state
+        step, m, v = (
+            tensors[f"adam.{name}.step"],
+            tensors.get(f"adam.{name}.exp_avg"),
+            tensors.get(f"adam.{name}.exp_avg_sq"),
+        )
+        if m is None or v is None or step.numel() != 1 or m.shape != p.shape or v.shape != p.shape:
+            raise RunError(f"{path}: the AdamW state of {name} does not fit; start anew with --overwrite")
+        moments[name] = {"step": step.reshape(()), "exp_avg": m.to(p.device), "exp_avg_sq": v.to(p.device)}
+    prior.load_state_dict(weights)
+    for name, p in prior.named_parameters():
+        if name in moments:
+            optim.state[p] = moments[name]
+    gen.set_state(tensors["rng"])
     return counters
 
 
-def load_prior(run_dir: str | Path, device: str | torch.device = "cpu") -> TokenPrior:
+def load_prior(run_dir: str | Path, device: str | torch.device = "cpu") -> TokenTransformer:
     """The run's trained token prior, in eval mode; a one-line RunError when there is none or it is damaged."""
     cfg, _ = read_prior_config(run_dir)
     path = prior_dir(run_dir) / MODEL
     if not path.is_file():
         raise RunError(f"{Path(run_dir)} has no trained token prior yet; run `vaekit prior {run_dir}`")
     tensors, _ = read_tensors(path)
-    prior = TokenPrior(cfg)
-    try:
-        prior.load_state_dict(tensors)
-    except MALFORMED as e:
-        raise RunError(f"{path}: does not fit its config ({first_line(e)}); retrain with --overwrite") from None
+    prior = TokenTransformer(cfg)
+    check_fits(tensors, prior, path)
+    prior.load_state_dict(tensors)
     return prior.to(device).eval()

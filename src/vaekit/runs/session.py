@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write
+from .._io import atomic_write, check_folder
 from ..errors import RunError, TrainingDiverged
 from .lock import LOCK, RunLock
 
@@ -46,7 +46,7 @@ RUN_OUTPUTS = (
     "loss_curves.png", "report.html", "explorer.html", "kl_per_dim.png", "latent.csv", "latent.png",
     "manifold.png", "interpolate_*.png", "interpolate_*.gif", "traverse.png", "attribute.png",
     "reconstructions.png", "samples.png", "code_usage.png", "prior_samples.png", "encoder.onnx", "decoder.onnx",
-    "prior",
+    "prior", "tensorboard",
 )  # fmt: skip
 
 
@@ -96,7 +96,7 @@ class RunSession:
         return any(fnmatch.fnmatchcase(name, p) for p in self.outputs)
 
     def __enter__(self) -> RunSession:
-        self._check_parent()
+        check_folder(self.path)
         self._lock(self.path)
         try:
             self._prepare()  # before the member folders exist: they would look like an earlier sweep's
@@ -114,15 +114,6 @@ class RunSession:
             self._held.enter_context(RunLock(folder))
         except OSError as e:
             raise RunError(f"{folder}: cannot be created ({e.strerror}); choose another --out") from None
-
-    def _check_parent(self) -> None:
-        for p in (self.path, *self.path.parents):
-            if p.exists():
-                if not p.is_dir():
-                    raise RunError(f"{p} is a file, not a folder; choose another --out")
-                if not os.access(p, os.W_OK | os.X_OK):
-                    raise RunError(f"{p}: cannot write here (permission denied); choose another --out")
-                return
 
     def _prepare(self) -> None:
         holds = (self.path / self.marker).exists()
@@ -182,7 +173,6 @@ class RunSession:
         if isinstance(err, KeyboardInterrupt):
             go_on = f"; continue with `{self.resume_command}`" if self.committed and self.resume_command else ""
             print(f"\ninterrupted; {where}{go_on}", file=sys.stderr)
-
 
     def _where(self) -> str:
         if self.unstaged:  # a study: its parts commit themselves

@@ -107,6 +107,7 @@ def run_epoch(
     rank: int = 0,
     reduce: Callable[[Tensor], Tensor] = lambda t: t,
     stop_at: int = 0,
+    on_log: Callable[[int, list[float]], None] | None = None,
 ) -> EpochStats:
     """One shuffled pass: for every batch, each stream draws its images and noise, and ``step(xs, eps, betas)``
     trains on them and returns the (K, 3) losses of this process's share. Data parallel (``world`` > 1): every
@@ -114,6 +115,7 @@ def run_epoch(
 
     The host reads the running loss only every ``log_every`` steps (progress bar and divergence check).
     ``stop_at`` > 0 ends the pass once ``step_count`` reaches it; the means are then over the images seen.
+    ``on_log(step_count, [loss, recon, kl])``: called at those reads with the first stream's running means.
     """
     n, k = x_train.shape[0], len(streams)
     steps = math.ceil(n / batch_size)
@@ -125,6 +127,7 @@ def run_epoch(
     betas = [s.loss.beta for s in streams]
     diverged: list[int] = []
     seen = 0  # images of the global batches drawn so far
+    logged_at = -1  # the step of the last on_log call
     for i in bar:
         if stop_at and step_count >= stop_at:
             break
@@ -139,12 +142,18 @@ def run_epoch(
         sums.add_(step(xs, eps, betas), alpha=local)
         step_count += 1
         if (i + 1) % log_every == 0:
-            running = (sums[:, 0] / max(1, min((i + 1) * batch_size, n) // world)).tolist()
+            per_image = sums / max(1, min((i + 1) * batch_size, n) // world)  # (K, 3) running means
+            running = per_image[:, 0].tolist()
             diverged = [j for j, v in enumerate(running) if not math.isfinite(v)]
             if diverged:
                 break
+            if on_log is not None:
+                on_log(step_count, per_image[0].tolist())
+                logged_at = step_count
             bar.set_postfix(loss=f"{sum(running) / k:.2f}", beta=f"{betas[0]:.3g}", refresh=False)
     bar.close()
     means = (reduce(sums) / max(seen, 1)).tolist()
     diverged = diverged or [j for j, m in enumerate(means) if not math.isfinite(m[0])]
+    if on_log is not None and not diverged and logged_at != step_count:  # the epoch's last steps: its means
+        on_log(step_count, means[0])
     return EpochStats(means, betas, time.perf_counter() - t0, step_count, seen, diverged)

@@ -5,7 +5,7 @@ Speed switches (resolved together in switches.py; all reported in ``summary.json
 with every checkpoint and every epoch's metrics):
   precision   fp32, or bf16 matrix products with fp32 master weights, fp32 Adam and fp32 loss/KL
   step        fused: forward + hand-derived backward + one Adam kernel on a flat parameter buffer
-              (the MLP Gaussian VAE, fp32 or bf16; see fused.py), or autograd (+ autocast) for the rest
+              (the MLP Gaussian VAE, fp32 or bf16; see step.py), or autograd (+ autocast) for the rest
   optimizer   Adam with the fused kernel where the build has it, else the multi-tensor (foreach) one
   graph       on a GPU, the fused step captured once as a CUDA graph and replayed (see cudagraph.py)
   denormals   flushed to zero on a CPU (see switches.flush_denormals)
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from .. import switches
 from ..config import GaussianConfig, RunConfig
 from ..data import ImageDataset, load_configured
 from ..data.tensors import load_data_tensors
-from ..errors import RunError, TrainingDiverged, first_line
+from ..errors import TrainingDiverged
 from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import iwae_loss, recon_nll, vae_loss
 from ..models import GaussianVAE, build_model, count_params
@@ -37,11 +38,12 @@ from ..runs import checkpoint as ckpt
 from ..runs.session import RunSession
 from ..switches import resolve_device
 from . import optim
-from . import step as fused
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
 from .epoch import EpochClock, Stream, iwae_samples, noise_per_image, run_epoch, schedule_steps
+from .events import ConsoleSink, Sink
 from .schedules import dvae_alpha, lr_at_epoch
+from .step import FusedVAEStep, supports
 
 
 @dataclass
@@ -90,7 +92,7 @@ class Trainer:
         self.noise_dim = noise_per_image(cfg)
         self.hardware = switches.detect(device)
         t = cfg.train
-        fused_ok = fused.supports(self.model, cfg.loss.objective)
+        fused_ok = supports(self.model, cfg.loss.objective)
         sw = switches.resolve(
             t.precision, t.step, t.graph, self.hardware, fused_ok, self.dist.world, pinned, t.lr_schedule
         )
@@ -106,12 +108,12 @@ class Trainer:
             self.dist.all_reduce_(g, average=True)
 
         hook = all_reduce if self.dist.world > 1 else None
-        self.fused_step: fused.FusedVAEStep | None = None
+        self.fused_step: FusedVAEStep | None = None
         self.optimizer: torch.optim.Optimizer
         self._net: torch.nn.Module = self.model
         if self.step_kind == "fused":
-            assert isinstance(self.model, GaussianVAE)  # resolve() picks fused only where fused.supports(model)
-            step = fused.FusedVAEStep(
+            assert isinstance(self.model, GaussianVAE)  # resolve() picks fused only where supports(model)
+            step = FusedVAEStep(
                 self.model,
                 t.lr,
                 t.batch_size,
@@ -131,9 +133,7 @@ class Trainer:
                 from torch.nn.parallel import DistributedDataParallel
 
                 # dvae: path B gets no gradient once alpha reaches 1
-                self._net = DistributedDataParallel(
-                    self.model, find_unused_parameters=self.dvae_mask is not None
-                )
+                self._net = DistributedDataParallel(self.model, find_unused_parameters=self.dvae_mask is not None)
         self._autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.total_steps = schedule_steps(x_train.shape[0], t.batch_size, t.epochs, t.max_steps)
         self.steps_per_epoch = schedule_steps(x_train.shape[0], t.batch_size, 1)
@@ -166,21 +166,17 @@ class Trainer:
 
     def restore(self, state: ckpt.TrainState) -> None:
         """Continue from a checkpoint: weights, Adam (in this run's layout), RNG and the step count."""
-        own = self.model.state_dict()
-        if set(state.model) != set(own) or any(state.model[k].shape != v.shape for k, v in own.items()):
-            raise RunError("the checkpoint's weights do not match config.json; start anew with --overwrite")
-        try:
-            with torch.no_grad():
-                for name, t in own.items():
-                    t.copy_(state.model[name])  # in place: the fused step's parameters are views of its buffer
-            if self.fused_step is not None:
-                self.fused_step.sync_operands()
-            self.load_adam_state(state.adam_by_name(self.model))
-            self.gen.set_state(state.rng)
-        except ckpt.MALFORMED as e:
-            raise RunError(
-                f"the checkpoint cannot be restored ({first_line(e)}); start anew with --overwrite"
-            ) from None
+        where = "the checkpoint"
+        ckpt.check_fits(state.model, self.model, where)  # every tensor checked before PyTorch touches it
+        ckpt.check_rng(state.rng, self.gen, where)
+        adam = state.adam_by_name(self.model)
+        with torch.no_grad():
+            for name, t in self.model.state_dict().items():
+                t.copy_(state.model[name])  # in place: the fused step's parameters are views of its buffer
+        if self.fused_step is not None:
+            self.fused_step.sync_operands()
+        self.load_adam_state(adam)
+        self.gen.set_state(state.rng)
         self.step_count = state.counters["step"]
 
     def step(self, xb: torch.Tensor, eps: torch.Tensor, beta: float) -> torch.Tensor:
@@ -220,8 +216,15 @@ class Trainer:
         self.optimizer.step()
         return torch.stack([terms.total, terms.recon, terms.kl]).detach()
 
-    def run_epoch(self, desc: str = "", progress: bool = False, log_every: int = 50) -> dict[str, float]:
+    def run_epoch(
+        self,
+        desc: str = "",
+        progress: bool = False,
+        log_every: int = 50,
+        on_log: Callable[[int, list[float]], None] | None = None,
+    ) -> dict[str, float]:
         """One shuffled pass over the training data; returns mean train loss/recon/kl, last beta and seconds.
+        ``on_log(step, [loss, recon, kl])`` hears the running means every ``log_every`` steps.
 
         Raises TrainingDiverged (before touching any checkpoint) when the loss stops being finite.
         """
@@ -246,6 +249,7 @@ class Trainer:
             rank=self.dist.rank,
             reduce=self.dist.all_reduce_,
             stop_at=self.cfg.train.max_steps,
+            on_log=on_log,
         )
         self.step_count = stats.step_count
         means = stats.means[0]
@@ -271,10 +275,13 @@ def train(
     progress: bool = True,
     dataset: ImageDataset | None = None,
     log_every: int = 50,
+    sinks: Sequence[Sink] = (),
 ) -> TrainResult:
     """Train ``cfg`` into ``run_dir``; returns the final test metrics and per-epoch records.
 
     Training builds no report: whoever called it does (the CLI calls ``analysis.report.build_report``).
+    ``sinks`` hear every ``log_every`` steps and every committed epoch (see ``events.py``): the console line
+    (with ``progress``) is one, TensorBoard (``vaekit train --tensorboard``) another.
 
     Checkpoints after every epoch. ``resume`` continues from the last one and gives the same weights as an
     uninterrupted run. A non-finite loss raises TrainingDiverged and leaves the last good checkpoint.
@@ -284,7 +291,9 @@ def train(
     device = resolve_device(cfg.train.device)
     dist, created = init_distributed(device)
     try:
-        return _train(cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every)
+        return _train(
+            cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every, sinks
+        )
     finally:
         if created:
             import torch.distributed
@@ -302,6 +311,7 @@ def _train(
     progress: bool,
     dataset: ImageDataset | None,
     log_every: int,
+    sinks: Sequence[Sink],
 ) -> TrainResult:
     main = dist.is_main
     switches.flush_denormals() if device.type == "cpu" else None  # before the first parallel op: threads inherit it
@@ -323,7 +333,12 @@ def _train(
     )
     with session if main else contextlib.nullcontext(session):
         dist.barrier()
-        return _epochs(cfg, trainer, session, state, dataset, x_test, progress, log_every, dist)
+        listeners = [*([ConsoleSink(EpochClock(cfg.train.epochs))] if progress else []), *sinks] if main else []
+        try:
+            return _epochs(cfg, trainer, session, state, x_test, progress, log_every, dist, listeners)
+        finally:
+            for sink in listeners:
+                sink.close()
 
 
 def _epochs(
@@ -331,11 +346,11 @@ def _epochs(
     trainer: Trainer,
     session: RunSession,
     state: ckpt.TrainState | None,
-    dataset: ImageDataset,
     x_test: torch.Tensor,
     progress: bool,
     log_every: int,
     dist: Dist,
+    sinks: Sequence[Sink],
 ) -> TrainResult:
     main, run_dir = dist.is_main, session.path
     model = trainer.model
@@ -357,11 +372,16 @@ def _epochs(
         ckpt.save_config(session.dir, cfg)
 
     test: dict[str, Any] | None = None  # the latest epoch's test metrics: the final ones, unless none ran
-    clock = EpochClock(cfg.train.epochs)
+    names = ("train_loss", "train_recon", f"train_{trainer.aux}")
+
+    def on_log(step: int, running: list[float]) -> None:
+        for sink in sinks:
+            sink.on_step(step, dict(zip(names, running, strict=True)))
+
     for epoch in range(counters["epoch"], cfg.train.epochs):
         if cfg.train.max_steps and trainer.step_count >= cfg.train.max_steps:
             break  # the step limit was reached (in this call or before a resume)
-        stats = trainer.run_epoch(f"epoch {epoch + 1}/{cfg.train.epochs}", progress, log_every)
+        stats = trainer.run_epoch(f"epoch {epoch + 1}/{cfg.train.epochs}", progress, log_every, on_log)
         counters["epoch"] = epoch + 1
         counters["step"] = trainer.step_count
         counters["train_seconds"] += stats["seconds"]
@@ -385,12 +405,8 @@ def _epochs(
         ckpt.save_train_state(session.dir, model, trainer.adam_state(), trainer.gen, counters, trainer.info)
         session.commit(counters["epoch"])
         records.append(record)
-        if progress:
-            print(
-                f"epoch {epoch + 1}: train {stats['train_loss']:.2f}  test {test['loss']:.2f} nats  "
-                f"({stats['seconds']:.2f} s{clock.tick(epoch + 1)})",
-                file=sys.stderr,
-            )
+        for sink in sinks:
+            sink.on_epoch(record, model, x_test)
 
     dist.barrier()
     if not main:

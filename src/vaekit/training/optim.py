@@ -68,8 +68,8 @@ def load_adam_by_name(
             st[key] = torch.zeros_like(p)
             for name, view in fused_step.parameter_views(st[key]).items():
                 view.copy_(_moment(state, name, key, view.shape))
-        steps = [v for k, v in state.items() if k.endswith(".step")]
-        st["step"] = steps[0].to(device=dev, dtype=torch.float32).reshape(()).clone()
+        first = next(name for name, _ in model.named_parameters())
+        st["step"] = _step(state, first).to(device=dev, dtype=torch.float32).reshape(()).clone()
         optimizer.state[p] = st
         return
     group = optimizer.param_groups[0]
@@ -80,12 +80,19 @@ def load_adam_by_name(
         # empty_like: the moments take their parameter's memory layout (channels_last convolutions)
         st = {k: torch.empty_like(p).copy_(_moment(state, name, k, p.shape)) for k in ("exp_avg", "exp_avg_sq")}
         step_dev = p.device if on_device else torch.device("cpu")
-        st["step"] = state[f"{name}.step"].to(device=step_dev, dtype=torch.float32).reshape(()).clone()
+        st["step"] = _step(state, name).to(device=step_dev, dtype=torch.float32).reshape(()).clone()
         optimizer.state[p] = st
 
 
 def _moment(state: dict[str, Tensor], name: str, key: str, shape: torch.Size) -> Tensor:
     v = state.get(f"{name}.{key}")
-    if v is None or v.shape != shape:
+    if v is None or v.shape != shape or not v.is_floating_point():
         raise RunError(f"the checkpoint's Adam state does not fit parameter {name}; start a new run with --overwrite")
+    return v
+
+
+def _step(state: dict[str, Tensor], name: str) -> Tensor:
+    v = state.get(f"{name}.step")
+    if v is None or v.numel() != 1 or v.is_complex():
+        raise RunError(f"the checkpoint's Adam step count of {name} is malformed; start a new run with --overwrite")
     return v

@@ -1,4 +1,4 @@
-"""`vaekit prior RUN`: fit a token prior (``models/prior.py``) to a tokenizer run's training-set token grids.
+"""`vaekit prior RUN`: fit a token prior (``models/transformer.py``) to a tokenizer run's training-set token grids.
 
 The run's tokenizer turns the training and test images into token sequences once (raster order; multi-group
 VQ with each position's G indices next to each other), then the transformer is trained with AdamW on the
@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, TrainingDiverged
-from ..models.prior import PriorConfig, TokenPrior
 from ..models.tokenizer import ConvTokenizer
+from ..models.transformer import PriorConfig, TokenTransformer
 from ..runs import prior as files
 from ..runs.checkpoint import read_metrics, write_metrics
 from ..runs.open import Run
@@ -33,7 +33,7 @@ WARMUP_STEPS = 200
 
 @dataclass
 class PriorResult:
-    prior: TokenPrior
+    prior: TokenTransformer
     records: list[dict]  # one per epoch: epoch, train_nll, test_nll (nats per image), seconds
     test_nll: float  # nats per image on the test split, after the last epoch
 
@@ -69,7 +69,7 @@ def prior_config_for(tokenizer: ConvTokenizer, base: PriorConfig, classes: int) 
 
 
 @torch.no_grad()
-def sequence_nll(prior: TokenPrior, seq: torch.Tensor, labels: torch.Tensor | None, batch: int = 512) -> float:
+def sequence_nll(prior: TokenTransformer, seq: torch.Tensor, labels: torch.Tensor | None, batch: int = 512) -> float:
     """Mean -log p_prior(sequence) over ``seq`` (N, T), nats per image."""
     prior.eval()
     total = 0.0
@@ -119,7 +119,7 @@ def train_prior(
         device = run.x_test.device
         gen = torch.Generator(device="cpu").manual_seed(tcfg.seed)
         torch.manual_seed(tcfg.seed)
-        prior = TokenPrior(cfg).to(device)
+        prior = TokenTransformer(cfg).to(device)
         decay = [p for p in prior.parameters() if p.dim() >= 2]
         other = [p for p in prior.parameters() if p.dim() < 2]
         optim = torch.optim.AdamW(

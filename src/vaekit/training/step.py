@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -396,18 +397,9 @@ class FusedVAEStep(FusedStep):
     ``model.parameters()`` order.
     """
 
-    def __init__(
-        self,
-        model: GaussianVAE,
-        lr: float,
-        batch_size: int,
-        free_bits: float = 0.0,
-        precision: str = "fp32",
-        grad_hook: Callable[[Tensor], None] | None = None,
-        adam_eps: float = 1e-8,
-        iwae_k: int | None = None,
-    ):
-        super().__init__([model], lr, batch_size, free_bits, precision, grad_hook, adam_eps, iwae_k)
+    def __init__(self, model: GaussianVAE, *args: Any, **kwargs: Any):
+        """``model``, then ``FusedStep``'s own arguments (lr, batch_size, free_bits, precision, ...)."""
+        super().__init__([model], *args, **kwargs)
         self.model = model
 
     def __call__(self, x: Tensor, beta: float | Tensor, eps: Tensor) -> Tensor:

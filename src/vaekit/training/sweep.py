@@ -3,7 +3,7 @@
 Each model of a sweep is the model `vaekit train` gives with that beta and seed: the same initialisation
 (``torch.manual_seed(seed)`` before building it), the same data order and the same noise (each model keeps its
 own generator and draws from it in the engine's order, with the engine's ``batch_pixels``), and the same
-precision (resolved as for a run). Only the arithmetic is shared: the fused step (fused.py) trains K models
+precision (resolved as for a run). Only the arithmetic is shared: the fused step (step.py) trains K models
 at once, the parameters stacked (K, out, in) in one flat buffer, every matrix product one batched product,
 and one fused Adam kernel for all of them (Adam is element-wise, so this is K independent Adams).
 On a GPU, where one model's step is bound by kernel launches, K models cost about what one does; on a CPU

@@ -1,4 +1,5 @@
-"""A token prior: a small decoder-only transformer over a tokenizer's token grids (raster order).
+"""The token transformer: a small decoder-only transformer over a tokenizer's token grids (raster order), the
+learned prior p(tokens) of `vaekit prior` (not to be confused with a VAE's fixed prior N(0, I) over z).
 
 van den Oord et al. (VQ-VAE, arXiv 1711.00937) fit a PixelCNN to the codes; VQGAN (arXiv 2012.09841) and the
 image tokenizers after it fit a GPT-style transformer, as here: learned token and position embeddings,
@@ -59,7 +60,7 @@ class Block(nn.Module):
         return x, (k, v)
 
 
-class TokenPrior(nn.Module):
+class TokenTransformer(nn.Module):
     """p(tokens) = prod_i p(t_i | start, t_<i) over sequences of ``cfg.length`` tokens in [0, vocab)."""
 
     def __init__(self, cfg: PriorConfig):
