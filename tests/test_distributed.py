@@ -9,6 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from vaekit.cli import main
+
 ARGS = ["train", "--epochs", "2", "--batch-size", "32", "--latent-dim", "3", "--device", "cpu", "--quiet",
         "--no-report"]  # fmt: skip
 
@@ -28,9 +30,15 @@ BF16_RELATIVE_NORM = 1e-2
 
 
 @pytest.mark.parametrize("step, precision", [("fused", "fp32"), ("autograd", "fp32"), ("fused", "bf16")])
-def test_torchrun_two_processes_match_one(tmp_path, blob_npz, step, precision):
+def test_torchrun_two_processes_match_one(tmp_path, blob_npz, step, precision, monkeypatch):
     args = [*ARGS, "--dataset", str(blob_npz), "--step", step, "--precision", precision]
-    _run([sys.executable, "-m", "vaekit", *args, "--out", "single"], tmp_path)
+    monkeypatch.chdir(tmp_path)  # the one-process reference runs in this process, on one thread as each rank does
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main([*args, "--out", "single"]) == 0
+    finally:
+        torch.set_num_threads(threads)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = _run([*launcher, "-m", "vaekit", *args, "--out", "ddp"], tmp_path)
     assert proc.stdout.count("run directory:") == 1  # only rank 0 reports

@@ -40,7 +40,7 @@ def finished(tmp_path, blob_npz, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["--dataset", blob_npz, "--hidden", "16", "--latent-dim", "3", "--batch-size", "32", "--device", "cpu",
             "--precision", "fp32", "--step", "fused", "--quiet"]  # fmt: skip
-    assert cli("train", *args, "--epochs", "1", "--out", "run") == 0
+    assert cli("train", *args, "--epochs", "1", "--out", "run", "--no-report") == 0
     return tmp_path / "run", args
 
 
