@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# pytest-xdist runs the suite in one worker process per core (pyproject: -n auto); each worker, and each vaekit
+# process a test starts, then computes on one thread, so the workers do not fight over the cores. Set before
+# PyTorch is imported anywhere in the worker.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)

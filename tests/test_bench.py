@@ -10,9 +10,8 @@ from vaekit.config import GaussianConfig
 from vaekit.losses import vae_loss
 from vaekit.measure import compare as bench_mod
 from vaekit.measure import jaxpeer
-from vaekit.measure.compare import bench, markdown_table, product_shapes
+from vaekit.measure.compare import bench, bench_chart, markdown_table, product_shapes
 from vaekit.models import GaussianVAE
-from vaekit.plots import bench_chart
 
 
 @pytest.fixture

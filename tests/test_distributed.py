@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -29,20 +31,36 @@ TOLERANCE = {"fp32": {"atol": 1e-5, "rtol": 1e-4}}
 BF16_RELATIVE_NORM = 1e-2
 
 
-@pytest.mark.parametrize("step, precision", [("fused", "fp32"), ("autograd", "fp32"), ("fused", "bf16")])
-def test_torchrun_two_processes_match_one(tmp_path, blob_npz, step, precision, monkeypatch):
-    args = [*ARGS, "--dataset", str(blob_npz), "--step", step, "--precision", precision]
-    monkeypatch.chdir(tmp_path)  # the one-process reference runs in this process, on one thread as each rank does
+VARIANTS = [("fused", "fp32"), ("autograd", "fp32"), ("fused", "bf16")]
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(tmp_path_factory):
+    """One torchrun launch of 2 processes trains every variant (tests/torchrun_variants.py): ddp-STEP-PRECISION."""
+    from conftest import blob_images
+
+    folder = tmp_path_factory.mktemp("ddp")
+    x, y = blob_images()
+    np.savez(folder / "blobs.npz", x=x, y=y)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    script = str(Path(__file__).with_name("torchrun_variants.py"))
+    proc = _run([*launcher, script, str(folder / "blobs.npz"), *(f"{s}:{p}" for s, p in VARIANTS)], folder)
+    return folder, proc.stdout
+
+
+@pytest.mark.parametrize("step, precision", VARIANTS)
+def test_torchrun_two_processes_match_one(ddp_runs, step, precision, monkeypatch):
+    folder, stdout = ddp_runs
+    args = [*ARGS, "--dataset", str(folder / "blobs.npz"), "--step", step, "--precision", precision]
+    monkeypatch.chdir(folder)  # the one-process reference runs in this process, on one thread as each rank does
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert main([*args, "--out", "single"]) == 0
+        assert main([*args, "--out", f"single-{step}-{precision}"]) == 0
     finally:
         torch.set_num_threads(threads)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = _run([*launcher, "-m", "vaekit", *args, "--out", "ddp"], tmp_path)
-    assert proc.stdout.count("run directory:") == 1  # only rank 0 reports
-    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    assert stdout.count("run directory:") == len(VARIANTS)  # only rank 0 reports
+    single, ddp = folder / f"single-{step}-{precision}", folder / f"ddp-{step}-{precision}"
     assert json.loads((ddp / "summary.json").read_text())["engine"]["processes"] == 2
     a, b = load_file(str(single / "model.safetensors")), load_file(str(ddp / "model.safetensors"))
     for k in a:  # same global batches, same noise: equal up to the order of floating-point sums

@@ -14,10 +14,10 @@ import torch
 from .._io import atomic_write
 from ..arch import downsample_factor
 from ..evaluation.metrics import image_quality, tokenizer_metrics
-from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
 from ..runs.open import Run
 from ..runs.prior import has_prior
+from ..training.charts import loss_curves
 from .explore import diagnose, interpolate_run, latent_map, reconstructions, samples
 from .explorer import build_explorer
 
@@ -207,9 +207,10 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
 
 def _prior_section(run: Run, out_dir: Path, metrics: list) -> list[str]:
     """Samples from the run's token prior, its loss curve, and its numbers in the metrics table."""
-    from ..plots import prior_curves, save_grid
+    from ..plots import save_grid
     from ..runs.checkpoint import read_metrics
     from ..runs.prior import CURVES, prior_dir, read_prior_config
+    from ..training.charts import prior_curves
     from .evaluate import prior_metrics
     from .sampling import sample_tokens_images
 

@@ -26,7 +26,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json_out:
         print(f"wrote {write_json(report, args.json_out)}", file=sys.stderr)
     if args.plot:
-        from ..plots import bench_chart
+        from ..measure.compare import bench_chart
 
         print(f"wrote {bench_chart(report, args.plot)}", file=sys.stderr)
     return 0

@@ -84,9 +84,9 @@ def cmd_prior(args: argparse.Namespace) -> int:
     from ..config.prior import PriorConfig, PriorTrainConfig
     from ..data import load_configured
     from ..data.tensors import load_data_tensors
-    from ..plots import prior_curves
     from ..runs.open import open_run
     from ..runs.prior import CURVES, prior_dir
+    from ..training.charts import prior_curves
     from ..training.prior import train_prior
 
     base = settings_from(args, PriorConfig, "prior")

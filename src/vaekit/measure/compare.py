@@ -39,6 +39,7 @@ from ..data.tensors import load_data_tensors, to_tensor
 from ..errors import ConfigError
 from ..evaluation.metrics import elbo_metrics
 from ..models import GaussianVAE, preset_config
+from ..plots import pyplot, save_figure
 from ..switches import resolve_device
 from ..training.loop import Trainer
 from ..training.step import linear_layers
@@ -361,3 +362,28 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 def write_json(report: dict[str, Any], path: str | Path) -> Path:
     return atomic_write_json(path, report)
+
+
+def bench_chart(report: dict, path: str | Path) -> Path:
+    """`vaekit bench`: seconds per epoch of each variant (bars, median of the timed epochs; dots: every epoch)
+    with the roofline floor of its precision (a tick), and the speedup over the textbook loop as a label."""
+    plt = pyplot()
+    names = list(report["variants"])
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(names) + 1.4))
+    for y, name in enumerate(names):
+        v = report["variants"][name]
+        ax.barh(y, v["sec_per_epoch"], color="#4c72b0" if name != "naive" else "#999999")
+        ax.plot(v["epoch_seconds"], [y] * len(v["epoch_seconds"]), "k.", markersize=4)
+        ax.plot([v["floor_s"]] * 2, [y - 0.4, y + 0.4], color="#c44e52", linewidth=2)
+        sp = report["speedup"].get(name)
+        label = f" {v['sec_per_epoch']:.2f} s" + (f"  {sp:.2f}x" if sp else "") + f"  eff {v['efficiency']:.2f}"
+        ax.text(max(v["sec_per_epoch"], max(v["epoch_seconds"])), y, label, va="center", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds per epoch (red: the roofline floor of the variant's precision)")
+    ax.set_xlim(0, 1.35 * max(max(v["epoch_seconds"]) for v in report["variants"].values()))
+    machine = report.get("machine", {})
+    ax.set_title(f"{machine.get('gpu') or machine.get('cpu', '')} ({machine.get('kind', '')})", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)

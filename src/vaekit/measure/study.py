@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .._io import atomic_write, atomic_write_json
@@ -37,7 +38,7 @@ from ..data.tensors import load_data_tensors
 from ..errors import ConfigError, RunError
 from ..evaluation.metrics import elbo_metrics, iw_nll
 from ..models import GaussianVAE, build_model, preset_config
-from ..plots import study_chart
+from ..plots import pyplot, save_figure
 from ..runs import checkpoint as ckpt
 from ..runs.session import RunSession
 from ..switches import resolve_device
@@ -363,4 +364,49 @@ def markdown_table(cfg: StudyConfig, remedies: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["QUICK", "REMEDIES", "Remedy", "StudyConfig", "StudyResult", "markdown_table", "study_collapse"]
+def study_chart(remedies: list[dict], rows: list[dict], path: str | Path, units: int) -> Path:
+    """`vaekit study collapse`: active units (of ``units``) and IW-NLL per remedy; bars are the means over
+    seeds, dots the seeds."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.42 * len(remedies) + 1.6), sharey=True)
+    names = [r["remedy"] for r in remedies]
+    ys = np.arange(len(remedies))
+    panels = (("active_units", f"active units (of {units})"), ("nll_iw", "IW-NLL (nats, lower is better)"))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        means = [r[key] for r in remedies]
+        sds = [r[f"{key}_sd"] for r in remedies]
+        if key == "active_units":
+            ax.barh(ys, means, xerr=sds, color="#4c72b0", alpha=0.75)
+            ax.set_xlim(0, units)
+        else:  # likelihoods differ by a few nats on a scale of ~100: markers, not bars from 0
+            ax.errorbar(means, ys, xerr=sds, fmt="o", color="#4c72b0", alpha=0.75, markersize=8)
+            finite = sorted(m for m in means if math.isfinite(m))
+            if finite:  # remedies far off the rest are drawn at the edge, with their value
+                mid = finite[len(finite) // 2]
+                near = [m for m in finite if m <= mid + 15]
+                right = max(near) + 0.15 * (max(near) - min(near)) + 0.5
+                ax.set_xlim(min(near) - 0.1 * (max(near) - min(near)) - 0.5, right)
+                for y, m in zip(ys, means, strict=True):
+                    if m > right:
+                        ax.annotate(f"{m:.1f} →", (right, y), ha="right", va="center", fontsize=9)
+        for y, name in zip(ys, names, strict=True):
+            vals = [row[key] for row in rows if row["remedy"] == name]
+            ax.plot(vals, [y] * len(vals), "k.", markersize=5)
+        ax.set_title(title)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ys, [r["label"] for r in remedies])
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+__all__ = [
+    "QUICK",
+    "REMEDIES",
+    "Remedy",
+    "StudyConfig",
+    "StudyResult",
+    "markdown_table",
+    "study_chart",
+    "study_collapse",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -35,17 +36,25 @@ class Dist:
             dist.barrier()
 
 
-def init_distributed(device: torch.device) -> tuple[Dist, bool]:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns (context, we_initialised_it)."""
+def init_distributed(device: torch.device) -> Dist:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1). The group is joined once per process
+    and left at exit, so a script may train several runs in one launch (a group cannot be joined again after
+    it was destroyed: the launcher's store still holds the first one's keys)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist(), False
+        return Dist()
     import torch.distributed as dist
 
-    created = False
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-        created = True
+        atexit.register(_leave, dist.group.WORLD)
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return Dist(dist.get_rank(), dist.get_world_size()), created
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def _leave(group: object) -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized() and dist.group.WORLD is group:  # not already left by the script itself
+        dist.destroy_process_group()

@@ -33,11 +33,11 @@ from ..errors import TrainingDiverged
 from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import iwae_loss, recon_nll, vae_loss
 from ..models import GaussianVAE, build_model, count_params
-from ..plots import loss_curves
 from ..runs import checkpoint as ckpt
 from ..runs.session import RunSession
 from ..switches import resolve_device
 from . import optim
+from .charts import loss_curves
 from .cudagraph import GraphedStep
 from .distributed import Dist, init_distributed
 from .epoch import EpochClock, Stream, iwae_samples, noise_per_image, run_epoch, schedule_steps
@@ -289,16 +289,8 @@ def train(
     cfg.validate()
     run_dir = Path(run_dir)
     device = resolve_device(cfg.train.device)
-    dist, created = init_distributed(device)
-    try:
-        return _train(
-            cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every, sinks
-        )
-    finally:
-        if created:
-            import torch.distributed
-
-            torch.distributed.destroy_process_group()
+    dist = init_distributed(device)
+    return _train(cfg, run_dir, device, dist, resume, overwrite, progress and dist.is_main, dataset, log_every, sinks)
 
 
 def _train(

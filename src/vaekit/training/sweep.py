@@ -35,10 +35,11 @@ from ..data.tensors import load_data_tensors
 from ..errors import ConfigError, RunError, TrainingDiverged
 from ..evaluation.metrics import elbo_metrics, evaluate_model
 from ..models import GaussianVAE, count_params
-from ..plots import loss_curves, sweep_chart
+from ..plots import pyplot, save_figure
 from ..runs import checkpoint as ckpt
 from ..runs.session import RUN_OUTPUTS, RunSession
 from ..switches import resolve_device
+from .charts import loss_curves
 from .cudagraph import GraphedStep
 from .epoch import EpochClock, Stream, iwae_samples, noise_per_image, run_epoch, schedule_steps
 from .optim import set_lr
@@ -320,3 +321,24 @@ def markdown_table(result: SweepResult) -> str:
             f"{r['active_units']} | {r['run']} |"
         )
     return "\n".join(lines)
+
+
+def sweep_chart(rows: list[dict], path: str | Path) -> Path:
+    """Test loss, reconstruction and KL against beta for a sweep's models, one line per seed."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.4))
+    betas = sorted({r["beta"] for r in rows})
+    panels = (("loss", "test -ELBO (nats)"), ("recon", "reconstruction (nats)"), ("kl", "KL (nats)"))
+    for seed in sorted({r["seed"] for r in rows}):
+        pts = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["beta"])
+        for ax, (key, title) in zip(axes, panels, strict=True):
+            ax.plot([r["beta"] for r in pts], [r[key] for r in pts], marker="o", label=f"seed {seed}")
+            ax.set_title(title)
+    for ax in axes:
+        ax.set_xlabel("beta")
+        if len(betas) > 2 and betas[0] > 0:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    return save_figure(fig, path)
