@@ -27,6 +27,8 @@ _EXPORTS = {
     "load_dataset": "vaekit.data",
     "GaussianVAE": "vaekit.models",
     "ConvTokenizer": "vaekit.models",
+    "TiTok": "vaekit.models",
+    "Tokenizer": "vaekit.models",
     "build_model": "vaekit.models",
     "preset_config": "vaekit.models",
     "build_report": "vaekit.analysis.report",

@@ -13,6 +13,7 @@ import torch
 
 from .._io import atomic_write
 from ..arch import downsample_factor
+from ..config import TiTokConfig, TokenizerConfig
 from ..evaluation.metrics import image_quality, tokenizer_metrics
 from ..runs import checkpoint as ckpt
 from ..runs.open import Run
@@ -186,9 +187,17 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         0,
         (
             "tokens per image",
-            f"{grid} grid (downsample {downsample_factor(cfg.model)}), "
-            f"{run.tokenizer.codebook_size} codes per token"
-            + (f" x {run.tokenizer.cfg.groups} groups" if cfg.model.kind == "mgvq" else ""),
+            (
+                f"{cfg.model.tokens} tokens in a row (patches {grid})"
+                if isinstance(cfg.model, TiTokConfig)
+                else f"{grid} grid (downsample {downsample_factor(cfg.model)})"
+            )
+            + f", {run.tokenizer.codebook_size} codes per token"
+            + (
+                f" x {cfg.model.groups} groups"
+                if isinstance(cfg.model, TokenizerConfig) and cfg.model.kind == "mgvq"
+                else ""
+            ),
         ),
     )
     parts = []

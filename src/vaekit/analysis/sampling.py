@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..models import ConvTokenizer, GaussianVAE
+from ..models import GaussianVAE, Tokenizer
 from ..plots import save_grid
 from ..runs.checkpoint import load_model
 from ..runs.prior import has_prior, load_prior
@@ -52,7 +52,7 @@ def sample_tokens_images(
         raise ConfigError("this prior is unconditional; retrain it with --conditional to sample by --label")
     gen = torch.Generator(device=device).manual_seed(seed)
     seq = prior.generate(n, labels, temperature=temperature, top_k=top_k, generator=gen)
-    assert isinstance(model, ConvTokenizer)
+    assert isinstance(model, Tokenizer)
     return model.detokenize(sequences_to_grids(model, seq))
 
 

@@ -17,7 +17,7 @@ import torch
 from ..errors import ConfigError
 from ..evaluation.metrics import code_counts, usage_stats
 from ..losses import kl_normal
-from ..models import ConvTokenizer, GaussianVAE
+from ..models import GaussianVAE, Tokenizer
 
 IMAGES = 8  # test images (and samples) shown per epoch
 
@@ -55,7 +55,7 @@ class TensorBoardSink:
             self.writer = SummaryWriter(str(self.log_dir))
             for step, values in self.pending:
                 self.on_step(step, values)
-        assert isinstance(model, GaussianVAE | ConvTokenizer)  # the models vaekit trains
+        assert isinstance(model, GaussianVAE | Tokenizer)  # the models vaekit trains
         self.shape = tuple(model.cfg.input_shape)
         epoch = record["epoch"]
         for k, v in record.items():
@@ -72,7 +72,7 @@ class TensorBoardSink:
             mu, logvar = model.encode(x_test[:1000])
             for d, v in enumerate(kl_normal(mu, logvar).mean(0).tolist()):
                 self.writer.add_scalar(f"kl_per_dim/z{d + 1}", v, epoch)
-        elif isinstance(model, ConvTokenizer):
+        elif isinstance(model, Tokenizer):
             counts = code_counts(model, x_test[:2000])
             usage = usage_stats(counts)
             self.writer.add_scalar("codebook/usage", usage["codebook_usage"], epoch)

@@ -4,7 +4,7 @@ declared once with its help, its domain and its flag (see ``fields.py``). Import
 from .fields import Domain, setting
 from .gaussian import ACTIVATIONS, ARCHS, ENCODER_PATHS, PRESETS, GaussianConfig, preset_config
 from .kinds import KIND_CONFIG, KINDS, MODEL_CONFIGS, ModelConfig, config_class, model_config
-from .model import DOWNSAMPLE, LIKELIHOODS, NETS, ImageModelConfig
+from .model import DOWNSAMPLE, LIKELIHOODS, MODEL_KINDS, NETS, ImageModelConfig
 from .run import (
     ANNEALS,
     BINARIZE,
@@ -24,7 +24,8 @@ from .run import (
     run_settings,
     update,
 )
-from .tokenizer import TOKENIZER_KINDS, TokenizerConfig
+from .titok import TiTokConfig
+from .tokenizer import TOKENIZER_KINDS, QuantizedConfig, TokenizerConfig
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,6 +41,7 @@ __all__ = [
     "KIND_CONFIG",
     "LIKELIHOODS",
     "LR_SCHEDULES",
+    "MODEL_KINDS",
     "MODEL_CONFIGS",
     "NETS",
     "OBJECTIVES",
@@ -54,6 +56,8 @@ __all__ = [
     "LossConfig",
     "ModelConfig",
     "RunConfig",
+    "QuantizedConfig",
+    "TiTokConfig",
     "TokenizerConfig",
     "TrainConfig",
     "config_class",

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from .fields import setting
-from .model import ImageModelConfig
+from .model import MODEL_KINDS, ImageModelConfig
 
 ARCHS = ("mlp", "conv")
 ENCODER_PATHS = ("shared", "split", "dvae")
@@ -33,7 +33,7 @@ class GaussianConfig(ImageModelConfig):
     KINDS: ClassVar[tuple[str, ...]] = ("gaussian",)
     TITLE: ClassVar[str] = "Gaussian VAE (--model gaussian)"
 
-    kind: str = setting("gaussian", "model family", flag="model", choices=("gaussian", "vq", "fsq", "mgvq"))
+    kind: str = setting("gaussian", "model family", flag="model", choices=MODEL_KINDS)
     preset: str = setting("classic", f"named architecture: {', '.join(PRESETS)}")
     arch: str = setting("mlp", "mlp, or conv (stride-2 convolutions, then the hidden dense layers)", choices=ARCHS)
     hidden: tuple[int, ...] = setting((400,), "dense hidden widths, e.g. 512,256 (the decoder mirrors them)",

@@ -9,11 +9,12 @@ from typing import Any
 from ..errors import ConfigError
 from .gaussian import GaussianConfig
 from .model import ImageModelConfig
+from .titok import TiTokConfig
 from .tokenizer import TokenizerConfig
 
-ModelConfig = GaussianConfig | TokenizerConfig  # the config of a run's model, one class per kind
+ModelConfig = GaussianConfig | TokenizerConfig | TiTokConfig  # the config of a run's model, one class per kind
 
-MODEL_CONFIGS: tuple[type[ImageModelConfig], ...] = (GaussianConfig, TokenizerConfig)
+MODEL_CONFIGS: tuple[type[ImageModelConfig], ...] = (GaussianConfig, TokenizerConfig, TiTokConfig)
 KIND_CONFIG: dict[str, type[ImageModelConfig]] = {k: c for c in MODEL_CONFIGS for k in c.KINDS}
 KINDS = tuple(KIND_CONFIG)
 

@@ -12,6 +12,7 @@ from typing import ClassVar
 from ..errors import ConfigError
 from .fields import check_all, setting
 
+MODEL_KINDS = ("gaussian", "vq", "fsq", "mgvq", "titok")  # every value of --model (kinds.py: which class is whose)
 LIKELIHOODS = ("bernoulli", "gaussian")
 NETS = ("resnet", "plain")
 DOWNSAMPLE = (4, 8, 16)
@@ -24,7 +25,7 @@ class ImageModelConfig:
     KINDS: ClassVar[tuple[str, ...]] = ()  # the values of ``kind`` this class configures
     TITLE: ClassVar[str] = ""  # the heading of its flags in `vaekit train --help`
 
-    kind: str = setting("gaussian", "model family", flag="model", choices=("gaussian", "vq", "fsq", "mgvq"))
+    kind: str = setting("gaussian", "model family", flag="model", choices=MODEL_KINDS)
     preset: str = setting("", "named architecture whose defaults the other settings start from")
     input_shape: tuple[int, ...] = setting(
         (28, 28), "image shape (H, W) or (H, W, C); filled in from the data", cli=False, length=(1, 3), ge=1

@@ -198,11 +198,13 @@ def run_settings() -> list[tuple[str, str, list[Field]]]:
     from .kinds import MODEL_CONFIGS
     from .model import ImageModelConfig
 
-    shared = {f.name for f in fields(ImageModelConfig)}
+    seen = {f.name for f in fields(ImageModelConfig)}  # a field that several kinds share is listed once
     first = MODEL_CONFIGS[0]
-    groups = [("model", "model (every kind)", [f for f in fields(first) if f.name in shared])]
+    groups = [("model", "model (every kind)", [f for f in fields(first) if f.name in seen])]
     for cls in MODEL_CONFIGS:
-        groups.append(("model", cls.TITLE, [f for f in fields(cls) if f.name not in shared]))
+        own = [f for f in fields(cls) if f.name not in seen]
+        groups.append(("model", cls.TITLE, own))
+        seen |= {f.name for f in own}
     for sec, table in (("loss", LossConfig), ("data", DataConfig), ("train", TrainConfig)):
         groups.append((sec, table.TITLE, list(fields(table))))
     return [(sec, title, [f for f in fs if domain_of(f).cli]) for sec, title, fs in groups]

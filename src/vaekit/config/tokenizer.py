@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from ..errors import ConfigError
 from .fields import setting
-from .model import ImageModelConfig
+from .model import MODEL_KINDS, ImageModelConfig
 
 TOKENIZER_KINDS = ("vq", "fsq", "mgvq")
 
@@ -35,24 +35,35 @@ def levels_for(codebook_size: int) -> tuple[int, ...]:
 
 
 @dataclass
-class TokenizerConfig(ImageModelConfig):
-    """An (H, W, C) image -> an (H/f, W/f) grid of tokens -> the image."""
+class QuantizedConfig(ImageModelConfig):
+    """The quantizer settings that every discrete tokenizer kind shares (grid and 1-D)."""
 
-    KINDS: ClassVar[tuple[str, ...]] = TOKENIZER_KINDS
-    TITLE: ClassVar[str] = "grid tokenizers (--model vq|fsq|mgvq)"
-
-    kind: str = setting("vq", "model family", flag="model", choices=("gaussian", "vq", "fsq", "mgvq"))
     codebook_size: int = setting(512, "vq/mgvq: codes per codebook; fsq: picks the paper's levels for 2^8..2^16",
                                  ge=2, le=2**20)  # fmt: skip
     code_dim: int = setting(64, "vq/mgvq: channels of each token vector", ge=1, le=4096)
     levels: tuple[int, ...] = setting((8, 5, 5, 5), "fsq: levels per channel (8,5,5,5 = 1000 codes)",
                                       length=(1, 16), ge=2, le=2**16, meta="L,L")  # fmt: skip
-    groups: int = setting(2, "mgvq: codebooks per token", ge=1, le=64)
     codebook_update: str = setting("loss", "vq/mgvq: codebook loss, or ema (moving averages, decay 0.99)",
                                    choices=("loss", "ema"))  # fmt: skip
     commitment: float = setting(0.25, "vq/mgvq: beta_c, the weight of the commitment loss", ge=0, le=1e3)
     dead_code_restart: bool = setting(True, "vq/mgvq: re-seed codes unused for --dead-after steps")
     dead_after: int = setting(100, "vq/mgvq: steps without use before a code counts as dead", ge=1, le=10**9)
+
+    @property
+    def quantizer(self) -> str:
+        """Which quantizer the tokens come from: vq, fsq or mgvq."""
+        return self.kind
+
+
+@dataclass
+class TokenizerConfig(QuantizedConfig):
+    """An (H, W, C) image -> an (H/f, W/f) grid of tokens -> the image."""
+
+    KINDS: ClassVar[tuple[str, ...]] = TOKENIZER_KINDS
+    TITLE: ClassVar[str] = "grid tokenizers (--model vq|fsq|mgvq)"
+
+    kind: str = setting("vq", "model family", flag="model", choices=MODEL_KINDS)
+    groups: int = setting(2, "mgvq: codebooks per token", ge=1, le=64)
 
     def __post_init__(self) -> None:
         self.preset = self.preset or self.kind  # a tokenizer's architecture is named after its kind

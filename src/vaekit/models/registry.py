@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import GaussianConfig, ModelConfig
+from ..config import GaussianConfig, ModelConfig, TiTokConfig
 from .gaussian import GaussianVAE
-from .tokenizer import ConvTokenizer
+from .titok import TiTok
+from .tokenizer import ConvTokenizer, Tokenizer
 
-Model = GaussianVAE | ConvTokenizer  # a run's model: a Gaussian VAE or a discrete-latent tokenizer
+Model = GaussianVAE | Tokenizer  # a run's model: a Gaussian VAE or a discrete-latent tokenizer (grid or 1-D)
 
 
 def build_model(cfg: ModelConfig) -> Model:
-    """The model a config describes: a GaussianVAE, or a ConvTokenizer for kind vq / fsq / mgvq."""
-    return GaussianVAE(cfg) if isinstance(cfg, GaussianConfig) else ConvTokenizer(cfg)
+    """The model a config describes: a GaussianVAE, a ConvTokenizer for kind vq / fsq / mgvq, TiTok for titok."""
+    if isinstance(cfg, GaussianConfig):
+        return GaussianVAE(cfg)
+    if isinstance(cfg, TiTokConfig):
+        return TiTok(cfg)
+    return ConvTokenizer(cfg)
 
 
 def count_params(model: nn.Module) -> int:

@@ -1,4 +1,5 @@
-"""Convolutional image tokenizer: an (H, W, C) image -> a (H/f, W/f) grid of D-dim vectors -> quantizer -> decoder.
+"""Image tokenizers: what every tokenizer kind shares (:class:`Tokenizer`), and the convolutional grid tokenizer,
+an (H, W, C) image -> a (H/f, W/f) grid of D-dim vectors -> quantizer -> decoder.
 
 The quantizer is VQ (``vq``), FSQ (``fsq``) or multi-group VQ (``mgvq``); see ``vaekit.quantizers``. The
 encoder and decoder are the layer plans of ``vaekit.arch`` (resnet layout: stride-2 convolutions, group norm,
@@ -15,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..arch import check_conv_shape, downsample_factor, tokenizer_decoder, tokenizer_encoder
-from ..config import TOKENIZER_KINDS, TokenizerConfig
+from ..config import TOKENIZER_KINDS, QuantizedConfig, TokenizerConfig
 from ..errors import ConfigError
 from ..quantizers import FSQ, GroupedVQ, VectorQuantizer
 from .nets import build
@@ -24,40 +25,52 @@ from .nets import build
 @dataclass
 class TokenizerOutput:
     logits: Tensor  # (B, P) decoder output: Bernoulli logits, or the Gaussian mean
-    z_e: Tensor  # (B, h, w, D) encoder output
-    z_q: Tensor  # (B, h, w, D) quantised (straight-through)
-    indices: Tensor  # (B, h, w) or (B, h, w, G) integer tokens
+    z_e: Tensor  # (B, *T, D) encoder output; T = (h, w) for a grid, (K,) for 1-D tokens
+    z_q: Tensor  # (B, *T, D) quantised (straight-through)
+    indices: Tensor  # (B, *T) integer tokens, or (B, *T, G) for mgvq
     quant_loss: Tensor  # () codebook + commitment loss (0 for FSQ)
 
 
-class ConvTokenizer(nn.Module):
-    """Encoder (conv, stride f) -> quantizer on each grid position -> decoder (transposed conv)."""
+class Tokenizer(nn.Module):
+    """What every tokenizer kind shares: the quantizer (VQ, FSQ or multi-group VQ, from ``cfg.quantizer``), the
+    loss terms of a forward pass, tokens in and out. A kind supplies ``encode`` ((B, P) pixels -> (B, *T, D)),
+    ``decode`` ((B, *T, D) codes -> (B, P) decoder output), ``token_shape`` and ``grid`` (the (h, w) at which
+    the bicubic baseline is measured)."""
 
-    def __init__(self, cfg: TokenizerConfig):
+    cfg: QuantizedConfig
+
+    def __init__(self, cfg: QuantizedConfig, cosine: bool = False):
         super().__init__()
-        if cfg.kind not in TOKENIZER_KINDS:
-            raise ConfigError(f"unknown tokenizer kind {cfg.kind!r}; choose one of {', '.join(TOKENIZER_KINDS)}")
-        self.hwc = check_conv_shape(cfg, "tokenizer")  # (H, W, C)
         self.cfg = cfg
         dead = cfg.dead_after if cfg.dead_code_restart else 0
         vq_kw: dict[str, Any] = dict(beta=cfg.commitment, update=cfg.codebook_update, dead_after=dead)
         self.quantizer: FSQ | VectorQuantizer | GroupedVQ
-        if cfg.kind == "fsq":
+        if cfg.quantizer == "fsq":
             self.quantizer = FSQ(cfg.levels)
             d = len(cfg.levels)
-        elif cfg.kind == "vq":
-            self.quantizer = VectorQuantizer(cfg.codebook_size, cfg.code_dim, **vq_kw)
+        elif cfg.quantizer == "vq":
+            self.quantizer = VectorQuantizer(cfg.codebook_size, cfg.code_dim, cosine=cosine, **vq_kw)
             d = cfg.code_dim
         else:
-            self.quantizer = GroupedVQ(cfg.codebook_size, cfg.code_dim, cfg.groups, **vq_kw)
+            groups = getattr(cfg, "groups", 1)
+            self.quantizer = GroupedVQ(cfg.codebook_size, cfg.code_dim, groups, **vq_kw)
             d = cfg.code_dim
         self.code_dim = d
-        # FSQ: the encoder ends in a non-affine BatchNorm that normalises each channel over the batch before the
-        # tanh bound: without it the encoder drifts into tanh's flat tails, where the straight-through gradient
-        # vanishes and whole channels freeze on one level.
-        self.encoder = build(tokenizer_encoder(cfg, d))
-        self.decoder = build(tokenizer_decoder(cfg, d))
         self.generator: torch.Generator | None = None  # set by the trainer: k-means and restarts draw from it
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    @property
+    def token_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def encode(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def decode(self, z_q: Tensor) -> Tensor:
+        raise NotImplementedError
 
     @property
     def codebook_size(self) -> int:
@@ -65,34 +78,13 @@ class ConvTokenizer(nn.Module):
         q = self.quantizer
         return q.codebook_size if isinstance(q, FSQ) else self.cfg.codebook_size
 
-    @property
-    def grid(self) -> tuple[int, int]:
-        """(h, w) tokens per image."""
-        h, w, _ = self.hwc
-        f = downsample_factor(self.cfg)
-        return h // f, w // f
-
-    @property
-    def token_shape(self) -> tuple[int, ...]:
-        """The tokens of one image: (h, w), or (h, w, G) for mgvq."""
-        return (*self.grid, self.cfg.groups) if self.cfg.kind == "mgvq" else self.grid
-
-    def encode(self, x: Tensor) -> Tensor:
-        """(B, P) channel-last pixels -> (B, h, w, D) encoder output."""
-        img = x.reshape(x.shape[0], *self.hwc).permute(0, 3, 1, 2)  # (B, C, H, W)
-        return self.encoder(img).permute(0, 2, 3, 1)
-
-    def decode(self, z_q: Tensor) -> Tensor:
-        """(B, h, w, D) codes -> (B, P) decoder output, channel-last."""
-        return self.decoder(z_q.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(z_q.shape[0], -1)
-
     def mean_image(self, out: Tensor) -> Tensor:
         """Decoder output -> expected image in [0, 1], shaped (B, *input_shape)."""
         img = torch.sigmoid(out) if self.cfg.likelihood == "bernoulli" else out.clamp(0, 1)
         return img.reshape(-1, *self.cfg.input_shape)
 
     def _quantize(self, z_e: Tensor):
-        if self.cfg.kind != "fsq":
+        if self.cfg.quantizer != "fsq":
             for q in self.quantizer.modules():
                 if isinstance(q, VectorQuantizer):
                     q.generator = self.generator
@@ -115,8 +107,8 @@ class ConvTokenizer(nn.Module):
         if isinstance(q, FSQ):
             return q.indices_to_codes(indices)
         if isinstance(q, VectorQuantizer):
-            return q.codebook[indices]
-        return torch.cat([vq.codebook[indices[..., g]] for g, vq in enumerate(q.vqs)], -1)
+            return q.vectors()[indices]
+        return torch.cat([vq.vectors()[indices[..., g]] for g, vq in enumerate(q.vqs)], -1)
 
     @torch.no_grad()
     def detokenize(self, indices: Tensor) -> Tensor:
@@ -132,3 +124,42 @@ class ConvTokenizer(nn.Module):
         """(B, P) -> (B, *input_shape) reconstructions in [0, 1]."""
         self.eval()
         return self.mean_image(self(x).logits)
+
+
+class ConvTokenizer(Tokenizer):
+    """Encoder (conv, stride f) -> quantizer on each grid position -> decoder (transposed conv)."""
+
+    cfg: TokenizerConfig
+
+    def __init__(self, cfg: TokenizerConfig):
+        if cfg.kind not in TOKENIZER_KINDS:
+            raise ConfigError(f"unknown tokenizer kind {cfg.kind!r}; choose one of {', '.join(TOKENIZER_KINDS)}")
+        super().__init__(cfg)
+        self.hwc = check_conv_shape(cfg, "tokenizer")  # (H, W, C)
+        d = self.code_dim
+        # FSQ: the encoder ends in a non-affine BatchNorm that normalises each channel over the batch before the
+        # tanh bound: without it the encoder drifts into tanh's flat tails, where the straight-through gradient
+        # vanishes and whole channels freeze on one level.
+        self.encoder = build(tokenizer_encoder(cfg, d))
+        self.decoder = build(tokenizer_decoder(cfg, d))
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(h, w) tokens per image."""
+        h, w, _ = self.hwc
+        f = downsample_factor(self.cfg)
+        return h // f, w // f
+
+    @property
+    def token_shape(self) -> tuple[int, ...]:
+        """The tokens of one image: (h, w), or (h, w, G) for mgvq."""
+        return (*self.grid, self.cfg.groups) if self.cfg.kind == "mgvq" else self.grid
+
+    def encode(self, x: Tensor) -> Tensor:
+        """(B, P) channel-last pixels -> (B, h, w, D) encoder output."""
+        img = x.reshape(x.shape[0], *self.hwc).permute(0, 3, 1, 2)  # (B, C, H, W)
+        return self.encoder(img).permute(0, 2, 3, 1)
+
+    def decode(self, z_q: Tensor) -> Tensor:
+        """(B, h, w, D) codes -> (B, P) decoder output, channel-last."""
+        return self.decoder(z_q.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(z_q.shape[0], -1)

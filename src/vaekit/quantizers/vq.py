@@ -73,6 +73,7 @@ class VectorQuantizer(nn.Module):
         eps: float = 1e-5,
         dead_after: int = 0,
         kmeans_init: bool = True,
+        cosine: bool = False,
     ):
         super().__init__()
         if update not in ("loss", "ema"):
@@ -81,6 +82,7 @@ class VectorQuantizer(nn.Module):
             raise ConfigError("num_codes and dim must be >= 1")
         self.num_codes, self.dim, self.beta = num_codes, dim, beta
         self.update, self.decay, self.eps, self.dead_after = update, decay, eps, dead_after
+        self.cosine = cosine  # TiTok's lookup: inputs and codes l2-normalised, nearest by cosine similarity
         init = torch.randn(num_codes, dim) / dim**0.5
         if update == "loss":
             self.codebook = nn.Parameter(init)
@@ -93,11 +95,15 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("restarts", torch.zeros((), dtype=torch.int64))
         self.generator: torch.Generator | None = None  # k-means and restarts draw from it when set
 
+    def vectors(self) -> Tensor:
+        """(K, D) the code vectors as the lookup uses them (unit length with ``cosine``)."""
+        return F.normalize(self.codebook, dim=-1) if self.cosine else self.codebook
+
     def nearest(self, flat: Tensor) -> Tensor:
         """(N, D) -> (N,) index of the nearest code (squared Euclidean distance), computed in fp32 even under
         autocast: bf16's 8-bit mantissa cannot tell nearby codes apart."""
         with torch.autocast(flat.device.type, enabled=False):
-            flat, e = flat.float(), self.codebook.float()
+            flat, e = flat.float(), self.vectors().float()
             d = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)[None]
         return d.argmin(1)
 
@@ -140,11 +146,13 @@ class VectorQuantizer(nn.Module):
     def forward(self, z_e: Tensor) -> VQOutput:
         shape = z_e.shape
         z = z_e.float()  # quantisers compute in fp32
+        if self.cosine:
+            z = F.normalize(z, dim=-1)
         flat = z.reshape(-1, self.dim)  # (N, D)
         if self.training and not bool(self.initialized):
             self._init_from(flat.detach())
         idx = self.nearest(flat.detach())
-        e = self.codebook.float()[idx].reshape(z.shape)
+        e = self.vectors().float()[idx].reshape(z.shape)
         batch = shape[0]
         commitment = F.mse_loss(z, e.detach(), reduction="sum") / batch
         if self.update == "loss":

@@ -10,14 +10,14 @@ import torch
 
 from ..config import RunConfig
 from ..errors import ConfigError
-from ..models import ConvTokenizer, GaussianVAE, Model
+from ..models import GaussianVAE, Model, Tokenizer
 from .checkpoint import load_model
 
 
 @dataclass
 class Run:
     path: Path
-    model: Model  # in eval mode: a GaussianVAE or a ConvTokenizer
+    model: Model  # in eval mode: a GaussianVAE or a Tokenizer
     cfg: RunConfig
     x_test: torch.Tensor  # (N, P) float in [0, 1], binarized as in training
     y_test: np.ndarray | None  # (N,) labels, when the data has them
@@ -34,9 +34,9 @@ class Run:
         return self.model
 
     @property
-    def tokenizer(self) -> ConvTokenizer:
+    def tokenizer(self) -> Tokenizer:
         """The model, for what only a tokenizer has (tokens); a ConfigError for a Gaussian VAE."""
-        if not isinstance(self.model, ConvTokenizer):
+        if not isinstance(self.model, Tokenizer):
             raise ConfigError(f"{self.path} holds a Gaussian VAE; this needs a vq, fsq or mgvq tokenizer run")
         return self.model
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, TrainingDiverged
-from ..models.tokenizer import ConvTokenizer
+from ..models.tokenizer import Tokenizer
 from ..models.transformer import PriorConfig, TokenTransformer
 from ..runs import prior as files
 from ..runs.checkpoint import read_metrics, write_metrics
@@ -39,7 +39,7 @@ class PriorResult:
 
 
 @torch.no_grad()
-def token_sequences(tokenizer: ConvTokenizer, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+def token_sequences(tokenizer: Tokenizer, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """Images (N, P) -> (N, T) int64 token sequences: raster order, a position's groups together (mgvq)."""
     # one preallocated result: batches' small outputs kept between their large temporaries fragment the heap
     # (seen: 4.8 GB of resident memory for MNIST's 60,000 images when collected in a list)
@@ -50,12 +50,12 @@ def token_sequences(tokenizer: ConvTokenizer, x: torch.Tensor, batch: int = 256)
     return out
 
 
-def sequences_to_grids(tokenizer: ConvTokenizer, seq: torch.Tensor) -> torch.Tensor:
+def sequences_to_grids(tokenizer: Tokenizer, seq: torch.Tensor) -> torch.Tensor:
     """(N, T) sequences -> (N, h, w) tokens, or (N, h, w, G) for mgvq: what ``detokenize`` takes."""
     return seq.reshape(len(seq), *tokenizer.token_shape)
 
 
-def prior_config_for(tokenizer: ConvTokenizer, base: PriorConfig, classes: int) -> PriorConfig:
+def prior_config_for(tokenizer: Tokenizer, base: PriorConfig, classes: int) -> PriorConfig:
     """``base`` with the vocabulary, sequence length and class count the tokenizer and its data fix."""
     return PriorConfig(
         vocab=tokenizer.codebook_size,
