@@ -27,6 +27,10 @@ def evaluate_run(
     out = evaluate_model(run.model, run.x_test, iw_samples, progress=progress, quality=True)
     if run.cfg.model.kind != "gaussian" and has_prior(run.path):
         out |= {"tokenizer_loss": out["loss"]} | prior_metrics(run, out["recon"])
+    if getattr(run.cfg.model, "nested_dropout", False):  # ordered 1-D tokens: lengths chosen per image
+        from ..evaluation.lengths import adaptive_metrics
+
+        out["adaptive"] = adaptive_metrics(run.model, run.x_test, progress=progress)
     if samples:
         out |= sample_quality(run, samples, progress=progress)
     return out

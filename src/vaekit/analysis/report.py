@@ -209,6 +209,17 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         "<h2>Codes</h2>",
         _img(hist, "how often each code is used on the test set, most used first"),
     ]
+    if isinstance(cfg.model, TiTokConfig) and cfg.model.nested_dropout:
+        from ..evaluation.lengths import adaptive_metrics, prefix_chart
+
+        a = adaptive_metrics(run.model, run.x_test)
+        metrics += [
+            (f"adaptive length at {a['max_loss_db']:g} dB below full length: mean tokens", a["mean_length"]),
+            ("PSNR at the adaptive lengths / at full length (dB)", f"{a['psnr_adaptive']:.2f} / {a['psnr_full']:.2f}"),
+            ("correlation of the chosen length with the PNG size (Pearson)", a["length_vs_png_bytes"]),
+        ]
+        chart = prefix_chart(a, out_dir / "prefix_psnr.png")
+        parts += ["<h2>Ordered tokens</h2>", _img(chart, "PSNR from each prefix length; lengths chosen per image")]
     if has_prior(run.path):
         parts += _prior_section(run, out_dir, metrics)
     return _write(out_dir, run, title, metrics, parts)

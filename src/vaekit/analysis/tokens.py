@@ -9,6 +9,7 @@ import torch
 
 from .._io import atomic_write
 from ..errors import ConfigError, DataError, first_line
+from ..models import TiTok
 from ..plots import save_grid
 from ..runs.open import Run, open_run
 
@@ -16,13 +17,35 @@ from ..runs.open import Run, open_run
 def _tokenizer_run(run_dir: str | Path) -> Run:
     run = open_run(run_dir)
     if run.cfg.model.kind == "gaussian":
-        raise ConfigError(f"{run_dir} is a Gaussian VAE; tokens come from --model vq, fsq or mgvq runs")
+        raise ConfigError(f"{run_dir} is a Gaussian VAE; tokens come from --model vq, fsq, mgvq or titok runs")
     return run
 
 
-def tokenize_run(run_dir: str | Path, out: str | Path, split: str = "test") -> tuple[Path, tuple[int, ...]]:
-    """Write the tokens of a data split as (N, h, w) or (N, h, w, G) int32; returns (path, shape)."""
+def tokenize_run(
+    run_dir: str | Path,
+    out: str | Path,
+    split: str = "test",
+    adaptive: bool = False,
+    target_psnr: float | None = None,
+    max_loss_db: float | None = None,
+) -> tuple[Path, tuple[int, ...]]:
+    """Write the tokens of a data split as (N, h, w), (N, h, w, G) or (N, K) int32 to an .npy file; returns (path,
+    shape). ``adaptive`` (a nested-dropout TiTok): per image, the shortest prefix that meets ``target_psnr`` or
+    ``max_loss_db``; writes an .npz with ``tokens`` (N, K; -1 past each image's length) and ``lengths`` (N,)."""
+    out = Path(out)
+    if adaptive:
+        if (target_psnr is None) == (max_loss_db is None):
+            raise ConfigError("--adaptive needs one of --target-psnr DB and --max-loss-db DB")
+        if out.suffix != ".npz":
+            raise ConfigError(f"--out {out}: --adaptive writes tokens and lengths; expected an .npz file name")
+    elif target_psnr is not None or max_loss_db is not None:
+        raise ConfigError("--target-psnr and --max-loss-db choose lengths; add --adaptive")
+    elif out.suffix != ".npy":
+        raise ConfigError(f"--out {out}: expected a .npy file name")
     run = _tokenizer_run(run_dir)
+    if adaptive and not getattr(run.cfg.model, "nested_dropout", False):
+        raise ConfigError(f"{run_dir}: --adaptive needs ordered tokens, a --model titok run trained with "
+                          "--nested-dropout")  # fmt: skip
     if split == "test":
         x = run.x_test
     else:
@@ -31,11 +54,22 @@ def tokenize_run(run_dir: str | Path, out: str | Path, split: str = "test") -> t
 
         ds = load_configured(run.cfg.data, quiet=True)
         x, _ = load_data_tensors(run.cfg, run.x_test.device, ds)
+    if adaptive:
+        from ..evaluation.lengths import prefix_psnr, shortest_prefix
+
+        tokens, psnr = prefix_psnr(run.tokenizer, x)
+        lengths = shortest_prefix(psnr, target_psnr, max_loss_db)
+        past = torch.arange(tokens.shape[1], device=tokens.device)[None] >= lengths[:, None]
+        arr = tokens.masked_fill(past, -1).cpu().numpy().astype(np.int32)
+        lens = lengths.cpu().numpy().astype(np.int32)
+
+        def write_npz(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, tokens=arr, lengths=lens)
+
+        return atomic_write(out, write_npz), arr.shape
     tokens = torch.cat([run.tokenizer.tokenize(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
     arr = tokens.cpu().numpy().astype(np.int32)
-    out = Path(out)
-    if out.suffix != ".npy":
-        raise ConfigError(f"--out {out}: expected a .npy file name")
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
@@ -45,10 +79,15 @@ def tokenize_run(run_dir: str | Path, out: str | Path, split: str = "test") -> t
 
 
 def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n: int = 64) -> Path:
-    """Decode the first ``n`` token grids of an .npy file into one PNG grid."""
+    """Decode the first ``n`` token grids of an .npy file (or of an adaptive .npz: each image from its prefix)
+    into one PNG grid."""
     run = _tokenizer_run(run_dir)
+    lengths = None
     try:
         arr = np.load(tokens, allow_pickle=False)
+        if not isinstance(arr, np.ndarray) and {"tokens", "lengths"} <= set(arr.files):
+            with arr:
+                arr, lengths = arr["tokens"], arr["lengths"]
     except FileNotFoundError:
         raise DataError(f"{tokens}: file not found") from None
     except IsADirectoryError:
@@ -66,5 +105,20 @@ def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n:
         raise DataError(
             f"{tokens}: expected integer tokens shaped (N, {', '.join(map(str, want))}), got {arr.dtype} {arr.shape}"
         )
-    images = model.detokenize(torch.from_numpy(arr[:n].astype(np.int64)).to(run.x_test.device))
+    device = run.x_test.device
+    if lengths is not None:
+        if (
+            not isinstance(model, TiTok)
+            or lengths.shape != arr.shape[:1]
+            or not np.issubdtype(lengths.dtype, np.integer)
+        ):
+            raise DataError(f"{tokens}: tokens and lengths of an adaptive .npz, for a titok run, were expected")
+        if lengths.min(initial=1) < 1 or lengths.max(initial=1) > arr.shape[1]:
+            raise DataError(f"{tokens}: lengths must lie in [1, {arr.shape[1]}]")
+        idx = torch.from_numpy(np.maximum(arr[:n], 0).astype(np.int64)).to(device)  # -1 past a length: dropped
+        if int(idx.max()) >= model.codebook_size:
+            raise DataError(f"{tokens}: tokens must lie in [0, {model.codebook_size})")
+        keep = torch.from_numpy(lengths[:n].astype(np.int64)).to(device)
+        return save_grid(model.decode_prefix(idx, keep).cpu().numpy(), out)
+    images = model.detokenize(torch.from_numpy(arr[:n].astype(np.int64)).to(device))
     return save_grid(images.cpu().numpy(), out)

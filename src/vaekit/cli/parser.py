@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
     pr = sub.add_parser("prior", help="train a token prior (a small transformer) on a tokenizer run's tokens")
-    pr.add_argument("run", help="tokenizer run directory (vq, fsq or mgvq)")
+    pr.add_argument("run", help="tokenizer run directory (vq, fsq, mgvq or titok)")
     _settings(pr, PriorConfig)
     _settings(pr, PriorTrainConfig)
     pr.add_argument("--conditional", action="store_true", help="a class token first: sample by --label")
@@ -149,13 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--overwrite", action="store_true", help="replace the ONNX files in --out")
 
     tk = sub.add_parser("tokenize", help="a tokenizer run's tokens for a data split, as an .npy array")
-    tk.add_argument("run", help="run directory of a vq / fsq / mgvq model")
-    tk.add_argument("--out", required=True, help=".npy file to write: (N, 7, 7) or (N, 7, 7, G) integers")
+    tk.add_argument("run", help="run directory of a vq / fsq / mgvq / titok model")
+    tk.add_argument("--out", required=True, help=".npy file to write: (N, h, w), (N, h, w, G) or (N, K) integers; "
+                    "with --adaptive an .npz of tokens and lengths")  # fmt: skip
     tk.add_argument("--split", choices=["test", "train"], default="test")
     tk.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     dt = sub.add_parser("detokenize", help="decode an .npy array of tokens into a PNG grid")
-    dt.add_argument("run", help="run directory of a vq / fsq / mgvq model")
-    dt.add_argument("tokens", help=".npy file written by vaekit tokenize")
+    dt.add_argument("run", help="run directory of a vq / fsq / mgvq / titok model")
+    dt.add_argument("tokens", help=".npy (or adaptive .npz) file written by vaekit tokenize")
     dt.add_argument("--out", required=True, help="PNG file to write")
     dt.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 

@@ -52,6 +52,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         rows += [("mse", f"{m['mse']:.5f}"), ("codebook usage", f"{m['codebook_usage']:.3f}")]
         rows += [("perplexity", f"{m['perplexity']:.1f}"), ("dead codes", str(m["dead_codes"]))]
     rows += [(k, f"{m[k]:.3f}") for k in ("psnr", "psnr_bicubic", "ssim") if k in m]
+    if "adaptive" in m:
+        a = m["adaptive"]
+        n_tok = len(a["psnr_at_length"])
+        rows += [
+            (f"adaptive length (<= {a['max_loss_db']:g} dB below full)",
+             f"mean {a['mean_length']:.1f} of {n_tok} tokens"),
+            ("psnr adaptive / full", f"{a['psnr_adaptive']:.3f} / {a['psnr_full']:.3f}"),
+            ("length vs PNG size (Pearson r)", f"{a['length_vs_png_bytes']:.3f}"),
+            ("psnr at 1, K/4, K/2, K tokens", " ".join(f"{a['psnr_at_length'][i - 1]:.2f}" for i in
+                                                       (1, max(1, n_tok // 4), max(1, n_tok // 2), n_tok))),
+        ]  # fmt: skip
     if "fid" in m:
         rows += [
             (f"fid ({m['fid_samples']} samples)", f"{m['fid']:.3f}"),
@@ -259,7 +270,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
 
     refuse_to_replace([Path(args.out)], args.overwrite)
     if args.command == "tokenize":
-        path, shape = tokenize_run(args.run, args.out, args.split)
+        path, shape = tokenize_run(args.run, args.out, args.split, args.adaptive, args.target_psnr, args.max_loss_db)
         print(f"{path}: tokens of shape {shape}")
     else:
         print(detokenize_file(args.run, args.tokens, args.out, args.n))

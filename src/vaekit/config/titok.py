@@ -54,11 +54,14 @@ class TiTokConfig(QuantizedConfig):
 
     def validate(self) -> None:
         super().validate()
+        if self.width % self.heads:
+            raise ConfigError(f"titok: --width {self.width} must split evenly into --heads {self.heads}")
+
+    def check_shape(self) -> None:
+        """The image-dependent rules, once ``input_shape`` is the data's (the model checks them when built)."""
         h, w = self.input_shape[:2]
         if h % self.patch or w % self.patch:
             raise ConfigError(f"titok: the image sides {h}x{w} must be divisible by --patch {self.patch}")
-        if self.width % self.heads:
-            raise ConfigError(f"titok: --width {self.width} must split evenly into --heads {self.heads}")
         patches = (h // self.patch) * (w // self.patch)
         if patches + self.tokens > 4096:
             raise ConfigError(f"titok: {patches} patches + {self.tokens} tokens is too long a sequence; "

@@ -55,6 +55,16 @@ class ReconSettings:
 
 
 @dataclass
+class TokenizeSettings:
+    adaptive: bool = setting(False, "titok with --nested-dropout: per image, the shortest prefix of its tokens that "
+                             "meets --target-psnr or --max-loss-db; writes an .npz of tokens and lengths")  # fmt: skip
+    target_psnr: float | None = setting(None, "--adaptive: the PSNR (dB) each image's prefix must reach",
+                                        cast=float, ge=0, le=200)  # fmt: skip
+    max_loss_db: float | None = setting(None, "--adaptive: at most this many dB below the image's full length",
+                                        cast=float, ge=0, le=200)  # fmt: skip
+
+
+@dataclass
 class DetokenizeSettings:
     n: int = setting(64, "decode at most this many token grids", ge=1, le=10000)
 
@@ -86,6 +96,7 @@ VERB_SETTINGS: dict[str, type] = {
     "traverse": TraverseSettings,
     "attribute": AttributeSettings,
     "recon": ReconSettings,
+    "tokenize": TokenizeSettings,
     "detokenize": DetokenizeSettings,
     "bench": BenchSettings,
     "tiny": TinySettings,

@@ -48,6 +48,7 @@ class TiTok(Tokenizer):
     cfg: TiTokConfig
 
     def __init__(self, cfg: TiTokConfig):
+        cfg.check_shape()
         super().__init__(cfg, cosine=True)
         h, w = cfg.input_shape[:2]
         c = cfg.input_shape[2] if len(cfg.input_shape) == 3 else 1

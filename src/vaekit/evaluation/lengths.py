@@ -1,0 +1,115 @@
+"""Variable-length tokens from ordered 1-D tokens: the PSNR of every prefix of every image, the shortest prefix
+that meets a target, and whether detailed images take more tokens than plain ones.
+
+The lecture's GQ-VAE example (a face 128 tokens, a sky 16) is tested here with a nested-dropout TiTok: each
+image's tokens are decoded from a prefix of length 1..K; an image's length is the shortest prefix whose PSNR
+meets the target (an absolute PSNR, or a loss of at most ``max_loss_db`` against the image's full length).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from .metrics import eval_batch
+
+
+def prefix_psnr(model, x: Tensor, batch_size: int = 0, progress: bool = False) -> tuple[Tensor, Tensor]:
+    """(tokens (N, K), psnr (N, K)): psnr[i, L-1] is image i's PSNR (dB) decoded from its first L tokens."""
+    from tqdm import tqdm
+
+    model.eval()
+    batch_size = eval_batch(x, batch_size)
+    k = model.cfg.tokens
+    tokens, table = [], []
+    for i in tqdm(range(0, x.shape[0], batch_size), desc="prefixes", disable=not progress, leave=False):
+        xb = x[i : i + batch_size]
+        idx = model.tokenize(xb)  # (B, K)
+        ref = xb.float().reshape(xb.shape[0], -1)
+        rows = []
+        for length in range(1, k + 1):
+            rec = model.decode_prefix(idx, length).float().reshape(xb.shape[0], -1)
+            mse = (rec - ref).pow(2).mean(1).clamp_min(1e-10)
+            rows.append(10.0 * torch.log10(1.0 / mse))
+        tokens.append(idx)
+        table.append(torch.stack(rows, 1))
+    return torch.cat(tokens), torch.cat(table)
+
+
+def shortest_prefix(psnr: Tensor, target_psnr: float | None = None, max_loss_db: float | None = None) -> Tensor:
+    """(N,) the shortest prefix length (1..K) whose PSNR meets the target; K where none does.
+
+    ``target_psnr``: at least this many dB. ``max_loss_db``: at most this many dB below the image's own
+    full-length PSNR."""
+    if (target_psnr is None) == (max_loss_db is None):
+        raise ConfigError("give one of --target-psnr and --max-loss-db")
+    k = psnr.shape[1]
+    if max_loss_db is not None:
+        need = psnr[:, -1:] - max_loss_db  # (N, 1)
+    else:
+        need = torch.full_like(psnr[:, :1], float(target_psnr))  # type: ignore[arg-type]
+    meets = psnr >= need  # (N, K)
+    first = torch.where(meets.any(1), meets.int().argmax(1) + 1, torch.full_like(meets[:, 0], k, dtype=torch.int64))
+    return first.long()
+
+
+def png_bytes(image: np.ndarray) -> int:
+    """The size of one (H, W) or (H, W, 3) image in [0, 1] as a PNG file: its complexity."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)).save(buf, format="PNG", optimize=True)
+    return buf.tell()
+
+
+def adaptive_metrics(model, x: Tensor, max_loss_db: float = 1.0, progress: bool = False) -> dict[str, Any]:
+    """What `evaluate` reports for ordered tokens: the PSNR at every prefix length (mean over images), and at a
+    target of ``max_loss_db`` below each image's full-length PSNR: the mean length, the length histogram, the
+    PSNR achieved, and the Pearson correlation of the chosen length with the image's PNG size."""
+    _, psnr = prefix_psnr(model, x, progress=progress)
+    lengths = shortest_prefix(psnr, max_loss_db=max_loss_db)
+    achieved = psnr.gather(1, (lengths - 1)[:, None]).squeeze(1)
+    images = x.float().reshape(-1, *model.cfg.input_shape).cpu().numpy()
+    sizes = np.array([png_bytes(im) for im in images], dtype=np.float64)
+    lens = lengths.cpu().numpy().astype(np.float64)
+    corr = float(np.corrcoef(lens, sizes)[0, 1]) if lens.std() > 0 and sizes.std() > 0 else float("nan")
+    k = psnr.shape[1]
+    return {
+        "max_loss_db": max_loss_db,
+        "psnr_at_length": [round(v, 4) for v in psnr.mean(0).tolist()],  # index L-1: the first L tokens
+        "mean_length": float(lens.mean()),
+        "length_histogram": np.bincount(lengths.cpu().numpy(), minlength=k + 1)[1:].tolist(),
+        "psnr_adaptive": float(achieved.mean()),
+        "psnr_full": float(psnr[:, -1].mean()),
+        "length_vs_png_bytes": corr,
+    }
+
+
+def prefix_chart(adaptive: dict[str, Any], path: str | Path) -> Path:
+    """PSNR against the number of tokens decoded (mean over the test images), with the chosen lengths' histogram."""
+    from ..plots import pyplot, save_figure
+
+    plt = pyplot()
+    curve, hist = adaptive["psnr_at_length"], adaptive["length_histogram"]
+    lengths = np.arange(1, len(curve) + 1)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.4))
+    ax.plot(lengths, curve, marker=".")
+    ax.axhline(adaptive["psnr_full"] - adaptive["max_loss_db"], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("tokens decoded (a prefix of each image's K)")
+    ax.set_ylabel("PSNR (dB), test mean")
+    ax.set_title("any prefix decodes")
+    ax.grid(alpha=0.3)
+    bx.bar(lengths, hist, width=1.0, color="#4c72b0")
+    bx.set_xlabel(f"chosen length (<= {adaptive['max_loss_db']:g} dB below full)")
+    bx.set_ylabel("test images")
+    bx.set_title(
+        f"mean {adaptive['mean_length']:.1f} tokens; r(length, PNG size) = {adaptive['length_vs_png_bytes']:.2f}"
+    )
+    fig.tight_layout()
+    return save_figure(fig, path)
