@@ -1,0 +1,169 @@
+"""TiTok, the 1-D tokenizer (models/titok.py): shapes, what the decoder sees, ordered tokens, adaptive lengths,
+and the verbs end to end on small synthetic images."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit.cli import main
+from vaekit.config import TiTokConfig
+from vaekit.errors import ConfigError
+from vaekit.evaluation.lengths import prefix_psnr, shortest_prefix
+from vaekit.models import TiTok, build_model
+
+SMALL = dict(width=16, depth=1, heads=2, code_dim=4, codebook_size=32)
+
+
+def titok(**kw) -> TiTok:
+    torch.manual_seed(0)
+    model = build_model(TiTokConfig(**(SMALL | kw)))
+    assert isinstance(model, TiTok)
+    return model
+
+
+@pytest.mark.parametrize("tokens", [16, 64])
+@pytest.mark.parametrize("shape, patch", [((8, 12), 4), ((8, 12, 3), 2), ((16, 16, 3), 8)])
+@pytest.mark.parametrize("quantizer", ["vq", "fsq"])
+def test_shapes_for_any_k_and_non_square_images(tokens, shape, patch, quantizer):
+    model = titok(input_shape=shape, patch=patch, tokens=tokens, token_quantizer=quantizer, levels=(5, 3))
+    p = int(np.prod(shape))
+    x = torch.rand(3, p)
+    out = model.train()(x)
+    d = 2 if quantizer == "fsq" else 4
+    assert out.logits.shape == (3, p) and out.z_e.shape == (3, tokens, d) and out.indices.shape == (3, tokens)
+    assert model.token_shape == (tokens,) and model.grid == (shape[0] // patch, shape[1] // patch)
+    idx = model.tokenize(x)
+    assert idx.shape == (3, tokens) and 0 <= idx.min() and idx.max() < model.codebook_size
+    torch.testing.assert_close(model.detokenize(idx), model.reconstruct(x))
+
+
+def test_the_position_embeddings_and_the_mask_tokens_are_used():
+    """Every learned part of the sequences gets a gradient from the reconstruction: the K latent tokens and their
+    positions, the patch positions, the decoder's mask token and its positions."""
+    model = titok(input_shape=(8, 12), patch=4, tokens=16)
+    model.train()(torch.rand(8, 96))  # k-means initialisation
+    out = model(torch.rand(8, 96))
+    out.logits.pow(2).sum().backward()
+    for name in ("latent_tokens", "latent_pos", "patch_pos", "mask_token", "decoder_patch_pos", "decoder_latent_pos"):
+        grad = getattr(model, name).grad
+        assert grad is not None and grad.abs().sum() > 0, name
+    assert model.absent.grad is None or model.absent.grad.abs().sum() == 0  # no dropout: absent is never used
+
+
+def test_a_patch_that_does_not_divide_the_image_is_one_line():
+    with pytest.raises(ConfigError, match="must be divisible by --patch 8"):
+        titok(input_shape=(12, 12), patch=8)
+    with pytest.raises(ConfigError, match="split evenly into --heads 3"):
+        TiTokConfig(width=16, heads=3).validate()
+
+
+def test_nested_dropout_the_decoder_never_sees_tokens_past_the_kept_prefix():
+    model = titok(input_shape=(8, 8), patch=4, tokens=16, nested_dropout=True)
+    z = torch.randn(4, 16, 4, requires_grad=True)
+    keep = torch.tensor([1, 5, 16, 9])
+    model.decode(z, keep).sum().backward()
+    assert z.grad is not None
+    for i, k in enumerate(keep.tolist()):
+        assert z.grad[i, k:].abs().sum() == 0  # past the prefix: no influence at all
+        assert (z.grad[i, :k].abs().sum(-1) > 0).all()  # inside it: every token matters
+    # the training forward draws the prefix from the model's generator: the same draw, the same output
+    x = torch.rand(4, 64)
+    model.train()(x)  # k-means initialisation
+    model.generator = torch.Generator().manual_seed(3)
+    out = model(x)
+    drawn = torch.randint(1, 17, (4,), generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(out.logits, model.decode(out.z_q, drawn))
+
+
+def test_shortest_prefix_on_a_hand_made_table():
+    psnr = torch.tensor([[10.0, 12.0, 15.0, 16.0], [20.0, 20.5, 21.0, 21.2], [5.0, 6.0, 7.0, 8.0]])
+    assert shortest_prefix(psnr, target_psnr=14.0).tolist() == [3, 1, 4]  # none meets: the full length
+    assert shortest_prefix(psnr, max_loss_db=1.0).tolist() == [3, 2, 3]  # 15 >= 16 - 1; 20.5 >= 21.2 - 1; 7 >= 8 - 1
+    assert shortest_prefix(psnr, max_loss_db=0.0).tolist() == [4, 4, 4]
+    with pytest.raises(ConfigError):
+        shortest_prefix(psnr)
+
+
+class _Ladder(torch.nn.Module):
+    """A hand-made ordered tokenizer: image i is a flat grey x_i; decoding L tokens gives x_i + err_i / L, so its
+    PSNR rises with L at a rate set per image."""
+
+    def __init__(self, errors):
+        super().__init__()
+        self.cfg = TiTokConfig(input_shape=(2, 2), tokens=8)
+        self.err = torch.tensor(errors)
+
+    def tokenize(self, x):
+        return torch.arange(len(x))[:, None].expand(-1, 8)
+
+    def decode_prefix(self, idx, length):
+        i = idx[:, 0]
+        return (0.5 + self.err[i] / length)[:, None].expand(-1, 4).reshape(-1, 2, 2)
+
+
+def test_adaptive_length_is_the_shortest_prefix_that_meets_the_target():
+    model = _Ladder([0.1, 0.01, 0.4])
+    x = torch.full((3, 4), 0.5)
+    tokens, psnr = prefix_psnr(model, x)
+    assert tokens.shape == (3, 8) and psnr.shape == (3, 8)
+    want = torch.tensor([[10 * np.log10(1 / (e / n) ** 2) for n in range(1, 9)] for e in (0.1, 0.01, 0.4)])
+    torch.testing.assert_close(psnr.double(), want, rtol=0, atol=1e-3)
+    # a target of 30 dB: error / L <= 10^-1.5 = 0.0316, so L = ceil(e / 0.0316): 4, 1, and 8 (13 needed)
+    assert shortest_prefix(psnr, target_psnr=30.0).tolist() == [4, 1, 8]
+
+
+def test_titok_end_to_end(tmp_path, blob_npz, capsys):
+    """train (nested dropout), evaluate (adaptive lengths), tokenize --adaptive, detokenize, prior, sample."""
+    run = tmp_path / "titok"
+    args = ["train", "--model", "titok", "--dataset", str(blob_npz), "--tokens", "16", "--patch", "4", "--width",
+            "16", "--depth", "1", "--heads", "2", "--codebook-size", "32", "--code-dim", "4", "--epochs", "2",
+            "--nested-dropout", "--precision", "fp32", "--out", str(run), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert (run / "prefix_psnr.png").exists() and "Ordered tokens" in (run / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    a = json.loads(capsys.readouterr().out)["adaptive"]
+    assert len(a["psnr_at_length"]) == 16 and sum(a["length_histogram"]) == 24  # the blob test split
+    assert 1 <= a["mean_length"] <= 16 and a["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6
+
+    out = tmp_path / "tokens.npz"
+    assert main(["tokenize", str(run), "--adaptive", "--max-loss-db", "1", "--out", str(out)]) == 0
+    with np.load(out) as f:
+        tokens, lengths = f["tokens"], f["lengths"]
+    assert tokens.shape == (24, 16) and lengths.shape == (24,)
+    for row, n in zip(tokens, lengths, strict=True):
+        assert (row[:n] >= 0).all() and (row[n:] == -1).all()
+    assert main(["detokenize", str(run), str(out), "--out", str(tmp_path / "adaptive.png")]) == 0
+    assert main(["tokenize", str(run), "--out", str(tmp_path / "t.npy")]) == 0
+    assert np.load(tmp_path / "t.npy").shape == (24, 16)
+
+    assert main(["prior", str(run), "--epochs", "1", "--layers", "1", "--dim", "16", "--heads", "2", "--quiet"]) == 0
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png"), "-n", "8"]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(tmp_path / "onnx")]) == 2
+    assert "titok" in capsys.readouterr().err
+
+
+def test_adaptive_tokenize_refuses_what_it_cannot_do(tmp_path, blob_npz, capsys):
+    run = tmp_path / "plain"
+    args = ["train", "--model", "titok", "--dataset", str(blob_npz), "--tokens", "16", "--patch", "4", "--width",
+            "16", "--depth", "1", "--heads", "2", "--epochs", "1", "--out", str(run), "--quiet",
+            "--no-report"]  # fmt: skip
+    assert main(args) == 0
+    capsys.readouterr()
+    cases = [
+        (["--adaptive", "--max-loss-db", "1", "--out", "t.npz"], "--nested-dropout"),  # unordered tokens
+        (["--adaptive", "--out", "t.npz"], "one of --target-psnr DB and --max-loss-db DB"),
+        (["--adaptive", "--target-psnr", "20", "--out", "t.npy"], "expected an .npz file name"),
+        (["--target-psnr", "20", "--out", "t.npy"], "add --adaptive"),
+        (["--adaptive", "--target-psnr", "nan", "--out", "t.npz"], "finite"),
+    ]
+    for extra, message in cases:
+        extra = [str(tmp_path / a) if a.startswith("t.") else a for a in extra]
+        assert main(["tokenize", str(run), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.glob("t.*"))
