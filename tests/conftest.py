@@ -54,7 +54,7 @@ def saved_run(path, **model_kw):
     with perturbed weights, saved as a run directory at path; returns the model."""
     import torch
 
-    from vaekit.config import GaussianConfig, ModelConfig, RunConfig, TokenizerConfig
+    from vaekit.config import GaussianConfig, ModelConfig, RunConfig, TiTokConfig, TokenizerConfig
     from vaekit.models import build_model
     from vaekit.runs.checkpoint import save_config, save_model
 
@@ -62,6 +62,9 @@ def saved_run(path, **model_kw):
     model_kw.setdefault("preset", model_kw.get("kind", "test"))
     if model_kw.get("kind", "gaussian") == "gaussian":
         model: ModelConfig = GaussianConfig(input_shape=(8, 12), latent_dim=3, **model_kw)
+    elif model_kw["kind"] == "titok":
+        small = dict(patch=4, tokens=16, width=16, depth=2, heads=2, code_dim=4, codebook_size=16, levels=(5, 4))
+        model = TiTokConfig(input_shape=(8, 12), **(small | model_kw))
     else:
         model = TokenizerConfig(input_shape=(8, 12), codebook_size=16, code_dim=4, **model_kw)
     cfg = RunConfig(model=model)

@@ -46,3 +46,20 @@ def test_tokenizer_onnx_matches_torch(tmp_path, kind):
     assert tokens.dtype == np.int64 and (tokens == want.numpy()).all()
     _, mean = dec.run(["logits", "mean"], {"tokens": tokens})
     np.testing.assert_allclose(mean.reshape(5, 8, 12), model.detokenize(want).numpy(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("quantizer", ["vq", "fsq"])
+def test_titok_onnx_matches_torch(tmp_path, quantizer):
+    """Both ViTs as ONNX graphs (export/onnx_titok.py): the same tokens, the same decoded images."""
+    model = saved_run(tmp_path, kind="titok", token_quantizer=quantizer)
+    enc_path, dec_path = export_onnx(tmp_path)
+    enc, dec = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (enc_path, dec_path))
+    x = torch.rand(5, 96, generator=torch.Generator().manual_seed(1))
+    want = model.eval().tokenize(x)
+    (tokens,) = enc.run(["tokens"], {"x": x.numpy()})
+    assert tokens.shape == (5, 16) and tokens.dtype == np.int64 and (tokens == want.numpy()).all()
+    logits, mean = dec.run(["logits", "mean"], {"tokens": tokens})
+    with torch.no_grad():
+        ref = model.decode(model.codes(want))
+    np.testing.assert_allclose(logits, ref.numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(mean.reshape(5, 8, 12), model.detokenize(want).numpy(), atol=1e-5, rtol=1e-4)

@@ -26,6 +26,7 @@ import numpy as np
 
 from .._io import atomic_write_bytes
 from ..arch import Plan, downsample_factor
+from ..config import TiTokConfig
 from ..errors import ConfigError
 from .portable import NumpyTokenizer, NumpyVAE, read_run
 
@@ -150,6 +151,10 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install 'vaekit[onnx]'") from None
     cfg, params = read_run(run_dir)
+    if isinstance(cfg, TiTokConfig):
+        from .onnx_titok import export_titok
+
+        return export_titok(cfg, params, Path(out_dir) if out_dir is not None else Path(run_dir))
     if cfg.kind != "gaussian":
         return _export_tokenizer(NumpyTokenizer(cfg, params), Path(out_dir) if out_dir is not None else Path(run_dir))
     vae = NumpyVAE(cfg, params)
