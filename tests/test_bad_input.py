@@ -37,6 +37,7 @@ BASE = {
     "traverse": ["traverse", "gaussian"],
     "attribute": ["attribute", "gaussian", "--positive", "label=0", "--negative", "label=1"],
     "recon": ["recon", "gaussian"],
+    "tokenize": ["tokenize", "vq", "--out", "t.npy"],
     "detokenize": ["detokenize", "vq", "tokens.npy", "--out", "d.png"],
     "bench": ["bench", "--variants", "fp32", "--dataset", "blobs.npz"],
     "tiny": ["tiny", "--out", "tiny"],
