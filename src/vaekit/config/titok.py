@@ -28,9 +28,9 @@ class TiTokConfig(QuantizedConfig):
     tokens: int = setting(32, "titok: K, the tokens per image", choices=TOKEN_COUNTS)
     patch: int = setting(8, "titok: p, the side of the square patches the ViTs see (H and W divisible by p)",
                          ge=1, le=64)  # fmt: skip
-    width: int = setting(128, "conv resnet: channels after the first stride-2 conv; titok: the ViTs' width",
+    width: int = setting(64, "conv resnet: channels after the first stride-2 conv; titok: the ViTs' width",
                          ge=1, le=1024)  # fmt: skip
-    depth: int = setting(4, "titok: transformer blocks in the encoder, and as many in the decoder", ge=1, le=48)
+    depth: int = setting(2, "titok: transformer blocks in the encoder, and as many in the decoder", ge=1, le=48)
     heads: int = setting(4, "titok: attention heads (must divide --width)", ge=1, le=64)
     token_quantizer: str = setting("vq", "titok: vq (l2-normalised codes, as the paper) or fsq (--levels)",
                                    choices=("vq", "fsq"))  # fmt: skip

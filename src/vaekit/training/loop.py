@@ -94,7 +94,15 @@ class Trainer:
         t = cfg.train
         fused_ok = supports(self.model, cfg.loss.objective)
         sw = switches.resolve(
-            t.precision, t.step, t.graph, self.hardware, fused_ok, self.dist.world, pinned, t.lr_schedule
+            t.precision,
+            t.step,
+            t.graph,
+            self.hardware,
+            fused_ok,
+            self.dist.world,
+            pinned,
+            t.lr_schedule,
+            cpu_bf16=getattr(self.model, "CPU_BF16", True),
         )
         self.precision, self.step_kind, self.graph = sw.precision, sw.step, sw.graph
         # Convolutions on a CPU run ~1.3x faster with NHWC weights (measured on the conv VAE and the tokenizers);
