@@ -7,6 +7,7 @@ number in them is copied by hand.
 A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markdown file. Its sources:
   results    docs/data/results.json     written by benchmarks/results.py (`vaekit train` + `vaekit evaluate`)
   bench-*    docs/data/bench-*.json     written by `vaekit bench --json` (the part after bench- names the machine)
+  tokens1d-* docs/data/tokens1d-*.json  written by benchmarks/tokens1d.py (TiTok and a conv VAE on emoji)
 """
 
 from __future__ import annotations
@@ -56,8 +57,46 @@ def bench_table(name: str) -> str:
     return markdown_table(report) + f"\n\nMeasured on {_machine(report['machine'])}.\n"
 
 
+def tokens1d_table(name: str) -> str:
+    data = json.loads((DATA / f"{name}.json").read_text())
+    lines = [
+        "| model | tokens | test psnr (dB) | ssim | bicubic at 8x8 (dB) | codebook usage | prior NLL (nats) | "
+        "fid (379 samples) | 64 samples (s) | params | train time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for r in data["rows"].values():
+        e, s, m = r["evaluate"], r["summary"], r["config"]["model"]
+        tokens = str(m["tokens"]) if m["kind"] == "titok" else f"{m['latent_dim']} Gaussian latents"
+        usage = f"{e['codebook_usage']:.3f}" if "codebook_usage" in e else "–"
+        prior = f"{e['prior_nll']:.1f}" if "prior_nll" in e else "–"
+        sample = f"{r['sample_64_seconds']:.2f}" if "sample_64_seconds" in r else "–"
+        bicubic = f"{e['psnr_bicubic']:.2f}" if "psnr_bicubic" in e else "–"
+        lines.append(
+            f"| {r['model']} | {tokens} | **{e['psnr']:.2f}** | {e['ssim']:.3f} | {bicubic} | {usage} | {prior} | "
+            f"{e['fid']:.2f} | {sample} | {s['params']:,} | {s['train_seconds'] / 60:.1f} min |"
+        )
+        if "adaptive" in e:
+            a = e["adaptive"]
+            notes.append(
+                f"{r['model']}, lengths chosen per image at {a['max_loss_db']:g} dB below each image's full-length "
+                f"PSNR: mean length {a['mean_length']:.1f} of {len(a['psnr_at_length'])}, PSNR "
+                f"{a['psnr_adaptive']:.2f} dB against {a['psnr_full']:.2f} at full length, correlation of the "
+                f"length with the image's PNG size r = {a['length_vs_png_bytes']:.2f}."
+            )
+    floor = next(iter(data["rows"].values()))["evaluate"]
+    text = "\n".join(lines) + "\n\n" + " ".join(notes)
+    text += (
+        f" The fid floor (379 training images against the test set) is {floor['fid_floor']:.2f}; the reference"
+        f" classifier's test accuracy is {floor['classifier_accuracy']:.3f}."
+    )
+    return text + f" Measured on {_machine(data['machine'])}.\n"
+
+
 def render(name: str) -> str:
-    return results_table() if name == "results" else bench_table(name)
+    if name == "results":
+        return results_table()
+    return tokens1d_table(name) if name.startswith("tokens1d") else bench_table(name)
 
 
 def main() -> int:
