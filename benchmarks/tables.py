@@ -78,12 +78,18 @@ def tokens1d_table(name: str) -> str:
         )
         if "adaptive" in e:
             a = e["adaptive"]
-            notes.append(
-                f"{r['model']}, lengths chosen per image at {a['max_loss_db']:g} dB below each image's full-length "
-                f"PSNR: mean length {a['mean_length']:.1f} of {len(a['psnr_at_length'])}, PSNR "
-                f"{a['psnr_adaptive']:.2f} dB against {a['psnr_full']:.2f} at full length, correlation of the "
-                f"length with the image's PNG size r = {a['length_vs_png_bytes']:.2f}."
-            )
+            k = len(a["psnr_at_length"])
+            for key, what in (
+                ("model_target", f"one target for every image, {a['model_target']['target_psnr']:.2f} dB"),
+                ("image_target", "a target per image, 1 dB below its own full-length PSNR"),
+            ):
+                c = a[key]
+                notes.append(
+                    f"{r['model']}, lengths chosen per image ({what}): mean {c['mean_length']:.1f} of {k} tokens "
+                    f"({c['full_length']} images take all {k}), PSNR {c['psnr_adaptive']:.2f} dB against "
+                    f"{a['psnr_full']:.2f} at full length, correlation of the length with the image's PNG size "
+                    f"r = {c['length_vs_png_bytes']:.2f}."
+                )
     floor = next(iter(data["rows"].values()))["evaluate"]
     text = "\n".join(lines) + "\n\n" + " ".join(notes)
     text += (

@@ -125,8 +125,11 @@ def test_titok_end_to_end(tmp_path, blob_npz, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
     a = json.loads(capsys.readouterr().out)["adaptive"]
-    assert len(a["psnr_at_length"]) == 16 and sum(a["length_histogram"]) == 24  # the blob test split
-    assert 1 <= a["mean_length"] <= 16 and a["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6
+    assert len(a["psnr_at_length"]) == 16 and a["psnr_full"] == pytest.approx(a["psnr_at_length"][-1], abs=1e-3)
+    for key in ("model_target", "image_target"):
+        assert sum(a[key]["length_histogram"]) == 24 and 1 <= a[key]["mean_length"] <= 16  # the blob test split
+    assert a["image_target"]["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6  # each image within 1 dB of its own
+    assert a["model_target"]["target_psnr"] == pytest.approx(a["psnr_full"] - 1.0)
 
     out = tmp_path / "tokens.npz"
     assert main(["tokenize", str(run), "--adaptive", "--max-loss-db", "1", "--out", str(out)]) == 0

@@ -213,11 +213,16 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         from ..evaluation.lengths import adaptive_metrics, prefix_chart
 
         a = adaptive_metrics(run.model, run.x_test)
-        metrics += [
-            (f"adaptive length at {a['max_loss_db']:g} dB below full length: mean tokens", a["mean_length"]),
-            ("PSNR at the adaptive lengths / at full length (dB)", f"{a['psnr_adaptive']:.2f} / {a['psnr_full']:.2f}"),
-            ("correlation of the chosen length with the PNG size (Pearson)", a["length_vs_png_bytes"]),
-        ]
+        for key, what in (("model_target", "one target for all images"), ("image_target", "a target per image")):
+            c = a[key]
+            metrics += [
+                (
+                    f"lengths chosen at {a['max_loss_db']:g} dB below full length, {what}: mean tokens, PSNR "
+                    "(full length), correlation with the PNG size",
+                    f"{c['mean_length']:.1f}, {c['psnr_adaptive']:.2f} dB ({a['psnr_full']:.2f}), "
+                    f"r = {c['length_vs_png_bytes']:.2f}",
+                )
+            ]
         chart = prefix_chart(a, out_dir / "prefix_psnr.png")
         parts += ["<h2>Ordered tokens</h2>", _img(chart, "PSNR from each prefix length; lengths chosen per image")]
     if has_prior(run.path):

@@ -55,14 +55,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if "adaptive" in m:
         a = m["adaptive"]
         n_tok = len(a["psnr_at_length"])
-        rows += [
-            (f"adaptive length (<= {a['max_loss_db']:g} dB below full)",
-             f"mean {a['mean_length']:.1f} of {n_tok} tokens"),
-            ("psnr adaptive / full", f"{a['psnr_adaptive']:.3f} / {a['psnr_full']:.3f}"),
-            ("length vs PNG size (Pearson r)", f"{a['length_vs_png_bytes']:.3f}"),
-            ("psnr at 1, K/4, K/2, K tokens", " ".join(f"{a['psnr_at_length'][i - 1]:.2f}" for i in
-                                                       (1, max(1, n_tok // 4), max(1, n_tok // 2), n_tok))),
-        ]  # fmt: skip
+        marks = (1, max(1, n_tok // 4), max(1, n_tok // 2), n_tok)
+        rows.append(("psnr at 1, K/4, K/2, K", " ".join(f"{a['psnr_at_length'][i - 1]:.2f}" for i in marks)))
+        for key, what in (("model_target", "one target"), ("image_target", "per-image target")):
+            c = a[key]
+            text = (
+                f"mean {c['mean_length']:.1f} of {n_tok}, psnr {c['psnr_adaptive']:.2f} (full {a['psnr_full']:.2f}), "
+                f"r(length, PNG size) {c['length_vs_png_bytes']:.2f}"
+            )
+            rows.append((f"lengths, {what}", text))
     if "fid" in m:
         rows += [
             (f"fid ({m['fid_samples']} samples)", f"{m['fid']:.3f}"),
