@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TiTokConfig
-from .onnx import _Graph, _mean, _write
+from .onnx_graph import Graph, mean_image, write_models
 
 
 def _i64(*v: int) -> np.ndarray:
@@ -28,18 +28,18 @@ def _f32(v) -> np.ndarray:
     return np.asarray(v, dtype=np.float32)
 
 
-def _linear(g: _Graph, h: str, key: str) -> str:
+def _linear(g: Graph, h: str, key: str) -> str:
     """(..., in) @ W^T + b for the Linear ``key``."""
     w = g.const(key + ".weightT", _f32(g.params[key + ".weight"].T))
     return g.node("Add", [g.node("MatMul", [h, w], "mm"), g.weight(key + ".bias")], "linear")
 
 
-def _layer_norm(g: _Graph, h: str, key: str) -> str:
+def _layer_norm(g: Graph, h: str, key: str) -> str:
     return g.node("LayerNormalization", [h, g.weight(key + ".weight"), g.weight(key + ".bias")], "ln", axis=-1,
                   epsilon=1e-5)  # fmt: skip
 
 
-def _block(g: _Graph, h: str, key: str, width: int, heads: int) -> str:
+def _block(g: Graph, h: str, key: str, width: int, heads: int) -> str:
     """One pre-norm transformer block on (B, S, width)."""
     dh = width // heads
     x = _layer_norm(g, h, key + ".norm1")
@@ -65,13 +65,13 @@ def _block(g: _Graph, h: str, key: str, width: int, heads: int) -> str:
     return g.node("Add", [h, _linear(g, gelu, key + ".linear2")], "res2")
 
 
-def _vit(g: _Graph, h: str, prefix: str, cfg: TiTokConfig) -> str:
+def _vit(g: Graph, h: str, prefix: str, cfg: TiTokConfig) -> str:
     for i in range(cfg.depth):
         h = _block(g, h, f"{prefix}.blocks.layers.{i}", cfg.width, cfg.heads)
     return _layer_norm(g, h, prefix + ".norm")
 
 
-def _batch_of(g: _Graph, like: str, rows: np.ndarray) -> str:
+def _batch_of(g: Graph, like: str, rows: np.ndarray) -> str:
     """The constant (S, width) ``rows`` repeated for every image of ``like``'s batch: (B, S, width)."""
     batch = g.node("Slice", [g.node("Shape", [like], "shape"), g.const("s", _i64(0)), g.const("e", _i64(1))], "b")
     shape = g.node("Concat", [batch, g.const("rest", _i64(*rows.shape))], "bshape", axis=0)
@@ -92,7 +92,7 @@ def export_titok(cfg: TiTokConfig, params: dict[str, np.ndarray], out_dir: Path)
         e = params["quantizer.codebook"]
         codebook = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)  # F.normalize
 
-    g = _Graph(params)
+    g = Graph(params)
     img = g.node("Reshape", ["x", g.const("shape", _i64(-1, hp, ps, wp, ps, c))], "img")
     patches = g.node("Transpose", [img], "patches", perm=[0, 1, 3, 2, 4, 5])
     patches = g.node("Reshape", [patches, g.const("flat", _i64(-1, n, ps * ps * c))], "rows")  # (B, N, p*p*C)
@@ -115,7 +115,7 @@ def export_titok(cfg: TiTokConfig, params: dict[str, np.ndarray], out_dir: Path)
         tokens = g.node("ArgMax", [sims], "tokens", axis=-1, keepdims=0)
     encoder = g.model([("x", [p])], [(tokens, "tokens", [k], True)], doc + ": encoder")
 
-    g = _Graph(params)
+    g = Graph(params)
     if fsq:
         div = g.node("Div", [g.node("Unsqueeze", ["tokens", g.const("ax", _i64(-1))], "u"), g.const("b", basis)], "q")
         digits = g.node("Cast", [g.node("Mod", [div, g.const("l", levels.astype(np.int64))], "digits")], "df", to=1)
@@ -131,6 +131,6 @@ def export_titok(cfg: TiTokConfig, params: dict[str, np.ndarray], out_dir: Path)
     pix = g.node("Reshape", [pix, g.const("shape", _i64(-1, hp, wp, ps, ps, c))], "pix")
     img = g.node("Transpose", [pix], "img", perm=[0, 1, 3, 2, 4, 5])
     logits = g.node("Reshape", [img, g.const("flat", _i64(-1, p))], "logits")
-    mean = _mean(g, cfg.likelihood, logits)
+    mean = mean_image(g, cfg.likelihood, logits)
     decoder = g.model([("tokens", [k], True)], [(logits, "logits", [p]), (mean, "mean", [p])], doc + ": decoder")
-    return _write(out_dir, encoder, decoder)
+    return write_models(out_dir, encoder, decoder)

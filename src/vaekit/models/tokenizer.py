@@ -9,6 +9,7 @@ decoder reads the quantised grid back into Bernoulli logits or Gaussian means, a
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ class TokenizerOutput:
     quant_loss: Tensor  # () codebook + commitment loss (0 for FSQ)
 
 
-class Tokenizer(nn.Module):
+class Tokenizer(nn.Module, metaclass=ABCMeta):
     """What every tokenizer kind shares: the quantizer (VQ, FSQ or multi-group VQ, from ``cfg.quantizer``), the
     loss terms of a forward pass, tokens in and out. A kind supplies ``encode`` ((B, P) pixels -> (B, *T, D)),
     ``decode`` ((B, *T, D) codes -> (B, P) decoder output), ``token_shape`` and ``grid`` (the (h, w) at which
@@ -59,18 +60,22 @@ class Tokenizer(nn.Module):
         self.generator: torch.Generator | None = None  # set by the trainer: k-means and restarts draw from it
 
     @property
+    @abstractmethod
     def grid(self) -> tuple[int, int]:
-        raise NotImplementedError
+        """(h, w): the size at which the bicubic baseline is measured."""
 
     @property
+    @abstractmethod
     def token_shape(self) -> tuple[int, ...]:
-        raise NotImplementedError
+        """The tokens of one image: (h, w), (h, w, G) or (K,)."""
 
+    @abstractmethod
     def encode(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
+        """(B, P) channel-last pixels -> (B, *T, D) encoder output."""
 
+    @abstractmethod
     def decode(self, z_q: Tensor) -> Tensor:
-        raise NotImplementedError
+        """(B, *T, D) codes -> (B, P) decoder output, channel-last."""
 
     @property
     def codebook_size(self) -> int:
