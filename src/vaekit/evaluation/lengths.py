@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .metrics import eval_batch
+from .metrics import eval_batch, psnr_per_image
 
 
 def prefix_psnr(model, x: Tensor, batch_size: int = 0, progress: bool = False) -> tuple[Tensor, Tensor]:
@@ -31,12 +31,8 @@ def prefix_psnr(model, x: Tensor, batch_size: int = 0, progress: bool = False) -
     for i in tqdm(range(0, x.shape[0], batch_size), desc="prefixes", disable=not progress, leave=False):
         xb = x[i : i + batch_size]
         idx = model.tokenize(xb)  # (B, K)
-        ref = xb.float().reshape(xb.shape[0], -1)
-        rows = []
-        for length in range(1, k + 1):
-            rec = model.decode_prefix(idx, length).float().reshape(xb.shape[0], -1)
-            mse = (rec - ref).pow(2).mean(1).clamp_min(1e-10)
-            rows.append(10.0 * torch.log10(1.0 / mse))
+        ref = xb.reshape(xb.shape[0], -1)
+        rows = [psnr_per_image(model.decode_prefix(idx, n).reshape(xb.shape[0], -1), ref) for n in range(1, k + 1)]
         tokens.append(idx)
         table.append(torch.stack(rows, 1))
     return torch.cat(tokens), torch.cat(table)

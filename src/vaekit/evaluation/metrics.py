@@ -144,6 +144,12 @@ def tokenizer_metrics(model, x: Tensor, batch_size: int = 0) -> dict[str, Any]:
 
 
 @torch.no_grad()
+def psnr_per_image(rec: Tensor, ref: Tensor) -> Tensor:
+    """(B,) PSNR in dB, 10 log10(1 / MSE), of each image in [0, 1] (MSE floored at 1e-10)."""
+    mse = (rec.float() - ref.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10.0 * torch.log10(1.0 / mse)
+
+
 def image_quality(model, x: Tensor, batch_size: int = 0) -> dict[str, float]:
     """Reconstructions from the posterior mean (the codes, for a tokenizer) against ``x`` (N, P) in [0, 1]:
     ``psnr`` (dB, 10 log10(1 / MSE) per image, then the mean) and ``ssim`` (Wang et al. 2004, Gaussian window
@@ -157,8 +163,7 @@ def image_quality(model, x: Tensor, batch_size: int = 0) -> dict[str, float]:
     for i in range(0, x.shape[0], batch_size):
         rec = model.reconstruct(x[i : i + batch_size]).float()  # (B, H, W) or (B, H, W, 3) in [0, 1]
         ref = x[i : i + batch_size].reshape(rec.shape).float()
-        mse = (rec - ref).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-        psnr.append(10.0 * torch.log10(1.0 / mse))
+        psnr.append(psnr_per_image(rec, ref))
         if rec.dim() == 3:
             rec, ref = rec.unsqueeze(1), ref.unsqueeze(1)  # (B, 1, H, W)
         else:

@@ -133,5 +133,6 @@ class TiTok(Tokenizer):
     def decode_prefix(self, indices: Tensor, length: Tensor | int) -> Tensor:
         """(B, K) tokens and a prefix length (one, or (B,) per image) -> (B, *input_shape) images in [0, 1]."""
         self.eval()
+        self.check_tokens(indices)
         keep = torch.as_tensor(length, device=indices.device).expand(indices.shape[0])
         return self.mean_image(self.decode(self.codes(indices), keep))

@@ -119,10 +119,14 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
     def detokenize(self, indices: Tensor) -> Tensor:
         """Tokens -> (B, *input_shape) images in [0, 1]."""
         self.eval()
+        self.check_tokens(indices)
+        return self.mean_image(self.decode(self.codes(indices)))
+
+    def check_tokens(self, indices: Tensor) -> None:
+        """A one-line ConfigError unless every token is a code index."""
         n = self.codebook_size
         if indices.min() < 0 or indices.max() >= n:
             raise ConfigError(f"tokens must lie in [0, {n}), found [{int(indices.min())}, {int(indices.max())}]")
-        return self.mean_image(self.decode(self.codes(indices)))
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
