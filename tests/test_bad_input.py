@@ -29,6 +29,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "runs-0.1"
 # the command line of each verb before the flag under test: a cheap, valid call into the fixtures
 BASE = {
     "train": ["train", "--dataset", "blobs.npz", "--max-steps", "1", "--out", "new", "--quiet", "--no-report"],
+    "sweep": ["sweep", "--dataset", "blobs.npz", "--betas", "1", "--max-steps", "1", "--out", "new", "--quiet"],
     "prior": ["prior", "vq", "--overwrite", "--quiet", "--no-report"],
     "evaluate": ["evaluate", "gaussian"],
     "sample": ["sample", "gaussian", "--out", "s.png"],
@@ -64,6 +65,8 @@ def _outside(f) -> list[str]:
         return ["maybe", "2"]
     if d.choices is not None and not isinstance(default, tuple):
         return ["no-such-choice", ""]
+    if d.pattern is not None:  # a grammar (selectors): text that does not parse, and numbers past its bounds
+        return ["", "x", "label=", "index:-1", "ink>1", "ink<0", "ink>0.0", "-3", "label=1e9", "index:1e9"]
     if isinstance(default, str) or (default is None and d.cast is None):
         return []  # free text (paths, names): covered by the file-system faults
     bad = ["x", "nan", "inf", "-inf", "1e999"]
@@ -139,7 +142,7 @@ def test_every_flag_has_cases_outside_its_domain():
     covered = {(v, f) for v, f, _ in CASES}
     for verb, flag, f in FLAGS:
         d, default = domain_of(f), default_of(f)
-        if d.choices is not None or isinstance(default, int | float | tuple) or d.cast is not None:
+        if d.choices is not None or isinstance(default, int | float | tuple) or d.cast or d.pattern:
             assert (verb, flag) in covered, (verb, flag)
 
 

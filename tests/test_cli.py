@@ -73,7 +73,7 @@ def test_resume_extends_a_run(trained_run):
         (["sample", "/no/such/run", "--out", "x.png"], "no such run directory"),
         (["data", "info", "/no/such/dir"], "no such file"),
         (["export", "/no/such/run"], "no such run directory"),
-        (["sweep", "--betas", "1,x", "--quiet"], "--betas takes a comma list"),
+        (["sweep", "--betas", "1,x", "--quiet"], "--betas must be a list of numbers"),
         (["sweep", "--resume", "--betas", "1", "--out", "s"], "at most, --epochs"),
         (["sweep", "--betas", "1,2", "--beta", "3", "--quiet"], "instead of --beta"),
         (["sweep", "--betas", "1", "--model", "vq", "--quiet"], "MLP Gaussian VAEs"),

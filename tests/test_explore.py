@@ -153,7 +153,7 @@ def test_cli_verbs_and_errors(run, tmp_path, capsys):
     assert main(["attribute", str(run.path), "--positive", "ink>0.6", "--negative", "ink<0.4", *out]) == 0
     assert "mean ink" in capsys.readouterr().out
     for args, msg in [
-        (["attribute", str(run.path), "--positive", "smile", "--negative", "label=1"], "cannot read selector"),
+        (["attribute", str(run.path), "--positive", "smile", "--negative", "label=1"], "--positive must be label=K"),
         (["interpolate", str(run.path), "--from", "0", "--to", "7"], "no test image has label 7"),
         (["manifold", str(run.path)], "2-dimensional"),
         (["diagnose", str(tmp_path / "missing")], "no such run"),

@@ -78,6 +78,27 @@ def kl_bar_chart(kl_per_dim: list[float], path: str | Path, threshold: float = 0
     return save_figure(fig, path)
 
 
+def frame_chart(psnr: list[float], ssim: list[float] | None, path: str | Path, alone: float | None = None) -> Path:
+    """PSNR (and SSIM, on a second axis) by frame index; ``alone``: frame 0's PSNR when it is fed on its own."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    t = np.arange(len(psnr))
+    ax.plot(t, psnr, "o-", color="#4c72b0", label="PSNR")
+    if alone is not None:
+        ax.plot([0], [alone], "x", color="black", markersize=10, label="frame 0 fed alone (an image)")
+    ax.set_xlabel("frame index")
+    ax.set_ylabel("PSNR (dB, mean over clips)")
+    if ssim:
+        ax2 = ax.twinx()
+        ax2.plot(t, ssim, "s--", color="#dd8452", label="SSIM")
+        ax2.set_ylabel("SSIM")
+        ax2.legend(loc="lower right")
+    ax.legend(loc="upper right")
+    ax.set_title("reconstruction quality by frame")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def latent_scatter(
     points: np.ndarray, labels: np.ndarray | None, path: str | Path, xlabel: str, ylabel: str, title: str
 ) -> Path:
@@ -122,36 +143,76 @@ def labeled_grid(
 
 
 def code_histogram(counts: np.ndarray, path: str | Path) -> Path:
-    """Bar chart of how often each code is used, sorted from most to least used, one line per group."""
+    """How often each code is used, sorted from most to least used, one filled step curve per group (one
+    artist per group: a bar per code took 40 s for 15,360 codes)."""
     plt = pyplot()
     counts = np.atleast_2d(np.asarray(counts))
     fig, ax = plt.subplots(figsize=(8, 3.4))
     for g, c in enumerate(counts):
         used = (c > 0).sum()
-        ax.bar(
-            np.arange(len(c)),
-            np.sort(c)[::-1],
-            width=1.0,
+        ax.fill_between(
+            np.arange(len(c) + 1),
+            np.append(np.sort(c)[::-1], 0).astype(float),
+            step="post",
             alpha=0.6,
             label=f"group {g + 1}: {used} of {len(c)} codes used" if len(counts) > 1 else f"{used} of {len(c)} used",
         )
     ax.set_yscale("log")
+    ax.set_ylim(bottom=0.8)
     ax.set_xlabel("code (sorted by use)")
     ax.set_ylabel("uses on the test set")
     ax.set_title("code usage")
-    ax.legend()
+    ax.legend(loc="upper right")
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def save_gif(frames: np.ndarray, path: str | Path, scale: int = 4, ms_per_frame: int = 120) -> Path:
-    """(S, H, W) frames in [0, 1] as an animated GIF that plays forward and back, looping."""
+def save_gif(
+    frames: np.ndarray, path: str | Path, scale: int = 4, ms_per_frame: int = 120, bounce: bool = True
+) -> Path:
+    """(S, H, W[, 3]) frames in [0, 1] as an animated GIF that loops, played forward and back (``bounce``) or
+    forward only."""
     from PIL import Image
 
-    seq = list(frames) + list(frames[-2:0:-1])
+    seq = list(frames) + (list(frames[-2:0:-1]) if bounce else [])
     ims = [Image.fromarray(_upscale(np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8), scale)) for f in seq]
 
     def write(tmp: Path) -> None:
         ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=ms_per_frame, loop=0)
 
     return atomic_write(Path(path), write)
+
+
+def _frames_last(clips: np.ndarray) -> np.ndarray:
+    """(N, T, H, W, C) clips -> (N, T, H, W) when grey, else as they are."""
+    clips = np.asarray(clips, dtype=np.float32)
+    return clips[..., 0] if clips.ndim == 5 and clips.shape[-1] == 1 else clips
+
+
+def save_clip_gif(clips: np.ndarray, path: str | Path, ncol: int | None = None, scale: int = 2,
+                  ms_per_frame: int = 100) -> Path:  # fmt: skip
+    """(N, T, H, W, C) clips in [0, 1] as one animated GIF: frame t shows every clip's frame t in a grid."""
+    from PIL import Image
+
+    clips = _frames_last(clips)
+    ims = [Image.fromarray(image_grid(clips[:, t], ncol, scale=scale)) for t in range(clips.shape[1])]
+
+    def write(tmp: Path) -> None:
+        ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=ms_per_frame, loop=0)
+
+    return atomic_write(Path(path), write)
+
+
+def save_clip_strip(clips: np.ndarray, path: str | Path, scale: int = 2) -> Path:
+    """(N, T, H, W, C) clips in [0, 1] as one PNG: a row of frames per clip."""
+    clips = _frames_last(clips)
+    return save_grid(clips.reshape(-1, *clips.shape[2:]), path, ncol=clips.shape[1], scale=scale)
+
+
+def save_images(images: np.ndarray, path: str | Path, ncol: int | None = None) -> Path:
+    """Images (N, H, W[, 3]) as a PNG grid; clips (N, T, H, W, C) as an animated GIF grid when ``path`` ends in
+    .gif, else as a strip of frames per clip."""
+    if np.asarray(images).ndim == 5:
+        gif = str(path).lower().endswith(".gif")
+        return save_clip_gif(images, path, ncol) if gif else save_clip_strip(images, path)
+    return save_grid(images, path, ncol)

@@ -54,7 +54,7 @@ def sample_quality(run: Run, n: int, seed: int = 0, progress: bool = False) -> d
     images (what real data scores at the same n), ``sample_labels`` (how the classifier labels the samples:
     a collapsed sampler shows up as a spike) and ``classifier_accuracy`` on the test set. Not the Inception FID
     of the literature: comparable between vaekit models on one dataset only."""
-    from ..data import load_configured
+    from ..data import load_run_data
     from ..data.tensors import to_tensor
     from ..evaluation.fid import fid
     from ..training.classifier import reference_classifier
@@ -62,7 +62,7 @@ def sample_quality(run: Run, n: int, seed: int = 0, progress: bool = False) -> d
     if n < 2:
         raise ConfigError(f"--samples must be >= 2 (a covariance needs two), got {n}")
     device = run.x_test.device
-    ds = load_configured(run.cfg.data, quiet=True)
+    ds = load_run_data(run.cfg, quiet=True)
     clf, accuracy = reference_classifier(ds, device, progress)
     f_samples, labels = clf.predict(draw_samples(run, n, seed))
     f_test, _ = clf.predict(to_tensor(ds.x_test, device))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,18 @@ import numpy as np
 import torch
 
 from .._io import atomic_write
+from ..config.verbs import IMAGE, IMAGE_FORM
 from ..errors import ConfigError
 from ..evaluation.metrics import elbo_metrics
-from ..plots import kl_bar_chart, labeled_grid, latent_scatter, save_gif, save_grid
+from ..plots import (
+    kl_bar_chart,
+    labeled_grid,
+    latent_scatter,
+    save_clip_gif,
+    save_clip_strip,
+    save_gif,
+    save_grid,
+)
 from ..runs.open import Run
 from .latent import AttributeResult, Selector, attribute, decode_images, encode_means, interpolate, pca_2d, traversal
 
@@ -85,16 +95,15 @@ def manifold(run: Run, out_dir: Path, n: int = 20) -> Path:
 
 def pick_index(spec: str, y: np.ndarray | None, n: int) -> int:
     """``7`` -> the first test image with label 7 (or index 7 when unlabeled); ``index:123`` -> test image 123."""
-    spec = str(spec).strip()
-    try:
-        if spec.startswith("index:"):
-            i = int(spec[6:])
-            if not 0 <= i < n:
-                raise ConfigError(f"index {i} out of range: the test set has {n} images")
-            return i
-        value = int(spec)
-    except ValueError:
-        raise ConfigError(f"cannot read {spec!r}; give a label (e.g. 7) or index:N") from None
+    m = re.fullmatch(IMAGE, str(spec))
+    if not m:
+        raise ConfigError(f"cannot read {spec!r}; give {IMAGE_FORM}")
+    if m["index"] is not None:
+        i = int(m["index"])
+        if not 0 <= i < n:
+            raise ConfigError(f"index {i} out of range: the test set has {n} images")
+        return i
+    value = int(m["label"])
     if y is None:
         return pick_index(f"index:{value}", None, n)
     hits = np.flatnonzero(np.asarray(y) == value)
@@ -157,11 +166,18 @@ def attribute_run(
 
 
 def reconstructions(run: Run, out_dir: Path, n: int = 16) -> Path:
-    """Originals (top row) above their reconstructions from the posterior mean: ``reconstructions.png``."""
-    n = min(n, run.x_test.shape[0])
+    """Originals (top row) above their reconstructions from the posterior mean: ``reconstructions.png``. Clips:
+    ``reconstructions.png`` holds a row of frames per clip, input then reconstruction, for up to 4 clips, and
+    ``reconstructions.gif`` plays up to 8 clips (input left, reconstruction right)."""
+    clips = len(run.image_shape) == 4
+    n = min(n, 8 if clips else n, run.x_test.shape[0])
     x = run.x_test[:n]
     recon = run.model.reconstruct(x).cpu().numpy()
     orig = x.reshape(n, *run.image_shape).cpu().numpy()
+    if clips:
+        pairs = np.stack([orig, recon], 1).reshape(2 * n, *orig.shape[1:])  # input, reconstruction, ...
+        save_clip_gif(pairs, out_dir / "reconstructions.gif", ncol=4)
+        return save_clip_strip(pairs[:8], out_dir / "reconstructions.png")
     return save_grid(np.concatenate([orig, recon]), out_dir / "reconstructions.png", ncol=n, scale=2)
 
 

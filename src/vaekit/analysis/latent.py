@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..config.verbs import SELECTOR, SELECTOR_FORM
 from ..errors import ConfigError
 from ..models import GaussianVAE
 
@@ -90,15 +91,12 @@ class Selector:
 
     @classmethod
     def parse(cls, text: str) -> Selector:
-        m = re.fullmatch(r"\s*(label)\s*=\s*(-?\d+)\s*|\s*(ink)\s*([<>])\s*([01]?(?:\.\d+)?)\s*", text)
+        m = re.fullmatch(SELECTOR, text)
         if not m:
-            raise ConfigError(f"cannot read selector {text!r}; use label=K, ink>Q or ink<Q with Q in (0, 1)")
-        if m.group(1):
-            return cls("label", "=", float(m.group(2)))
-        q = float(m.group(5))
-        if not 0 < q < 1:
-            raise ConfigError(f"selector {text!r}: the ink quantile must lie in (0, 1)")
-        return cls("ink", m.group(4), q)
+            raise ConfigError(f"cannot read selector {text!r}; use {SELECTOR_FORM}")
+        if m["label"] is not None:
+            return cls("label", "=", float(m["label"]))
+        return cls("ink", m["op"], float(m["q"]))
 
     def mask(self, x: np.ndarray | Tensor, y: np.ndarray | None) -> np.ndarray:
         """Boolean (N,) selection over images ``x`` with labels ``y``."""

@@ -13,7 +13,7 @@ import torch
 
 from .._io import atomic_write
 from ..arch import downsample_factor
-from ..config import TiTokConfig, TokenizerConfig
+from ..config import TiTokConfig, TokenizerConfig, VideoConfig
 from ..evaluation.metrics import image_quality, tokenizer_metrics
 from ..runs import checkpoint as ckpt
 from ..runs.open import Run
@@ -153,8 +153,8 @@ def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], 
 
 
 def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dict[str, Any]) -> Path:
-    from ..evaluation.metrics import bicubic_psnr, code_counts
-    from ..plots import code_histogram
+    from ..evaluation.metrics import bicubic_psnr, clip_extras, code_counts
+    from ..plots import code_histogram, frame_chart
 
     cfg = run.cfg
     counts = code_counts(run.tokenizer, run.x_test).cpu().numpy()
@@ -179,8 +179,17 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     ]
     metrics = [(k, summary[v]) for k, v in keys if v in summary]
     quality = image_quality(run.model, run.x_test)
-    metrics += [("PSNR of reconstructions (dB)", quality["psnr"])]
-    metrics += [("SSIM of reconstructions", quality["ssim"])] if "ssim" in quality else []
+    clips = "psnr_per_frame" in quality
+    what = "frames, mean over frames and clips" if clips else "reconstructions"
+    metrics += [(f"PSNR of {what} (dB)", quality["psnr"])]
+    metrics += [(f"SSIM of {what}", quality["ssim"])] if "ssim" in quality else []
+    frame_plot = None
+    if clips:
+        extras = clip_extras(run.model, run.x_test)
+        metrics += [("PSNR of frame 0 (dB): in the clip, and fed alone as an image",
+                     f"{quality['psnr_per_frame'][0]:.2f}, {extras['psnr_first_frame_alone']:.2f}")]  # fmt: skip
+        frame_plot = frame_chart(quality["psnr_per_frame"], quality.get("ssim_per_frame"), out_dir / "frame_psnr.png",
+                                 extras["psnr_first_frame_alone"])  # fmt: skip
     bicubic = bicubic_psnr(run.x_test, tuple(cfg.model.input_shape), run.tokenizer.grid)
     metrics += [("PSNR of a bicubic resize to the token grid and back (dB), the yardstick", bicubic)]
     metrics.insert(
@@ -190,6 +199,9 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
             (
                 f"{cfg.model.tokens} tokens in a row (patches {grid})"
                 if isinstance(cfg.model, TiTokConfig)
+                else f"{'x'.join(map(str, run.tokenizer.token_shape))} grid per clip (time / "
+                f"{cfg.model.time_downsample}, space / {cfg.model.downsample})"
+                if isinstance(cfg.model, VideoConfig)
                 else f"{grid} grid (downsample {downsample_factor(cfg.model)})"
             )
             + f", {run.tokenizer.codebook_size} codes per token"
@@ -203,9 +215,19 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     parts = []
     if curves:
         parts += ["<h2>Training</h2>", _img(curves, "loss, reconstruction and quantizer loss per epoch")]
+    if clips:
+        parts += [
+            "<h2>Reconstructions</h2>",
+            _img(recon.with_suffix(".gif"), "test clips (left) and their reconstructions from the tokens (right)"),
+            _img(recon, "frame by frame: a clip's frames, then its reconstruction's, for four clips"),
+            _img(frame_plot, "PSNR and SSIM by frame index; causality makes frame 0 fed alone equal frame 0"),
+        ]
+    else:
+        parts += [
+            "<h2>Reconstructions</h2>",
+            _img(recon, "test images (top) and their reconstructions from the tokens (bottom)"),
+        ]
     parts += [
-        "<h2>Reconstructions</h2>",
-        _img(recon, "test images (top) and their reconstructions from the tokens (bottom)"),
         "<h2>Codes</h2>",
         _img(hist, "how often each code is used on the test set, most used first"),
     ]
@@ -232,7 +254,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
 
 def _prior_section(run: Run, out_dir: Path, metrics: list) -> list[str]:
     """Samples from the run's token prior, its loss curve, and its numbers in the metrics table."""
-    from ..plots import save_grid
+    from ..plots import save_images
     from ..runs.checkpoint import read_metrics
     from ..runs.prior import CURVES, prior_dir, read_prior_config
     from ..training.charts import prior_curves
@@ -242,8 +264,12 @@ def _prior_section(run: Run, out_dir: Path, metrics: list) -> list[str]:
     cfg, tcfg = read_prior_config(run.path)
     labels = list(range(cfg.classes)) if cfg.classes else [None]
     n = 64 // len(labels) if cfg.classes else 64
+    if len(run.image_shape) == 4:  # clips: fewer, as an animated grid
+        labels, n = labels[:1], 16
     grids = [sample_tokens_images(run.path, n, seed=0, label=lab, model=run.model) for lab in labels]
-    path = save_grid(torch.cat(grids).cpu().numpy(), out_dir / "prior_samples.png", ncol=n if cfg.classes else None)
+    images = torch.cat(grids).cpu().numpy()
+    name = "prior_samples.gif" if images.ndim == 5 else "prior_samples.png"
+    path = save_images(images, out_dir / name, ncol=n if cfg.classes else None)
     m = prior_metrics(run, tokenizer_metrics(run.tokenizer, run.x_test)["recon"])
     metrics += [
         ("token prior: -log p(tokens) on the test set (nats per image)", m["prior_nll"]),

@@ -8,7 +8,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models import GaussianVAE, Tokenizer
-from ..plots import save_grid
+from ..plots import save_grid, save_images
 from ..runs.checkpoint import load_model
 from ..runs.prior import has_prior, load_prior
 from ..training.prior import sequences_to_grids
@@ -56,6 +56,12 @@ def sample_tokens_images(
     return model.detokenize(sequences_to_grids(model, seq))
 
 
+def check_media_name(out: str | Path, clips: bool) -> None:
+    """A .gif file name is for clips (an animated grid); images are written as .png."""
+    if str(out).lower().endswith(".gif") and not clips:
+        raise ConfigError(f"--out {out}: this run makes images; name a .png file (.gif is for clips)")
+
+
 def sample_grid(
     run_dir: str | Path,
     n: int,
@@ -68,9 +74,10 @@ def sample_grid(
     """Load a run and write ``n`` samples as one PNG grid at ``out``: from N(0, I) for a Gaussian VAE, from
     the token prior for a tokenizer (``temperature``, ``top_k``, ``label`` apply to those)."""
     model, _ = load_model(run_dir)
+    check_media_name(out, len(model.cfg.input_shape) == 4)
     if isinstance(model, GaussianVAE):
         if (temperature, top_k, label) != (1.0, 0, None):
             raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
         return prior_grid(model, n, out, seed)
     images = sample_tokens_images(run_dir, n, seed, temperature, top_k, label, model)
-    return save_grid(images.cpu().numpy(), out)
+    return save_images(images.cpu().numpy(), out)

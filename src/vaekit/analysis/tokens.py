@@ -10,7 +10,7 @@ import torch
 from .._io import atomic_write
 from ..errors import ConfigError, DataError, first_line
 from ..models import TiTok
-from ..plots import save_grid
+from ..plots import save_grid, save_images
 from ..runs.open import Run, open_run
 
 
@@ -49,10 +49,10 @@ def tokenize_run(
     if split == "test":
         x = run.x_test
     else:
-        from ..data import load_configured
+        from ..data import load_run_data
         from ..data.tensors import load_data_tensors
 
-        ds = load_configured(run.cfg.data, quiet=True)
+        ds = load_run_data(run.cfg, quiet=True)
         x, _ = load_data_tensors(run.cfg, run.x_test.device, ds)
     if adaptive:
         from ..evaluation.lengths import prefix_psnr, shortest_prefix
@@ -80,8 +80,11 @@ def tokenize_run(
 
 def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n: int = 64) -> Path:
     """Decode the first ``n`` token grids of an .npy file (or of an adaptive .npz: each image from its prefix)
-    into one PNG grid."""
+    into one PNG grid (clips: a GIF grid for a .gif name, else a strip of frames per clip)."""
+    from .sampling import check_media_name
+
     run = _tokenizer_run(run_dir)
+    check_media_name(out, len(run.image_shape) == 4)
     lengths = None
     try:
         arr = np.load(tokens, allow_pickle=False)
@@ -119,4 +122,4 @@ def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n:
         keep = torch.from_numpy(lengths[:n].astype(np.int64)).to(device)
         return save_grid(model.decode_prefix(idx, keep).cpu().numpy(), out)
     images = model.detokenize(torch.from_numpy(arr[:n].astype(np.int64)).to(device))
-    return save_grid(images.cpu().numpy(), out)
+    return save_images(images.cpu().numpy(), out)

@@ -63,11 +63,6 @@ def cmd_study(args: argparse.Namespace) -> int:
     given: dict[str, Any] = {k: getattr(args, k) for k in _STUDY_FLAGS if getattr(args, k) is not None}
     if args.resume and (given or args.quick):
         raise ConfigError("--resume continues the study as planned; drop the other settings (or use --overwrite)")
-    if "seeds" in given:
-        try:
-            given["seeds"] = tuple(int(s) for s in given["seeds"].split(",") if s.strip())
-        except ValueError:
-            raise ConfigError(f"--seeds {args.seeds}: expected a comma list of integers, e.g. 0,1,2") from None
     cfg = replace(StudyConfig(), **(QUICK if args.quick else {}))
     cfg = replace(cfg, **given)
     tag = Path(cfg.dataset).stem if cfg.dataset else "data"

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..config import DEVICES, PRECISIONS, DataConfig, run_settings
     from ..config.fields import add_flag
     from ..config.prior import PriorConfig, PriorTrainConfig
-    from ..config.verbs import VERB_SETTINGS
+    from ..config.verbs import VERB_SETTINGS, FetchSettings
 
     p = _Parser(prog="vaekit", description="Variational autoencoders, trained fast.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -67,11 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="fetch datasets and describe them")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     f = dsub.add_parser("fetch", help="download (or find locally) a dataset and cache it")
-    f.add_argument("name", choices=["mnist", "fashion-mnist", "emoji"])
+    f.add_argument("name", choices=["mnist", "fashion-mnist", "emoji", "moving-mnist"])
     f.add_argument("--data-dir", help="folder searched first for the dataset's files")
+    _settings(f, FetchSettings)
     i = dsub.add_parser("info", help="counts, shape, value range and checksum of a dataset")
     i.add_argument("name", help="mnist, fashion-mnist, or a path to an .npz / IDX file / image folder")
-    _settings(i, DataConfig, ("data_dir", "image_size", "channels", "skip_bad_images"))
+    _settings(i, DataConfig, ("data_dir", "image_size", "channels", "skip_bad_images", "frames"))
     i.add_argument("--json", action="store_true", help="print one JSON object")
 
     t = _Parser(add_help=False)  # the settings of a run, shared by `train` and `sweep`, generated from the config
@@ -92,8 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser(
         "sweep", parents=[t], help="train one MLP VAE per beta and seed at once (batched), a run directory each"
     )
-    sw.add_argument("--betas", help="comma list of KL weights, e.g. 0.5,1,2,4")
-    sw.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     sw.add_argument("--out", help="folder for the runs, sweep.json and sweep.png (default runs/sweep-...-TIME)")
     sw.add_argument("--overwrite", action="store_true", help="replace existing runs of the same names in --out")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in --out (only --epochs may change)")
@@ -131,13 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--json", action="store_true", help="print one JSON object")
     run_verb("latent", "encode the test set: latent.csv and a scatter plot latent.png")
     run_verb("manifold", "decode a grid over the prior (2-D latents): manifold.png")
-    ip = run_verb("interpolate", "interpolate between two test images: PNG strip and animated GIF")
-    ip.add_argument("--from", dest="src", required=True, help="a label (e.g. 0) or index:N")
-    ip.add_argument("--to", dest="dst", required=True, help="a label (e.g. 9) or index:N")
+    run_verb("interpolate", "interpolate between two test images: PNG strip and animated GIF")
     run_verb("traverse", "vary each latent dimension over [-3, 3]: traverse.png")
     at = run_verb("attribute", "attribute vectors: mean z of one selection minus another, added at strengths")
-    at.add_argument("--positive", required=True, help="label=K, ink>Q or ink<Q (Q a quantile of stroke mass)")
-    at.add_argument("--negative", required=True, help="label=K, ink>Q or ink<Q")
     at.add_argument("--json", action="store_true", help="print one JSON object")
     run_verb("recon", "test images above their reconstructions, and prior samples")
     run_verb("report", "report.html: config, metrics, curves, KL chart, images, latent map, interpolation")
@@ -182,7 +177,6 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("study", choices=["collapse"], help="collapse: the remedies x 3 seeds in the IWAE-paper setting")
     st.add_argument("--out", help="study folder (default runs/study-collapse-DATASET)")
     st.add_argument("--quick", action="store_true", help="the whole pipeline at a test's size (2 epochs, 1 seed)")
-    st.add_argument("--seeds", help="comma list of seeds (default 0,1,2)")
     st.add_argument("--dataset", help="mnist (default), or a path, as for train")
     st.add_argument("--data-dir")
     st.add_argument("--precision", choices=PRECISIONS)

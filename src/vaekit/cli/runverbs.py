@@ -80,8 +80,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from ..analysis.sampling import sample_grid
 
-    if not args.out.lower().endswith(".png"):
-        raise ConfigError(f"--out {args.out}: expected a .png file name")
+    if not args.out.lower().endswith((".png", ".gif")):
+        raise ConfigError(f"--out {args.out}: expected a .png file name (or .gif, for clips)")
     refuse_to_replace([Path(args.out)], args.overwrite)
     path = sample_grid(
         args.run, args.n, args.out, seed=args.seed, temperature=args.temperature, top_k=args.top_k, label=args.label
@@ -94,7 +94,7 @@ def cmd_prior(args: argparse.Namespace) -> int:
     import torch
 
     from ..config.prior import PriorConfig, PriorTrainConfig
-    from ..data import load_configured
+    from ..data import load_run_data
     from ..data.tensors import load_data_tensors
     from ..runs.open import open_run
     from ..runs.prior import CURVES, prior_dir
@@ -107,7 +107,7 @@ def cmd_prior(args: argparse.Namespace) -> int:
     tcfg = settings_from(args, PriorTrainConfig, "prior")
     run = open_run(args.run, args.device)
     run.tokenizer  # a one-line error for a Gaussian VAE run  # noqa: B018
-    ds = load_configured(run.cfg.data, quiet=True)
+    ds = load_run_data(run.cfg, quiet=True)
     x_train, _ = load_data_tensors(run.cfg, run.x_test.device, ds, quiet=True)
     y_train = torch.as_tensor(ds.y_train) if ds.y_train is not None else None
 
@@ -163,9 +163,9 @@ def explore_outputs(verb: str, args: argparse.Namespace) -> list[str]:
         "interpolate": [f"{stem}.png", f"{stem}.gif"],
         "traverse": ["traverse.png"],
         "attribute": ["attribute.png"],
-        "recon": ["reconstructions.png", "samples.png"],
+        "recon": ["reconstructions.png", "reconstructions.gif", "samples.png"],
         "explorer": ["explorer.html"],
-        "report": [n for n in RUN_OUTPUTS if "*" not in n and n.endswith((".png", ".html", ".csv"))],
+        "report": [n for n in RUN_OUTPUTS if "*" not in n and n.endswith((".png", ".gif", ".html", ".csv"))],
     }[verb]
 
 

@@ -99,17 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _numbers(text: str, kind: type, flag: str) -> list:
-    try:
-        values = [kind(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag} takes a comma list of numbers, got {text!r}") from None
-    if not values:
-        raise ConfigError(f"{flag} needs at least one value")
-    return values
-
-
-_SWEEP_RESUME_FLAGS = {"command", "resume", "out", "epochs", "quiet", "seeds"}
+_SWEEP_RESUME_FLAGS = {"command", "resume", "out", "epochs", "quiet", "betas", "seeds"}
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -119,7 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError("a sweep takes --betas and --seeds (comma lists) instead of --beta and --seed")
     if args.resume:
         given = [f for f, v in vars(args).items() if v not in (None, False) and f not in _SWEEP_RESUME_FLAGS]
-        if not args.out or args.betas or args.seeds != "0" or given:
+        if not args.out or args.betas or args.seeds != (0,) or given:
             raise ConfigError("--resume continues a sweep as planned: give --out DIR and, at most, --epochs")
         from ..config import TrainConfig
 
@@ -128,7 +118,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         if not args.betas:
             raise ConfigError("a sweep needs --betas, e.g. --betas 0.5,1,2,4")
-        betas, seeds = _numbers(args.betas, float, "--betas"), _numbers(args.seeds, int, "--seeds")
+        betas, seeds = list(args.betas), list(args.seeds)
         cfg = build_train_config(args)
         dataset_tag = Path(cfg.data.dataset).stem.replace("_", "-")
         out = Path(args.out) if args.out else _default_run_dir(f"sweep-{cfg.model.preset}-{dataset_tag}")

@@ -26,6 +26,7 @@ from .run import (
 )
 from .titok import TiTokConfig
 from .tokenizer import TOKENIZER_KINDS, QuantizedConfig, TokenizerConfig
+from .video import VideoConfig
 
 __all__ = [
     "ACTIVATIONS",
@@ -60,6 +61,7 @@ __all__ = [
     "TiTokConfig",
     "TokenizerConfig",
     "TrainConfig",
+    "VideoConfig",
     "config_class",
     "load_json_config",
     "load_toml",

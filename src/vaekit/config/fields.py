@@ -38,7 +38,11 @@ class Domain:
     cli: bool = True  # False: filled in by vaekit (from the data), never given
     resume: bool = False  # may change when a run is resumed (its length and the speed switches)
     meta: str | None = None  # the flag's placeholder in --help
-    cast: type | None = None  # the type of a setting whose default is None (int: an optional integer)
+    cast: type | None = None  # the type of a setting whose default is None (int: an optional integer; tuple:
+    # an optional list of integers), or of the items of a list whose default is empty (float)
+    pattern: str | None = None  # text settings: a regular expression the whole value must match ...
+    form: str | None = None  # ... and the same in words, for the error message
+    required: bool = False  # a flag that must be given (a verb's: `--from`)
 
     def describe(self) -> str:
         """The domain in words, for error messages: ``>= 1 and <= 4096``."""
@@ -77,7 +81,7 @@ def coerce(name: str, value: Any, default: Any, cast: type | None = None) -> Any
     if default is None and cast is not None and value is not None:
         default = cast()
     if isinstance(default, tuple):
-        floats = bool(default) and isinstance(default[0], float)
+        floats = cast is float or (bool(default) and isinstance(default[0], float))
         if isinstance(value, str):  # "512,256", "8x8", "-2,0,2" or "" for none
             value = [v.strip() for v in re.split("," if floats else "[,x]", value)] if value.strip() else []
         items = [(_float if floats else _int)(v) for v in value] if isinstance(value, list | tuple) else [None]
@@ -129,6 +133,8 @@ def check(name: str, value: Any, d: Domain) -> None:
     if d.choices is not None and value not in d.choices:
         options = ", ".join(str(c) for c in d.choices)
         raise ConfigError(f"{name} must be one of {options}; got {value!r}")
+    if d.pattern is not None and isinstance(value, str) and not re.fullmatch(d.pattern, value):
+        raise ConfigError(f"{name} must be {d.form}, got {value!r}")
     items = value if isinstance(value, tuple) else (value,)
     if isinstance(value, tuple) and d.length is not None:
         lo, hi = d.length
@@ -203,7 +209,7 @@ def add_flag(group: argparse._ActionsContainer, f: Field) -> None:
     if isinstance(default, bool):
         shown = "on" if default else "off"
     text = f"{d.help} (default {shown})" if shown not in (None, "") else d.help
-    kw: dict[str, Any] = {"dest": dest(f), "help": text.replace("%", "%%"), "metavar": d.meta}
+    kw: dict[str, Any] = {"dest": dest(f), "help": text.replace("%", "%%"), "metavar": d.meta, "required": d.required}
     if isinstance(default, bool):
         kw["metavar"] = "on|off"
     elif d.choices is not None and not isinstance(default, tuple):

@@ -11,10 +11,12 @@ from .gaussian import GaussianConfig
 from .model import ImageModelConfig
 from .titok import TiTokConfig
 from .tokenizer import TokenizerConfig
+from .video import VideoConfig
 
-ModelConfig = GaussianConfig | TokenizerConfig | TiTokConfig  # the config of a run's model, one class per kind
+# the config of a run's model, one class per kind
+ModelConfig = GaussianConfig | TokenizerConfig | TiTokConfig | VideoConfig
 
-MODEL_CONFIGS: tuple[type[ImageModelConfig], ...] = (GaussianConfig, TokenizerConfig, TiTokConfig)
+MODEL_CONFIGS: tuple[type[ImageModelConfig], ...] = (GaussianConfig, TokenizerConfig, TiTokConfig, VideoConfig)
 KIND_CONFIG: dict[str, type[ImageModelConfig]] = {k: c for c in MODEL_CONFIGS for k in c.KINDS}
 KINDS = tuple(KIND_CONFIG)
 

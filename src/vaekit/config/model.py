@@ -12,7 +12,8 @@ from typing import ClassVar
 from ..errors import ConfigError
 from .fields import check_all, setting
 
-MODEL_KINDS = ("gaussian", "vq", "fsq", "mgvq", "titok")  # every value of --model (kinds.py: which class is whose)
+# every value of --model (kinds.py: which class is whose)
+MODEL_KINDS = ("gaussian", "vq", "fsq", "mgvq", "titok", "video")
 LIKELIHOODS = ("bernoulli", "gaussian")
 NETS = ("resnet", "plain")
 DOWNSAMPLE = (4, 8, 16)
@@ -28,7 +29,11 @@ class ImageModelConfig:
     kind: str = setting("gaussian", "model family", flag="model", choices=MODEL_KINDS)
     preset: str = setting("", "named architecture whose defaults the other settings start from")
     input_shape: tuple[int, ...] = setting(
-        (28, 28), "image shape (H, W) or (H, W, C); filled in from the data", cli=False, length=(1, 3), ge=1
+        (28, 28),
+        "image shape (H, W) or (H, W, C), clip shape (T, H, W, C); filled in from the data",
+        cli=False,
+        length=(1, 4),
+        ge=1,
     )
     likelihood: str = setting("bernoulli", "p(x|z): bernoulli on logits, or gaussian with fixed sigma",
                               choices=LIKELIHOODS)  # fmt: skip

@@ -54,6 +54,8 @@ class DataConfig:
                               ge=0, le=4096)  # fmt: skip
     channels: int = setting(0, "1 (grey) or 3 (colour); 0 = as the data is", choices=(0, 1, 3))
     skip_bad_images: bool = setting(False, "image folders: leave out files that cannot be decoded, with a warning")
+    frames: int = setting(0, "clips: keep the first T frames of each (0 = as stored); shorter clips are refused",
+                          ge=0, le=1024)  # fmt: skip
 
 
 @dataclass

@@ -8,6 +8,26 @@ from dataclasses import dataclass
 
 from .fields import setting
 
+# the grammar of the explore verbs' selectors, declared once: the flags check it, the verbs parse with it
+IMAGE = r"\s*(?:(?P<label>\d{1,9})|index:(?P<index>\d{1,12}))\s*"
+IMAGE_FORM = "a label (e.g. 7) or index:N"
+# an ink quantile lies in (0, 1): a decimal with a non-zero digit after the point
+SELECTOR = r"\s*(?:label\s*=\s*(?P<label>\d{1,9})|ink\s*(?P<op>[<>])\s*(?P<q>0?\.(?=\d*[1-9])\d{1,12}))\s*"
+SELECTOR_FORM = "label=K, ink>Q or ink<Q with Q in (0, 1)"
+
+
+@dataclass
+class SweepSettings:
+    betas: tuple[float, ...] = setting((), "comma list of KL weights, e.g. 0.5,1,2,4", cast=float, length=(0, 256),
+                                       ge=0, le=1e4)  # fmt: skip
+    seeds: tuple[int, ...] = setting((0,), "comma list of seeds", length=(1, 256), ge=0, le=2**31 - 1)
+
+
+@dataclass
+class FetchSettings:
+    clips: int | None = setting(None, "moving-mnist: training clips to generate (the test split: a tenth as many; "
+                                "default 10,000)", cast=int, ge=10, le=10**6)  # fmt: skip
+
 
 @dataclass
 class EvaluateSettings:
@@ -33,6 +53,8 @@ class ManifoldSettings:
 
 @dataclass
 class InterpolateSettings:
+    src: str | None = setting(None, IMAGE_FORM, flag="from", pattern=IMAGE, form=IMAGE_FORM, required=True)
+    dst: str | None = setting(None, IMAGE_FORM, flag="to", pattern=IMAGE, form=IMAGE_FORM, required=True)
     steps: int = setting(10, "images in the strip, both ends included", ge=2, le=1000)
     mode: str = setting("linear", "linear, or slerp (along the great circle)", choices=("linear", "slerp"))
 
@@ -45,6 +67,11 @@ class TraverseSettings:
 
 @dataclass
 class AttributeSettings:
+    positive: str | None = setting(None, "the images whose mean latent the vector points to: label=K, ink>Q or ink<Q "
+                                   "(Q a quantile of stroke mass)", pattern=SELECTOR, form=SELECTOR_FORM,
+                                   required=True)  # fmt: skip
+    negative: str | None = setting(None, "the images it points away from: label=K, ink>Q or ink<Q",
+                                   pattern=SELECTOR, form=SELECTOR_FORM, required=True)  # fmt: skip
     strengths: tuple[float, ...] = setting((-2.0, -1.0, 0.0, 1.0, 2.0), "comma list of multiples of the vector",
                                            length=(1, 64), ge=-1e3, le=1e3)  # fmt: skip
 
@@ -81,6 +108,8 @@ class TinySettings:
 
 @dataclass
 class StudySettings:
+    seeds: tuple[int, ...] | None = setting(None, "comma list of seeds (default 0,1,2)", cast=tuple, length=(1, 64),
+                                            ge=0, le=2**31 - 1)  # fmt: skip
     epochs: int | None = setting(None, "epochs per model (default 40)", cast=int, ge=1, le=10**5)
     iw_samples: int | None = setting(None, "K of the IW-NLL (default 1000)", cast=int, ge=1, le=10**6)
     iw_images: int | None = setting(None, "IW-NLL on the first N test images (default 2000; 0 = all)", cast=int,
@@ -89,6 +118,7 @@ class StudySettings:
 
 # verb -> the settings whose flags it takes
 VERB_SETTINGS: dict[str, type] = {
+    "sweep": SweepSettings,
     "evaluate": EvaluateSettings,
     "sample": SampleSettings,
     "manifold": ManifoldSettings,

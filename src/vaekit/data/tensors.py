@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from .datasets import ImageDataset, load_configured
+from .datasets import ImageDataset, load_run_data
 
 STATIC_BINARIZE_SEED = 1234  # fixed, so a statically binarized dataset is the same in every run
 TEST_BINARIZE_SEED = 4321  # the test set of binarized runs is binarized once, identically everywhere
@@ -71,7 +71,7 @@ def load_data_tensors(
     ``for_training``: the training images as ``training_pixels`` keeps them (to be drawn with
     ``batch_pixels``). Fills ``cfg.model.input_shape`` from the data on first use.
     """
-    ds = dataset if dataset is not None else load_configured(cfg.data, quiet=quiet)
+    ds = dataset if dataset is not None else load_run_data(cfg, quiet=quiet)
     shape = tuple(ds.image_shape)
     if tuple(cfg.model.input_shape) != shape:
         cfg.model.input_shape = shape

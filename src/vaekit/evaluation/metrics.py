@@ -150,43 +150,66 @@ def psnr_per_image(rec: Tensor, ref: Tensor) -> Tensor:
     return 10.0 * torch.log10(1.0 / mse)
 
 
-def image_quality(model, x: Tensor, batch_size: int = 0) -> dict[str, float]:
+def image_quality(model, x: Tensor, batch_size: int = 0) -> dict[str, Any]:
     """Reconstructions from the posterior mean (the codes, for a tokenizer) against ``x`` (N, P) in [0, 1]:
     ``psnr`` (dB, 10 log10(1 / MSE) per image, then the mean) and ``ssim`` (Wang et al. 2004, Gaussian window
     11 / sigma 1.5 as torchmetrics computes it, narrowed to the image for images under 11 pixels; per image,
-    then the mean; colour: over the three channels)."""
-    from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
-
+    then the mean; colour: over the three channels). Clips are measured frame by frame: the means over frames
+    and clips, and ``psnr_per_frame`` / ``ssim_per_frame``, the mean over clips at each frame index."""
     model.eval()
     batch_size = eval_batch(x, batch_size)
     psnr, ssim = [], []
+    frames = 0
     for i in range(0, x.shape[0], batch_size):
-        rec = model.reconstruct(x[i : i + batch_size]).float()  # (B, H, W) or (B, H, W, 3) in [0, 1]
+        rec = model.reconstruct(x[i : i + batch_size]).float()  # (B, H, W[, 3]), or clips (B, T, H, W, C)
         ref = x[i : i + batch_size].reshape(rec.shape).float()
+        if rec.dim() == 5:  # clips: their frames, as images
+            frames = rec.shape[1]
+            rec, ref = rec.flatten(0, 1), ref.flatten(0, 1)
+            if rec.shape[-1] == 1:
+                rec, ref = rec[..., 0], ref[..., 0]
         psnr.append(psnr_per_image(rec, ref))
-        if rec.dim() == 3:
-            rec, ref = rec.unsqueeze(1), ref.unsqueeze(1)  # (B, 1, H, W)
-        else:
-            rec, ref = rec.permute(0, 3, 1, 2), ref.permute(0, 3, 1, 2)  # (B, 3, H, W)
-        side = min(rec.shape[-2:])
-        kernel = min(11, side if side % 2 else side - 1)
-        if kernel >= 3:
-            sigma = 1.5 * kernel / 11
-            per_image = ssim_fn(rec, ref, data_range=1.0, kernel_size=kernel, sigma=sigma, reduction="none")
-            assert isinstance(per_image, Tensor)  # a tuple only when asked for the full image too
-            ssim.append(per_image)
-    out = {"psnr": torch.cat(psnr).mean().item()}
+        if (s := ssim_per_image(rec, ref)) is not None:
+            ssim.append(s)
+    p = torch.cat(psnr)
+    out: dict[str, Any] = {"psnr": p.mean().item()}
     if ssim:
-        out["ssim"] = torch.cat([s.reshape(-1) for s in ssim]).mean().item()
+        out["ssim"] = torch.cat(ssim).mean().item()
+    if frames:
+        out["psnr_per_frame"] = p.reshape(-1, frames).mean(0).tolist()
+        if ssim:
+            out["ssim_per_frame"] = torch.cat(ssim).reshape(-1, frames).mean(0).tolist()
     return out
+
+
+def ssim_per_image(rec: Tensor, ref: Tensor) -> Tensor | None:
+    """(B,) SSIM of (B, H, W) grey or (B, H, W, 3) colour images in [0, 1] (see ``image_quality``); None for
+    images under 3 pixels a side."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
+
+    if rec.dim() == 3:
+        rec, ref = rec.unsqueeze(1), ref.unsqueeze(1)  # (B, 1, H, W)
+    else:
+        rec, ref = rec.permute(0, 3, 1, 2), ref.permute(0, 3, 1, 2)  # (B, 3, H, W)
+    side = min(rec.shape[-2:])
+    kernel = min(11, side if side % 2 else side - 1)
+    if kernel < 3:
+        return None
+    sigma = 1.5 * kernel / 11
+    per_image = ssim_fn(rec, ref, data_range=1.0, kernel_size=kernel, sigma=sigma, reduction="none")
+    assert isinstance(per_image, Tensor)  # a tuple only when asked for the full image too
+    return per_image.reshape(-1)
 
 
 @torch.no_grad()
 def bicubic_psnr(x: Tensor, shape: tuple[int, ...], grid: tuple[int, int]) -> float:
     """The yardstick for a tokenizer's ``psnr``: images (N, P) in [0, 1] of ``shape`` resized bicubically
-    (antialiased) down to the token ``grid`` and back up, clipped to [0, 1]; PSNR per image, then the mean (dB)."""
+    (antialiased) down to the token ``grid`` and back up, clipped to [0, 1]; PSNR per image, then the mean (dB).
+    Clips (``shape`` (T, H, W, C)) frame by frame."""
     import torch.nn.functional as F
 
+    if len(shape) == 4:  # clips: their frames
+        shape = shape[1:]
     h, w, *c = shape
     img = x.float().reshape(-1, h, w, c[0] if c else 1).permute(0, 3, 1, 2)  # (N, C, H, W)
     small = F.interpolate(img, size=grid, mode="bicubic", antialias=True, align_corners=False)
@@ -220,4 +243,20 @@ def evaluate_model(
         out |= image_quality(model, x_test)
         if not isinstance(model, GaussianVAE):
             out["psnr_bicubic"] = bicubic_psnr(x_test, tuple(model.cfg.input_shape), model.grid)
+        if len(model.cfg.input_shape) == 4:
+            out |= clip_extras(model, x_test)
     return out
+
+
+@torch.no_grad()
+def clip_extras(model, x: Tensor, batch_size: int = 0) -> dict[str, Any]:
+    """A video tokenizer's ``tokens_per_clip`` and ``psnr_first_frame_alone``: the PSNR of frame 0 encoded and
+    decoded as a one-frame clip (an image). Causality makes it equal ``psnr_per_frame[0]``."""
+    model.eval()
+    batch_size = eval_batch(x, batch_size)
+    frame = math.prod(model.cfg.input_shape[1:])  # pixels of one frame; a clip is channel-last, frame 0 first
+    psnr = []
+    for i in range(0, x.shape[0], batch_size):
+        rec = model.reconstruct(x[i : i + batch_size, :frame]).float()  # (B, 1, H, W, C)
+        psnr.append(psnr_per_image(rec, x[i : i + batch_size, :frame].reshape(rec.shape)))
+    return {"tokens_per_clip": math.prod(model.token_shape), "psnr_first_frame_alone": torch.cat(psnr).mean().item()}

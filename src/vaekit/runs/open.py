@@ -43,12 +43,12 @@ class Run:
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> Run:
     """Load a run's model and its dataset's test split (same binarization as in training)."""
-    from ..data import load_configured
+    from ..data import load_run_data
     from ..data.tensors import load_data_tensors
     from ..switches import resolve_device
 
     dev = resolve_device(device)
     model, cfg = load_model(run_dir, dev)
-    ds = load_configured(cfg.data, quiet=True)
+    ds = load_run_data(cfg, quiet=True)
     _, x_test = load_data_tensors(cfg, dev, ds, quiet=True)
     return Run(Path(run_dir), model, cfg, x_test, ds.y_test)

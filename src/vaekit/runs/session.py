@@ -45,8 +45,8 @@ RUN_OUTPUTS = (
     "config.json", "model.safetensors", "train_state.safetensors", "metrics.jsonl", "summary.json",
     "loss_curves.png", "report.html", "explorer.html", "kl_per_dim.png", "latent.csv", "latent.png",
     "manifold.png", "interpolate_*.png", "interpolate_*.gif", "traverse.png", "attribute.png",
-    "reconstructions.png", "samples.png", "code_usage.png", "prefix_psnr.png", "prior_samples.png", "encoder.onnx",
-    "decoder.onnx",
+    "reconstructions.png", "reconstructions.gif", "samples.png", "code_usage.png", "prefix_psnr.png",
+    "prior_samples.png", "prior_samples.gif", "frame_psnr.png", "encoder.onnx", "decoder.onnx",
     "prior", "tensorboard",
 )  # fmt: skip
 

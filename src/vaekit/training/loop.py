@@ -27,7 +27,7 @@ import torch
 
 from .. import switches
 from ..config import GaussianConfig, RunConfig
-from ..data import ImageDataset, load_configured
+from ..data import ImageDataset, load_run_data
 from ..data.tensors import load_data_tensors
 from ..errors import TrainingDiverged
 from ..evaluation.metrics import evaluate_model, test_metrics
@@ -316,7 +316,7 @@ def _train(
     main = dist.is_main
     switches.flush_denormals() if device.type == "cpu" else None  # before the first parallel op: threads inherit it
     if dataset is None:  # data first: a bad dataset must not cost an existing run its files
-        dataset = load_configured(cfg.data, quiet=not progress)
+        dataset = load_run_data(cfg, quiet=not progress)
     x_train, x_test = load_data_tensors(cfg, device, dataset, for_training=True)
     state = ckpt.read_train_state(run_dir) if resume and (run_dir / ckpt.STATE).is_file() else None
     # before the run directory: a switch that cannot apply leaves it be
