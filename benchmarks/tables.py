@@ -8,6 +8,9 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   results    docs/data/results.json     written by benchmarks/results.py (`vaekit train` + `vaekit evaluate`)
   bench-*    docs/data/bench-*.json     written by `vaekit bench --json` (the part after bench- names the machine)
   tokens1d-* docs/data/tokens1d-*.json  written by benchmarks/tokens1d.py (TiTok and a conv VAE on emoji)
+  video-*    docs/data/video-*.json     written by benchmarks/video.py (video vs image tokenizer, Moving MNIST)
+  grid-*     docs/data/grid-*.json      written by benchmarks/grid.py (the grid tokenizers on MNIST and emoji)
+  study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
 """
 
 from __future__ import annotations
@@ -100,9 +103,94 @@ def tokens1d_table(name: str) -> str:
     return text + f" Measured on {_machine(data['machine'])}.\n"
 
 
+def video_table(name: str) -> str:
+    data = json.loads((DATA / f"{name}.json").read_text())
+    lines = [
+        "| model | tokens per clip | bits per clip | test PSNR (dB, per frame) | SSIM | PSNR frame 0 | PSNR frames "
+        "1-16 | params | epochs | train time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in data["rows"].values():
+        s, p = r["summary"], r["psnr_per_frame"]
+        rest = sum(p[1:]) / max(1, len(p) - 1)
+        lines.append(
+            f"| {r['model']} | {r['tokens_per_clip']:,} | {r['bits_per_clip']:,.0f} | **{r['psnr']:.2f}** | "
+            f"{r['ssim']:.3f} | {p[0]:.2f} | {rest:.2f} | {s['params']:,} | {s['epochs']} | "
+            f"{s['train_seconds'] / 60:.1f} min |"
+        )
+    video = data["rows"].get("video", {}).get("evaluate", {})
+    text = "\n".join(lines) + "\n"
+    if "psnr_first_frame_alone" in video:
+        text += (
+            f"\nThe video tokenizer's frame 0: {video['psnr_per_frame'][0]:.2f} dB in the clip, "
+            f"{video['psnr_first_frame_alone']:.2f} dB fed alone as an image; codebook usage "
+            f"{video['codebook_usage']:.3f}, perplexity {video['perplexity']:,.0f} of 15,360 codes."
+        )
+    return text + f" Measured on {_machine(data['machine'])}.\n"
+
+
+def _codes(m: dict) -> str:
+    if m["kind"] == "fsq":
+        n = 1
+        for v in m["levels"]:
+            n *= v
+        return f"{n:,}"
+    if m["kind"] == "mgvq":
+        return " x ".join([f"{m['codebook_size']:,}"] * m["groups"])
+    return f"{m['codebook_size']:,}"
+
+
+def grid_table(name: str) -> str:
+    data = json.loads((DATA / f"{name}.json").read_text())
+    rows = data["rows"].values()
+    if name == "grid-mnist":
+        lines = [
+            "| model | codes | test mse (per pixel) | test recon (nats) | codebook usage | perplexity | dead codes | "
+            "params |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            e, m = r["evaluate"], r["config"]["model"]
+            lines.append(
+                f"| {r['model']} | {_codes(m)} | {e['mse']:.4f} | {e['recon']:.2f} | **{e['codebook_usage']:.3f}** | "
+                f"{e['perplexity']:.1f} | {e['dead_codes']} | {e['params']:,} |"
+            )
+    else:
+        lines = [
+            "| tokenizer | f | tokens | codes | test psnr (dB) | bicubic at the grid (dB) | ssim | codebook usage | "
+            "params | train time |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            e, m, s = r["evaluate"], r["config"]["model"], r["summary"]
+            side = 64 // m["downsample"]
+            lines.append(
+                f"| {r['model']} | {m['downsample']} | {side}x{side} | {_codes(m)} | **{e['psnr']:.2f}** | "
+                f"{e['psnr_bicubic']:.2f} | {e['ssim']:.3f} | {e['codebook_usage']:.3f} | {e['params']:,} | "
+                f"{s['train_seconds']:.0f} s ({s['epochs']} epochs, {s['engine']['precision']}) |"
+            )
+    return "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
+
+
+def study_table(name: str) -> str:
+    sys.path.insert(0, str(ROOT / "src"))
+    from vaekit.measure.study import StudyConfig, markdown_table
+
+    data = json.loads((DATA / f"{name}.json").read_text())
+    plan = {k: tuple(v) if isinstance(v, list) else v for k, v in data["plan"].items()}
+    table = markdown_table(StudyConfig(**plan), data["remedies"])
+    return table + f"\n\nMeasured on {_machine(data['machine'])}.\n"
+
+
 def render(name: str) -> str:
+    if name.startswith("grid"):
+        return grid_table(name)
+    if name.startswith("study"):
+        return study_table(name)
     if name == "results":
         return results_table()
+    if name.startswith("video"):
+        return video_table(name)
     return tokens1d_table(name) if name.startswith("tokens1d") else bench_table(name)
 
 

@@ -123,14 +123,14 @@ def test_kmeans_init_finds_the_clusters():
 
 
 def test_grouped_vq_splits_channels():
-    gvq = GroupedVQ(8, 6, groups=3, kmeans_init=False).eval()
+    gvq = GroupedVQ((8, 8, 8), 6, kmeans_init=False).eval()
     z = torch.randn(2, 4, 6)
     out = gvq(z)
     assert out.indices.shape == (2, 4, 3)
     for g, q in enumerate(gvq.quantizers):
         torch.testing.assert_close(out.z_q[..., 2 * g : 2 * g + 2], q.codebook[out.indices[..., g]])
     with pytest.raises(ConfigError):
-        GroupedVQ(8, 5, groups=2)
+        GroupedVQ((8, 8), 5)
 
 
 def test_vq_nearest_code_is_found_in_fp32_under_bf16_autocast():

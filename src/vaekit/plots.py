@@ -78,23 +78,32 @@ def kl_bar_chart(kl_per_dim: list[float], path: str | Path, threshold: float = 0
     return save_figure(fig, path)
 
 
-def frame_chart(psnr: list[float], ssim: list[float] | None, path: str | Path, alone: float | None = None) -> Path:
-    """PSNR (and SSIM, on a second axis) by frame index; ``alone``: frame 0's PSNR when it is fed on its own."""
+def quality_chart(
+    xs: list[int],
+    psnr: list[float],
+    ssim: list[float] | None,
+    path: str | Path,
+    xlabel: str,
+    title: str,
+    marker: tuple[float, float, str] | None = None,
+) -> Path:
+    """PSNR (and SSIM, on a second axis) against ``xs`` (frame index, groups used, ...); ``marker``: one more
+    point (x, PSNR, label), e.g. frame 0 fed alone."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    t = np.arange(len(psnr))
-    ax.plot(t, psnr, "o-", color="#4c72b0", label="PSNR")
-    if alone is not None:
-        ax.plot([0], [alone], "x", color="black", markersize=10, label="frame 0 fed alone (an image)")
-    ax.set_xlabel("frame index")
-    ax.set_ylabel("PSNR (dB, mean over clips)")
-    if ssim:
+    ax.plot(xs, psnr, "o-", color="#4c72b0", label="PSNR")
+    if marker is not None:
+        ax.plot([marker[0]], [marker[1]], "x", color="black", markersize=10, label=marker[2])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("PSNR (dB, test mean)")
+    ax.set_xticks(xs)
+    if ssim and all(v is not None for v in ssim):
         ax2 = ax.twinx()
-        ax2.plot(t, ssim, "s--", color="#dd8452", label="SSIM")
+        ax2.plot(xs, ssim, "s--", color="#dd8452", label="SSIM")
         ax2.set_ylabel("SSIM")
         ax2.legend(loc="lower right")
-    ax.legend(loc="upper right")
-    ax.set_title("reconstruction quality by frame")
+    ax.legend(loc="upper left")
+    ax.set_title(title)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -142,11 +151,10 @@ def labeled_grid(
     return save_figure(fig, path)
 
 
-def code_histogram(counts: np.ndarray, path: str | Path) -> Path:
+def code_histogram(counts: list[np.ndarray], path: str | Path) -> Path:
     """How often each code is used, sorted from most to least used, one filled step curve per group (one
     artist per group: a bar per code took 40 s for 15,360 codes)."""
     plt = pyplot()
-    counts = np.atleast_2d(np.asarray(counts))
     fig, ax = plt.subplots(figsize=(8, 3.4))
     for g, c in enumerate(counts):
         used = (c > 0).sum()

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import ConfigError
 from ..evaluation.metrics import evaluate_model
-from ..models import GaussianVAE
+from ..models import GaussianVAE, Tokenizer
 from ..runs.open import Run, open_run
 from ..runs.prior import has_prior, load_prior
 from ..training.prior import sequence_nll, token_sequences
@@ -18,13 +18,31 @@ from .sampling import sample_tokens_images
 
 
 def evaluate_run(
-    run_dir: str | Path, iw_samples: int = 0, device: str = "auto", progress: bool = False, samples: int = 0
+    run_dir: str | Path,
+    iw_samples: int = 0,
+    device: str = "auto",
+    progress: bool = False,
+    samples: int = 0,
+    groups_used: int | None = None,
 ) -> dict[str, Any]:
     """Load a run and evaluate it on its dataset's test split (same binarization as in training). A tokenizer
     run with a token prior also gets ``prior_nll`` and ``loss`` = ``recon`` + ``prior_nll`` (its training loss,
-    recon + quant, moves to ``tokenizer_loss``). ``samples`` > 0 adds ``sample_quality``'s numbers."""
+    recon + quant, moves to ``tokenizer_loss``). ``samples`` > 0 adds ``sample_quality``'s numbers. A
+    multi-group VQ run gets ``groups``: PSNR and SSIM decoded from the first k groups, k = 1 ... G;
+    ``groups_used`` = k makes ``psnr`` and ``ssim`` those of the first k groups."""
     run = open_run(run_dir, device)
     out = evaluate_model(run.model, run.x_test, iw_samples, progress=progress, quality=True)
+    if isinstance(run.model, Tokenizer) and len(run.model.codebook_sizes) > 1:
+        from ..evaluation.metrics import image_quality
+
+        run.model.check_groups_used(groups_used)
+        groups = len(run.model.codebook_sizes)
+        curve = [image_quality(run.model, run.x_test, groups_used=k) for k in range(1, groups + 1)]
+        out["groups"] = {"psnr": [c["psnr"] for c in curve], "ssim": [c.get("ssim") for c in curve]}
+        if groups_used is not None:
+            out |= {"groups_used": groups_used} | curve[groups_used - 1]
+    elif groups_used is not None:
+        raise ConfigError("--groups-used applies to mgvq runs (multi-group VQ)")
     if run.cfg.model.kind != "gaussian" and has_prior(run.path):
         out |= {"tokenizer_loss": out["loss"]} | prior_metrics(run, out["recon"])
     if getattr(run.cfg.model, "nested_dropout", False):  # ordered 1-D tokens: lengths chosen per image

@@ -165,14 +165,18 @@ def attribute_run(
     return res, path
 
 
-def reconstructions(run: Run, out_dir: Path, n: int = 16) -> Path:
+def reconstructions(run: Run, out_dir: Path, n: int = 16, groups_used: int | None = None) -> Path:
     """Originals (top row) above their reconstructions from the posterior mean: ``reconstructions.png``. Clips:
     ``reconstructions.png`` holds a row of frames per clip, input then reconstruction, for up to 4 clips, and
-    ``reconstructions.gif`` plays up to 8 clips (input left, reconstruction right)."""
+    ``reconstructions.gif`` plays up to 8 clips (input left, reconstruction right). ``groups_used``: a
+    multi-group tokenizer decodes from its first k groups."""
     clips = len(run.image_shape) == 4
     n = min(n, 8 if clips else n, run.x_test.shape[0])
     x = run.x_test[:n]
-    recon = run.model.reconstruct(x).cpu().numpy()
+    if groups_used is not None:
+        recon = run.tokenizer.reconstruct(x, groups_used).cpu().numpy()
+    else:
+        recon = run.model.reconstruct(x).cpu().numpy()
     orig = x.reshape(n, *run.image_shape).cpu().numpy()
     if clips:
         pairs = np.stack([orig, recon], 1).reshape(2 * n, *orig.shape[1:])  # input, reconstruction, ...

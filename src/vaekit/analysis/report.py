@@ -154,10 +154,10 @@ def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], 
 
 def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dict[str, Any]) -> Path:
     from ..evaluation.metrics import bicubic_psnr, clip_extras, code_counts
-    from ..plots import code_histogram, frame_chart
+    from ..plots import code_histogram, quality_chart, save_grid
 
     cfg = run.cfg
-    counts = code_counts(run.tokenizer, run.x_test).cpu().numpy()
+    counts = [c.cpu().numpy() for c in code_counts(run.tokenizer, run.x_test)]
     hist = code_histogram(counts, out_dir / "code_usage.png")
     curves = loss_curves(records, out_dir / ckpt.CURVES) if records else None
     recon = reconstructions(run, out_dir)
@@ -188,8 +188,10 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         extras = clip_extras(run.model, run.x_test)
         metrics += [("PSNR of frame 0 (dB): in the clip, and fed alone as an image",
                      f"{quality['psnr_per_frame'][0]:.2f}, {extras['psnr_first_frame_alone']:.2f}")]  # fmt: skip
-        frame_plot = frame_chart(quality["psnr_per_frame"], quality.get("ssim_per_frame"), out_dir / "frame_psnr.png",
-                                 extras["psnr_first_frame_alone"])  # fmt: skip
+        psnr = quality["psnr_per_frame"]
+        frame_plot = quality_chart(list(range(len(psnr))), psnr, quality.get("ssim_per_frame"),
+                                   out_dir / "frame_psnr.png", "frame index", "reconstruction quality by frame",
+                                   (0, extras["psnr_first_frame_alone"], "frame 0 fed alone (an image)"))  # fmt: skip
     bicubic = bicubic_psnr(run.x_test, tuple(cfg.model.input_shape), run.tokenizer.grid)
     metrics += [("PSNR of a bicubic resize to the token grid and back (dB), the yardstick", bicubic)]
     metrics.insert(
@@ -231,6 +233,22 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         "<h2>Codes</h2>",
         _img(hist, "how often each code is used on the test set, most used first"),
     ]
+    groups = len(run.tokenizer.codebook_sizes)
+    if groups > 1:  # multi-group VQ: decoded from the first k groups
+        curve = [image_quality(run.model, run.x_test, groups_used=k) for k in range(1, groups + 1)]
+        ks = list(range(1, groups + 1))
+        chart = quality_chart(ks, [c["psnr"] for c in curve], [c.get("ssim") for c in curve],
+                              out_dir / "groups_psnr.png", "groups used (the first k)",
+                              "decoded from the first k groups")  # fmt: skip
+        x = run.x_test[:8]
+        rows = [x.reshape(len(x), *run.image_shape)] + [run.tokenizer.reconstruct(x, k) for k in ks]
+        strip = save_grid(torch.cat([r.cpu() for r in rows]).numpy(), out_dir / "groups.png", ncol=len(x))
+        metrics += [("PSNR from the first k groups, k = 1 ... G (dB)", " ".join(f"{c['psnr']:.2f}" for c in curve))]
+        parts += [
+            "<h2>Groups, coarse to fine</h2>",
+            _img(strip, "test images (top), then decoded from the first 1, 2, ... G groups (the rest zeros)"),
+            _img(chart, "PSNR and SSIM against the number of groups used"),
+        ]
     if isinstance(cfg.model, TiTokConfig) and cfg.model.nested_dropout:
         from ..evaluation.lengths import adaptive_metrics, prefix_chart
 

@@ -78,7 +78,9 @@ def tokenize_run(
     return atomic_write(out, write), arr.shape
 
 
-def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n: int = 64) -> Path:
+def detokenize_file(
+    run_dir: str | Path, tokens: str | Path, out: str | Path, n: int = 64, groups_used: int | None = None
+) -> Path:
     """Decode the first ``n`` token grids of an .npy file (or of an adaptive .npz: each image from its prefix)
     into one PNG grid (clips: a GIF grid for a .gif name, else a strip of frames per clip)."""
     from .sampling import check_media_name
@@ -121,5 +123,5 @@ def detokenize_file(run_dir: str | Path, tokens: str | Path, out: str | Path, n:
         idx = torch.from_numpy(np.maximum(arr[:n], 0).astype(np.int64)).to(device)  # -1 past a length: dropped
         keep = torch.from_numpy(lengths[:n].astype(np.int64)).to(device)
         return save_grid(model.decode_prefix(idx, keep).cpu().numpy(), out)
-    images = model.detokenize(torch.from_numpy(arr[:n].astype(np.int64)).to(device))
+    images = model.detokenize(torch.from_numpy(arr[:n].astype(np.int64)).to(device), groups_used)
     return save_images(images.cpu().numpy(), out)

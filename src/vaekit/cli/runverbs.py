@@ -32,7 +32,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..analysis.evaluate import evaluate_run
 
     m = evaluate_run(
-        args.run, iw_samples=args.iw_samples, device=args.device, progress=not args.json, samples=args.samples
+        args.run,
+        iw_samples=args.iw_samples,
+        device=args.device,
+        progress=not args.json,
+        samples=args.samples,
+        groups_used=args.groups_used,
     )
     if args.json:
         print(json.dumps(m))
@@ -52,6 +57,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         rows += [("mse", f"{m['mse']:.5f}"), ("codebook usage", f"{m['codebook_usage']:.3f}")]
         rows += [("perplexity", f"{m['perplexity']:.1f}"), ("dead codes", str(m["dead_codes"]))]
     rows += [(k, f"{m[k]:.3f}") for k in ("psnr", "psnr_bicubic", "ssim") if k in m]
+    if "groups" in m:
+        rows.append(("psnr, groups 1 ... G", " ".join(f"{v:.2f}" for v in m["groups"]["psnr"])))
     if "adaptive" in m:
         a = m["adaptive"]
         n_tok = len(a["psnr_at_length"])
@@ -235,7 +242,7 @@ def _attribute(run: Any, out: Path, args: argparse.Namespace) -> None:
 def _recon(run: Any, out: Path, args: argparse.Namespace) -> None:
     from ..analysis.explore import reconstructions, samples
 
-    print(reconstructions(run, out, args.n))
+    print(reconstructions(run, out, args.n, groups_used=args.groups_used))
     if run.cfg.model.kind == "gaussian":
         print(samples(run, out))
 
@@ -274,5 +281,5 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         path, shape = tokenize_run(args.run, args.out, args.split, args.adaptive, args.target_psnr, args.max_loss_db)
         print(f"{path}: tokens of shape {shape}")
     else:
-        print(detokenize_file(args.run, args.tokens, args.out, args.n))
+        print(detokenize_file(args.run, args.tokens, args.out, args.n, args.groups_used))
     return 0

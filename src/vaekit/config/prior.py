@@ -16,6 +16,9 @@ class PriorConfig:
     vocab: int = setting(512, "codes per token (per group for mgvq); from the tokenizer", cli=False, ge=1, le=2**20)
     length: int = setting(49, "tokens per image: h * w (* G for mgvq); from the tokenizer", cli=False, ge=1,
                           le=2**16)  # fmt: skip
+    group_vocab: tuple[int, ...] = setting((), "mgvq with groups of different sizes: codes per group; position t "
+                                           "takes only its group's (t mod G); from the tokenizer", cli=False,
+                                           length=(0, 16), ge=1, le=2**20)  # fmt: skip
     layers: int = setting(4, "transformer blocks", ge=1, le=64)
     heads: int = setting(4, "attention heads per block", ge=1, le=64)
     dim: int = setting(128, "width of the residual stream", ge=1, le=8192)

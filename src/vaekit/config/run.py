@@ -144,7 +144,7 @@ def update(cfg: RunConfig, d: dict[str, Any], origin: str = "config", written_by
                         f"not of {cfg.model.kind}; leave it out or change the model"
                     )
                 raise ConfigError(f"{origin}: unknown setting {sec}.{key}; known: {', '.join(sorted(own))}")
-            setattr(obj, key, coerce(f"{sec}.{key}", value, default_of(own[key])))
+            setattr(obj, key, coerce(f"{sec}.{key}", value, default_of(own[key]), domain_of(own[key]).cast))
     return cfg
 
 

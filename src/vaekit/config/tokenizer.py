@@ -64,11 +64,52 @@ class TokenizerConfig(QuantizedConfig):
 
     kind: str = setting("vq", "model family", flag="model", choices=MODEL_KINDS)
     groups: int = setting(2, "mgvq: codebooks per token", ge=1, le=64)
+    group_codes: tuple[int, ...] = setting((), "mgvq: codes per group, coarse to fine, e.g. 16,64,256 (sets --groups; "
+                                           "default: --groups groups of --codebook-size)", length=(0, 16), ge=2,
+                                           le=2**16, meta="K,K")  # fmt: skip
+    nested_groups: bool = setting(False, "mgvq: train coarse to fine (MGVQ): drop a random suffix of the groups "
+                                  "with --group-drop's probabilities; l2-normalised codes")  # fmt: skip
+    group_drop: tuple[float, ...] = setting((), "mgvq --nested-groups: each group's drop probability, the first 0 "
+                                            "(default 0,0.2,0.3,0.4,...: the paper's)", cast=float, length=(0, 16),
+                                            ge=0, le=1, meta="P,P")  # fmt: skip
+    finetune_epochs: int = setting(0, "mgvq --nested-groups: the last N epochs keep every group (the paper's second "
+                                   "stage)", ge=0, le=10**6)  # fmt: skip
 
     def __post_init__(self) -> None:
         self.preset = self.preset or self.kind  # a tokenizer's architecture is named after its kind
+        if self.group_codes:
+            self.groups = len(self.group_codes)
+
+    @property
+    def group_sizes(self) -> tuple[int, ...]:
+        """Codes per group: ``group_codes``, or ``groups`` times ``codebook_size``."""
+        return tuple(self.group_codes) or (self.codebook_size,) * self.groups
+
+    @property
+    def mgvq_paper(self) -> bool:
+        """MGVQ as the paper builds it (grouped 1x1 convolutions around the quantizer, l2-normalised codes): a run
+        with ``group_codes`` or ``nested_groups``. Without either, the earlier layout of G equal codebooks."""
+        return self.kind == "mgvq" and (bool(self.group_codes) or self.nested_groups)
+
+    @property
+    def drop_probs(self) -> tuple[float, ...]:
+        """Each group's drop probability in nested training (all 0 without ``nested_groups``)."""
+        if not self.nested_groups:
+            return (0.0,) * self.groups
+        return tuple(self.group_drop) or tuple(0.0 if g == 0 else 0.1 * (g + 1) for g in range(self.groups))
 
     def validate(self) -> None:
+        if self.group_codes:  # the settings may have been set one by one since construction
+            self.groups = len(self.group_codes)
         super().validate()
         if self.kind == "mgvq" and self.code_dim % self.groups:
-            raise ConfigError(f"model.code_dim {self.code_dim} must split evenly into {self.groups} groups")
+            near = max(self.groups, self.code_dim // self.groups * self.groups)
+            raise ConfigError(f"model.code_dim {self.code_dim} must split evenly into {self.groups} groups, e.g. "
+                              f"--code-dim {near}")  # fmt: skip
+        if self.group_drop and len(self.group_drop) != self.groups:
+            n = len(self.group_drop)
+            raise ConfigError(f"--group-drop needs one probability per group ({self.groups}), got {n}")
+        if self.group_drop and self.group_drop[0] != 0:
+            raise ConfigError("--group-drop: the first group is never dropped; start the list with 0")
+        if (self.group_drop or self.finetune_epochs) and not self.nested_groups:
+            raise ConfigError("--group-drop and --finetune-epochs shape nested training; add --nested-groups")

@@ -34,6 +34,8 @@ class EvaluateSettings:
     iw_samples: int = setting(0, "K for the importance-weighted NLL, e.g. 1000 (0 = off); batched, any K fits",
                               ge=0, le=10**6)  # fmt: skip
     samples: int = setting(0, "N: add the fid of N samples against the test set (and its floor)", ge=0, le=10**5)
+    groups_used: int | None = setting(None, "mgvq: decode from the first k groups only (the rest zeros)", cast=int,
+                                      ge=1, le=64)  # fmt: skip
 
 
 @dataclass
@@ -79,6 +81,8 @@ class AttributeSettings:
 @dataclass
 class ReconSettings:
     n: int = setting(16, "test images to reconstruct", ge=1, le=1000)
+    groups_used: int | None = setting(None, "mgvq: decode from the first k groups only (the rest zeros)", cast=int,
+                                      ge=1, le=64)  # fmt: skip
 
 
 @dataclass
@@ -94,6 +98,8 @@ class TokenizeSettings:
 @dataclass
 class DetokenizeSettings:
     n: int = setting(64, "decode at most this many token grids", ge=1, le=10000)
+    groups_used: int | None = setting(None, "mgvq: decode from the first k groups only (the rest zeros)", cast=int,
+                                      ge=1, le=64)  # fmt: skip
 
 
 @dataclass

@@ -99,29 +99,37 @@ def eval_batch(x: Tensor, batch_size: int = 0) -> int:
     return batch_size or max(1, min(1000, 2**20 // max(1, x[0].numel())))
 
 
-def code_counts(model, x: Tensor, batch_size: int = 0) -> Tensor:
-    """How often each code is used on ``x``: (G, K) counts (G = 1 except for multi-group VQ)."""
+def code_counts(model, x: Tensor, batch_size: int = 0) -> list[Tensor]:
+    """How often each code is used on ``x``: one (K_g,) count per codebook (G of them for multi-group VQ,
+    whose codebooks may differ in size)."""
     model.eval()
     batch_size = eval_batch(x, batch_size)
-    k = model.codebook_size
-    counts = torch.zeros(0, k, dtype=torch.int64, device=x.device)
+    sizes = model.codebook_sizes
+    counts = [torch.zeros(k, dtype=torch.int64, device=x.device) for k in sizes]
     for i in range(0, x.shape[0], batch_size):
         idx = model.tokenize(x[i : i + batch_size])
-        idx = idx.reshape(-1, idx.shape[-1]) if model.cfg.kind == "mgvq" else idx.reshape(-1, 1)
-        c = torch.stack([torch.bincount(idx[:, g], minlength=k) for g in range(idx.shape[1])])
-        counts = c if counts.numel() == 0 else counts + c
+        idx = idx.reshape(-1, len(sizes))
+        for g, k in enumerate(sizes):
+            counts[g] += torch.bincount(idx[:, g], minlength=k)
     return counts
 
 
-def usage_stats(counts: Tensor) -> dict[str, Any]:
-    """codebook_usage (fraction of codes used at least once), perplexity (exp entropy), dead_codes; mean over groups."""
-    p = counts.double() / counts.sum(1, keepdim=True)
-    entropy = -(p * torch.log(p.clamp(min=1e-30))).sum(1)
-    return {
-        "codebook_usage": (counts > 0).double().mean().item(),
-        "perplexity": torch.exp(entropy).mean().item(),
-        "dead_codes": int((counts == 0).sum().item()),
+def usage_stats(counts: list[Tensor]) -> dict[str, Any]:
+    """codebook_usage (fraction of codes used at least once), perplexity (exp entropy), dead_codes (a sum);
+    the usage and perplexity are means over groups, and each group's are listed for multi-group VQ."""
+    used = [(c > 0).double().mean().item() for c in counts]
+    ppl = []
+    for c in counts:
+        p = c.double() / c.sum()
+        ppl.append(torch.exp(-(p * torch.log(p.clamp(min=1e-30))).sum()).item())
+    out: dict[str, Any] = {
+        "codebook_usage": sum(used) / len(used),
+        "perplexity": sum(ppl) / len(ppl),
+        "dead_codes": int(sum((c == 0).sum().item() for c in counts)),
     }
+    if len(counts) > 1:
+        out |= {"codebook_usage_per_group": used, "perplexity_per_group": ppl}
+    return out
 
 
 @torch.no_grad()
@@ -150,18 +158,20 @@ def psnr_per_image(rec: Tensor, ref: Tensor) -> Tensor:
     return 10.0 * torch.log10(1.0 / mse)
 
 
-def image_quality(model, x: Tensor, batch_size: int = 0) -> dict[str, Any]:
+def image_quality(model, x: Tensor, batch_size: int = 0, groups_used: int | None = None) -> dict[str, Any]:
     """Reconstructions from the posterior mean (the codes, for a tokenizer) against ``x`` (N, P) in [0, 1]:
     ``psnr`` (dB, 10 log10(1 / MSE) per image, then the mean) and ``ssim`` (Wang et al. 2004, Gaussian window
     11 / sigma 1.5 as torchmetrics computes it, narrowed to the image for images under 11 pixels; per image,
     then the mean; colour: over the three channels). Clips are measured frame by frame: the means over frames
-    and clips, and ``psnr_per_frame`` / ``ssim_per_frame``, the mean over clips at each frame index."""
+    and clips, and ``psnr_per_frame`` / ``ssim_per_frame``, the mean over clips at each frame index.
+    ``groups_used``: a multi-group tokenizer decodes from its first k groups."""
     model.eval()
     batch_size = eval_batch(x, batch_size)
     psnr, ssim = [], []
     frames = 0
     for i in range(0, x.shape[0], batch_size):
-        rec = model.reconstruct(x[i : i + batch_size]).float()  # (B, H, W[, 3]), or clips (B, T, H, W, C)
+        xb = x[i : i + batch_size]
+        rec = (model.reconstruct(xb) if groups_used is None else model.reconstruct(xb, groups_used)).float()
         ref = x[i : i + batch_size].reshape(rec.shape).float()
         if rec.dim() == 5:  # clips: their frames, as images
             frames = rec.shape[1]

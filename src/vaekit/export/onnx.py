@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arch import downsample_factor
-from ..config import TiTokConfig
+from ..config import TiTokConfig, TokenizerConfig, VideoConfig
 from ..errors import ConfigError
 from .onnx_graph import Graph, mean_image, write_models
 from .portable import NumpyTokenizer, NumpyVAE, read_run
@@ -37,6 +37,9 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install 'vaekit[onnx]'") from None
     cfg, params = read_run(run_dir)
+    if isinstance(cfg, VideoConfig) or (isinstance(cfg, TokenizerConfig) and cfg.mgvq_paper):
+        what = "video tokenizers" if isinstance(cfg, VideoConfig) else "nested / unequal multi-group VQ"
+        raise ConfigError(f"vaekit export does not write {what} yet; their runs open, evaluate and decode in vaekit")
     if isinstance(cfg, TiTokConfig):
         from .onnx_titok import export_titok
 

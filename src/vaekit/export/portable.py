@@ -185,8 +185,9 @@ class NumpyTokenizer:
     """A conv tokenizer (vq / fsq / mgvq) on NumPy arrays: images <-> integer tokens."""
 
     def __init__(self, cfg: ModelConfig, params: dict[str, np.ndarray]):
-        if not isinstance(cfg, TokenizerConfig):
-            raise RunError(f"NumpyTokenizer reads vq / fsq / mgvq runs; this run is a {cfg.kind} model")
+        if not isinstance(cfg, TokenizerConfig) or cfg.mgvq_paper:
+            what = "nested / unequal mgvq" if isinstance(cfg, TokenizerConfig) else cfg.kind
+            raise ConfigError(f"NumpyTokenizer reads vq / fsq / mgvq runs of G equal groups; this run is {what}")
         self.cfg = cfg
         self.params = {k: v.astype(np.float32, copy=False) for k, v in params.items()}
         d = len(cfg.levels) if cfg.kind == "fsq" else cfg.code_dim

@@ -41,10 +41,11 @@ from ..models import GaussianVAE, build_model, preset_config
 from ..plots import pyplot, save_figure
 from ..runs import checkpoint as ckpt
 from ..runs.session import RunSession
-from ..switches import resolve_device
+from ..switches import detect, resolve_device
 from ..training.loop import train
 from ..training.step import supports
 from ..training.sweep import SWEEP_JSON, SWEEP_STATE, point_name, resume_sweep, sweep
+from .compare import machine_info
 
 PLAN = "plan.json"
 STUDY_JSON = "study.json"
@@ -211,7 +212,11 @@ def _study(
     rows = _evaluate(cfg, groups, out_dir, dataset, progress, overwrite and not resume, say)
     remedies = _aggregate(rows)
     table = markdown_table(cfg, remedies)
-    atomic_write_json(out_dir / STUDY_JSON, {"plan": _plan_dict(cfg), "remedies": remedies, "models": rows})
+    device = resolve_device(cfg.device)
+    machine = machine_info(device, detect(device))
+    atomic_write_json(
+        out_dir / STUDY_JSON, {"plan": _plan_dict(cfg), "remedies": remedies, "models": rows, "machine": machine}
+    )
     atomic_write(out_dir / STUDY_MD, lambda tmp: tmp.write_text(table + "\n"))
     study_chart(remedies, rows, out_dir / STUDY_PNG, units=_latent_dim(cfg))
     return StudyResult(out_dir, rows, remedies, table)

@@ -53,8 +53,9 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
             self.quantizer = VectorQuantizer(cfg.codebook_size, cfg.code_dim, cosine=cosine, **vq_kw)
             d = cfg.code_dim
         else:
-            groups = getattr(cfg, "groups", 1)
-            self.quantizer = GroupedVQ(cfg.codebook_size, cfg.code_dim, groups, **vq_kw)
+            assert isinstance(cfg, TokenizerConfig)
+            paper = cfg.mgvq_paper  # l2-normalised codes, and nested training where asked
+            self.quantizer = GroupedVQ(cfg.group_sizes, cfg.code_dim, drop=cfg.drop_probs, cosine=paper, **vq_kw)
             d = cfg.code_dim
         self.code_dim = d
         self.generator: torch.Generator | None = None  # set by the trainer: k-means and restarts draw from it
@@ -79,20 +80,37 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
 
     @property
     def codebook_size(self) -> int:
-        """Codes per codebook (per group for mgvq)."""
+        """Codes per codebook (for mgvq: the largest group's; ``codebook_sizes`` has each group's)."""
+        return max(self.codebook_sizes)
+
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        """Codes per codebook: one entry, or one per group for mgvq."""
         q = self.quantizer
-        return q.codebook_size if isinstance(q, FSQ) else self.cfg.codebook_size
+        if isinstance(q, GroupedVQ):
+            return q.sizes
+        return (q.codebook_size if isinstance(q, FSQ) else self.cfg.codebook_size,)
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the trainer before each epoch (0-based) of ``epochs``: nested multi-group VQ keeps every
+        group in its last ``finetune_epochs`` (the paper's second stage)."""
+        q, cfg = self.quantizer, self.cfg
+        if isinstance(q, GroupedVQ) and isinstance(cfg, TokenizerConfig) and cfg.nested_groups:
+            q.nested = epoch < epochs - cfg.finetune_epochs
 
     def mean_image(self, out: Tensor) -> Tensor:
         """Decoder output -> expected image in [0, 1], shaped (B, *input_shape)."""
         img = torch.sigmoid(out) if self.cfg.likelihood == "bernoulli" else out.clamp(0, 1)
         return img.reshape(-1, *self.cfg.input_shape)
 
-    def _quantize(self, z_e: Tensor):
+    def _quantize(self, z_e: Tensor, groups_used: int | None = None):
         if self.cfg.quantizer != "fsq":
             for q in self.quantizer.modules():
-                if isinstance(q, VectorQuantizer):
+                if isinstance(q, VectorQuantizer | GroupedVQ):
                     q.generator = self.generator
+        if groups_used is not None:
+            assert isinstance(self.quantizer, GroupedVQ)
+            return self.quantizer(z_e, groups_used)
         return self.quantizer(z_e)
 
     def forward(self, x: Tensor) -> TokenizerOutput:
@@ -106,33 +124,49 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
         self.eval()
         return self._quantize(self.encode(x)).indices
 
-    def codes(self, indices: Tensor) -> Tensor:
-        """Tokens -> (B, h, w, D) code vectors."""
+    def codes(self, indices: Tensor, groups_used: int | None = None) -> Tensor:
+        """Tokens -> (B, h, w, D) code vectors (mgvq: groups from ``groups_used`` on are zeros)."""
         q = self.quantizer
         if isinstance(q, FSQ):
             return q.indices_to_codes(indices)
         if isinstance(q, VectorQuantizer):
             return q.vectors()[indices]
-        return torch.cat([vq.vectors()[indices[..., g]] for g, vq in enumerate(q.vqs)], -1)
+        return q.codes(indices, groups_used)
 
     @torch.no_grad()
-    def detokenize(self, indices: Tensor) -> Tensor:
-        """Tokens -> (B, *input_shape) images in [0, 1]."""
+    def detokenize(self, indices: Tensor, groups_used: int | None = None) -> Tensor:
+        """Tokens -> (B, *input_shape) images in [0, 1]; mgvq: from the first ``groups_used`` groups only."""
         self.eval()
         self.check_tokens(indices)
-        return self.mean_image(self.decode(self.codes(indices)))
+        return self.mean_image(self.decode(self.codes(indices, self.check_groups_used(groups_used))))
 
     def check_tokens(self, indices: Tensor) -> None:
-        """A one-line ConfigError unless every token is a code index."""
-        n = self.codebook_size
-        if indices.min() < 0 or indices.max() >= n:
-            raise ConfigError(f"tokens must lie in [0, {n}), found [{int(indices.min())}, {int(indices.max())}]")
+        """A one-line ConfigError unless every token is a code index (of its group's codebook, for mgvq)."""
+        sizes = self.codebook_sizes
+        parts = [indices[..., g] for g in range(len(sizes))] if len(sizes) > 1 else [indices]
+        for g, (n, part) in enumerate(zip(sizes, parts, strict=True)):
+            if part.numel() and (part.min() < 0 or part.max() >= n):
+                where = f" in group {g + 1}" if len(sizes) > 1 else ""
+                raise ConfigError(f"tokens must lie in [0, {n}){where}, found [{int(part.min())}, {int(part.max())}]")
+
+    def check_groups_used(self, groups_used: int | None) -> int | None:
+        """``groups_used`` as given when this tokenizer has that many groups (a one-line ConfigError if not)."""
+        if groups_used is None:
+            return None
+        groups = len(self.codebook_sizes)
+        if not isinstance(self.quantizer, GroupedVQ) or not 1 <= groups_used <= groups:
+            what = f"1 ... {groups}" if isinstance(self.quantizer, GroupedVQ) else "mgvq runs (multi-group VQ)"
+            raise ConfigError(f"--groups-used applies to {what}; got {groups_used}")
+        return groups_used
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """(B, P) -> (B, *input_shape) reconstructions in [0, 1]."""
+    def reconstruct(self, x: Tensor, groups_used: int | None = None) -> Tensor:
+        """(B, P) -> (B, *input_shape) reconstructions in [0, 1]; mgvq: from the first ``groups_used`` groups."""
         self.eval()
-        return self.mean_image(self(x).logits)
+        if groups_used is None:
+            return self.mean_image(self(x).logits)
+        q = self._quantize(self.encode(x), self.check_groups_used(groups_used))
+        return self.mean_image(self.decode(q.z_q))
 
 
 class ConvTokenizer(Tokenizer):
@@ -151,6 +185,9 @@ class ConvTokenizer(Tokenizer):
         # vanishes and whole channels freeze on one level.
         self.encoder = build(tokenizer_encoder(cfg, d))
         self.decoder = build(tokenizer_decoder(cfg, d))
+        if cfg.mgvq_paper:  # MGVQ: a grouped 1x1 convolution before and after the quantizer
+            self.quant_conv = nn.Conv2d(d, d, 1, groups=cfg.groups)
+            self.post_quant_conv = nn.Conv2d(d, d, 1, groups=cfg.groups)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -167,8 +204,14 @@ class ConvTokenizer(Tokenizer):
     def encode(self, x: Tensor) -> Tensor:
         """(B, P) channel-last pixels -> (B, h, w, D) encoder output."""
         img = x.reshape(x.shape[0], *self.hwc).permute(0, 3, 1, 2)  # (B, C, H, W)
-        return self.encoder(img).permute(0, 2, 3, 1)
+        z = self.encoder(img)
+        if self.cfg.mgvq_paper:
+            z = self.quant_conv(z)
+        return z.permute(0, 2, 3, 1)
 
     def decode(self, z_q: Tensor) -> Tensor:
         """(B, h, w, D) codes -> (B, P) decoder output, channel-last."""
-        return self.decoder(z_q.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(z_q.shape[0], -1)
+        z = z_q.permute(0, 3, 1, 2)
+        if self.cfg.mgvq_paper:
+            z = self.post_quant_conv(z)
+        return self.decoder(z).permute(0, 2, 3, 1).reshape(z_q.shape[0], -1)

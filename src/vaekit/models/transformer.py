@@ -11,6 +11,9 @@ index is predicted given every earlier position and the earlier groups of the sa
 exact factorisation p(tokens) = prod_t p(t_i | t_<i), and with it an exact ``log_prob``, at the price of a
 G times longer sequence (7 x 7 x 2 = 98 for MNIST); grouped heads that predict a position's G indices at once
 would have to assume them independent given the past. The position embedding tells the groups apart.
+Groups of different sizes (16, 64, 256 codes) share one vocabulary of the largest size, and position t may
+only take the codes of its group (t mod G): the head's other logits are -inf there, so each conditional is a
+distribution over exactly its group's codes and the factorisation, and ``log_prob``, stay exact.
 
 The first input is a start token: one learned vector, or with ``classes`` > 0 one per class (a class-
 conditional prior; the label picks the start token).
@@ -72,6 +75,11 @@ class TokenTransformer(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
         self.ln = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, cfg.vocab)
+        allowed = None
+        if cfg.group_vocab:  # (T, vocab): the codes position t may take (its group's)
+            sizes = torch.tensor(cfg.group_vocab)[torch.arange(cfg.length) % len(cfg.group_vocab)]
+            allowed = torch.arange(cfg.vocab)[None, :] < sizes[:, None]
+        self.register_buffer("allowed", allowed, persistent=False)
         self.apply(self._init)
         nn.init.normal_(self.pos, std=0.02)
         for blk in self.modules():  # GPT-2: residual projections scaled down with depth
@@ -105,7 +113,13 @@ class TokenTransformer(nn.Module):
         x = torch.cat([self._start(b, labels, tokens.device), self.tok(tokens[:, :-1])], 1) + self.pos[:t]
         for blk in self.blocks:
             x, _ = blk(x)
-        return self.head(self.ln(x))
+        return self._only_allowed(self.head(self.ln(x)), slice(0, t))
+
+    def _only_allowed(self, logits: Tensor, positions: slice | int) -> Tensor:
+        """``logits`` (..., vocab) at ``positions``, -inf where a position's group has no such code."""
+        if self.allowed is None:
+            return logits
+        return logits.masked_fill(~self.allowed[positions], float("-inf"))
 
     def log_prob(self, tokens: Tensor, labels: Tensor | None = None) -> Tensor:
         """(B, T) tokens -> (B,) log p(tokens) in nats."""
@@ -148,7 +162,7 @@ class TokenTransformer(nn.Module):
                 logits, kv = self._step(x + self.pos[i], kv)
             else:
                 logits, _ = self._step(seq + self.pos[: i + 1], None)
-            out[:, i] = _draw(logits.float() / temperature, top_k, generator)
+            out[:, i] = _draw(self._only_allowed(logits.float(), i) / temperature, top_k, generator)
             x = self.tok(out[:, i : i + 1])  # (n, 1, dim)
             seq = torch.cat([seq, x], 1)
         return out

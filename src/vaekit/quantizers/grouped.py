@@ -1,6 +1,14 @@
 """Multi-group vector quantisation: the channel vector is split into G groups, each with its own codebook.
 
-A token is a G-tuple of indices, so G codebooks of K codes express K^G combinations with G*K vectors.
+A token is a G-tuple of indices, so G codebooks of K codes express K^G combinations with G*K vectors. The
+codebooks may differ in size (``sizes``: the lecture's 16, 64, 256, coarse to fine).
+
+Nested training (MGVQ, Jia et al. 2025, arXiv 2507.07997; reference code MKJia/MGVQ,
+``efficientvit/models/tokenizer/mgvq.py``): at each training step one uniform draw u decides, for every image
+of the batch alike as in the reference code, how many groups are kept: group g >= 1 is dropped when u < p_g
+for it or any earlier group, so what is dropped is always a suffix; a dropped group's codes are zeros and it
+adds no loss. The first groups must then carry the coarse image. ``groups_used = k`` decodes from the first k
+groups the same way (the rest zeros).
 """
 
 from __future__ import annotations
@@ -13,30 +21,49 @@ from .vq import VectorQuantizer, VQOutput
 
 
 class GroupedVQ(nn.Module):
-    """Quantise (B, ..., D) by splitting D into ``groups`` equal parts, one VectorQuantizer per part."""
+    """Quantise (B, ..., D) by splitting D into ``len(sizes)`` equal parts, one VectorQuantizer of ``sizes[g]``
+    codes per part."""
 
-    def __init__(self, num_codes: int, dim: int, groups: int, **vq_kwargs):
+    def __init__(self, sizes: tuple[int, ...], dim: int, drop: tuple[float, ...] = (), **vq_kwargs):
         super().__init__()
+        groups = len(sizes)
         if groups < 1 or dim % groups:
             raise ConfigError(f"the code dimension {dim} must split evenly into {groups} groups")
-        self.groups, self.dim = groups, dim
-        self.quantizers = nn.ModuleList(VectorQuantizer(num_codes, dim // groups, **vq_kwargs) for _ in range(groups))
-
-    @property
-    def num_codes(self) -> int:
-        return self.vqs[0].num_codes
+        self.groups, self.dim, self.sizes = groups, dim, tuple(sizes)
+        self.drop = tuple(drop) or (0.0,) * groups
+        self.nested = any(p > 0 for p in self.drop)  # the trainer turns it off for the fine-tuning epochs
+        self.quantizers = nn.ModuleList(VectorQuantizer(k, dim // groups, **vq_kwargs) for k in sizes)
+        self.generator: torch.Generator | None = None  # the draw of kept groups comes from it when set
 
     @property
     def vqs(self) -> list[VectorQuantizer]:
         """The per-group quantizers, typed."""
         return [q for q in self.quantizers if isinstance(q, VectorQuantizer)]
 
-    def forward(self, z_e: Tensor) -> VQOutput:
-        outs = [q(part) for q, part in zip(self.quantizers, z_e.chunk(self.groups, dim=-1), strict=True)]
+    def kept_groups(self, device: torch.device) -> int:
+        """How many groups this training step keeps: G, or fewer under nested training (a suffix is dropped)."""
+        if not (self.training and self.nested):
+            return self.groups
+        u = torch.rand((), generator=self.generator, device=device).item()
+        dropped = [g for g in range(1, self.groups) if u < max(self.drop[1 : g + 1])]
+        return dropped[0] if dropped else self.groups
+
+    def forward(self, z_e: Tensor, groups_used: int | None = None) -> VQOutput:
+        keep = self.kept_groups(z_e.device) if groups_used is None else groups_used
+        parts = z_e.chunk(self.groups, dim=-1)
+        outs = [q(part) for q, part in zip(self.quantizers[:keep], parts[:keep], strict=True)]
+        zeros = [torch.zeros_like(part) for part in parts[keep:]]
+        unused = [torch.zeros(part.shape[:-1], dtype=torch.long, device=z_e.device) for part in parts[keep:]]
         return VQOutput(
-            torch.cat([o.z_q for o in outs], -1),
-            torch.stack([o.indices for o in outs], -1),  # (B, ..., G)
+            torch.cat([o.z_q for o in outs] + zeros, -1),
+            torch.stack([o.indices for o in outs] + unused, -1),  # (B, ..., G)
             sum(o.loss for o in outs),
             sum(o.commitment for o in outs),
             sum(o.codebook for o in outs),
         )
+
+    def codes(self, indices: Tensor, groups_used: int | None = None) -> Tensor:
+        """(B, ..., G) tokens -> (B, ..., D) code vectors; groups from ``groups_used`` on are zeros."""
+        keep = self.groups if groups_used is None else groups_used
+        parts = [vq.vectors()[indices[..., g]] for g, vq in enumerate(self.vqs)]
+        return torch.cat([p if g < keep else torch.zeros_like(p) for g, p in enumerate(parts)], -1)

@@ -241,6 +241,8 @@ class Trainer:
         lr = lr_at_epoch(epoch, self.cfg.train)
         optim.set_lr(self.optimizer, lr)
         self.alpha = dvae_alpha(epoch, self.cfg.model)
+        if self.tokenizer:
+            self.model.start_epoch(epoch, self.cfg.train.epochs)  # type: ignore[union-attr]
         stats = run_epoch(
             self.x_train,
             [Stream(self.gen, self.cfg.loss)],

@@ -60,6 +60,7 @@ def prior_config_for(tokenizer: Tokenizer, base: PriorConfig, classes: int) -> P
     return PriorConfig(
         vocab=tokenizer.codebook_size,
         length=math.prod(tokenizer.token_shape),
+        group_vocab=sizes if len(set(sizes := tokenizer.codebook_sizes)) > 1 else (),
         layers=base.layers,
         heads=base.heads,
         dim=base.dim,

@@ -1,0 +1,129 @@
+"""Multi-group VQ as the MGVQ paper builds it: groups of different sizes, nested (suffix) masking, decoding from
+the first k groups, and a token prior whose factorisation stays exact over unequal vocabularies."""
+
+import itertools
+import json
+
+import pytest
+import torch
+
+from vaekit.cli import main
+from vaekit.config import TokenizerConfig
+from vaekit.config.prior import PriorConfig
+from vaekit.errors import ConfigError
+from vaekit.models import build_model
+from vaekit.models.transformer import TokenTransformer
+from vaekit.quantizers import GroupedVQ
+
+
+def test_nested_masking_drops_only_suffixes_at_the_stated_rates():
+    q = GroupedVQ((4, 8, 16, 32), 8, drop=(0.0, 0.2, 0.3, 0.4)).train()
+    q.generator = torch.Generator().manual_seed(0)
+    z = torch.randn(5, 3, 8)
+    kept = []
+    for _ in range(400):
+        out = q(z)
+        parts = out.z_q.chunk(4, dim=-1)
+        k = next((g for g, p in enumerate(parts) if not p.abs().sum()), 4)  # the first all-zero group
+        assert all(p.abs().sum() > 0 for p in parts[:k]) and all(not p.abs().sum() for p in parts[k:])  # a suffix
+        kept.append(k)
+    freq = torch.bincount(torch.tensor(kept), minlength=5)[1:] / len(kept)
+    # u < 0.2 keeps 1 group, 0.2 <= u < 0.3 keeps 2, 0.3 <= u < 0.4 keeps 3, else all 4
+    assert torch.allclose(freq, torch.tensor([0.2, 0.1, 0.1, 0.6]), atol=0.06), freq
+    q.eval()
+    assert all(p.abs().sum() > 0 for p in q(z).z_q.chunk(4, dim=-1))  # evaluation keeps every group
+
+
+def _mgvq(**kw):
+    torch.manual_seed(0)
+    cfg = TokenizerConfig(kind="mgvq", input_shape=(16, 16), width=8, code_dim=6, **kw)
+    return build_model(cfg).eval()
+
+
+def test_decoding_from_all_groups_is_full_decoding_and_unequal_tokens_round_trip():
+    m = _mgvq(group_codes=(4, 8, 16), nested_groups=True)
+    x = torch.rand(3, 256)
+    assert torch.equal(m.reconstruct(x, 3), m.reconstruct(x))
+    assert not torch.equal(m.reconstruct(x, 1), m.reconstruct(x))
+    tokens = m.tokenize(x)  # (B, h, w, G)
+    assert tokens.shape == (3, 4, 4, 3)
+    for g, k in enumerate((4, 8, 16)):
+        assert 0 <= tokens[..., g].min() and tokens[..., g].max() < k
+    assert torch.allclose(m.detokenize(tokens), m.reconstruct(x), atol=1e-6)
+    assert torch.allclose(m.detokenize(tokens, 2), m.reconstruct(x, 2), atol=1e-6)
+    bad = tokens.clone()
+    bad[0, 0, 0, 0] = 4  # valid in groups 2 and 3, not in group 1 (4 codes)
+    with pytest.raises(ConfigError, match="in group 1"):
+        m.detokenize(bad)
+    with pytest.raises(ConfigError, match="1 ... 3"):
+        m.reconstruct(x, 4)
+
+
+def test_fine_tuning_epochs_keep_every_group():
+    m = _mgvq(group_codes=(4, 8), nested_groups=True, finetune_epochs=2)
+    for epoch, nested in ((0, True), (2, True), (3, False), (4, False)):
+        m.start_epoch(epoch, 5)
+        assert m.quantizer.nested is nested
+
+
+def test_the_prior_over_unequal_groups_is_an_exact_distribution():
+    """With group sizes 2, 3, 4 on one grid position, the 24 sequences' probabilities sum to 1, and samples
+    take each position's codes only from its group."""
+    torch.manual_seed(0)
+    prior = TokenTransformer(PriorConfig(vocab=4, length=6, group_vocab=(2, 3, 4), layers=1, heads=2, dim=16)).eval()
+    seqs = torch.tensor(list(itertools.product(range(2), range(3), range(4))))  # (24, 3): one position
+    with torch.no_grad():
+        # two positions: sum over the first, fix the second to each of its 24 values, check the marginal sums
+        first = prior.log_prob(torch.cat([seqs, torch.zeros_like(seqs)], 1)).exp()
+        both = torch.stack([prior.log_prob(torch.cat([seqs, s.expand(24, 3)], 1)).exp().sum() for s in seqs])
+    assert both.sum().item() == pytest.approx(1.0, abs=1e-5)
+    assert 0 < first.sum() < 1
+    draws = prior.generate(200, generator=torch.Generator().manual_seed(1))
+    for g, k in enumerate((2, 3, 4)):
+        assert draws[:, g::3].max() < k
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--group-drop", "0,0.5"], "add --nested-groups"),
+        (["--nested-groups", "--group-codes", "4,8,16", "--group-drop", "0,0.5"], "--code-dim 63"),
+        (["--nested-groups", "--group-codes", "4,8,16", "--code-dim", "6", "--group-drop", "0,0.5"], "per group (3)"),
+        (["--nested-groups", "--group-codes", "4,8", "--group-drop", "0.1,0.5"], "start the list with 0"),
+        (["--finetune-epochs", "1"], "add --nested-groups"),
+    ],
+)
+def test_nested_settings_that_cannot_apply_are_one_line(args, message, tmp_path, blob_npz, capsys):
+    base = ["train", "--model", "mgvq", "--dataset", str(blob_npz), "--out", str(tmp_path / "r"), "--quiet"]
+    assert main([*base, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_nested_mgvq_end_to_end(tmp_path, blob_npz, capsys):
+    run = tmp_path / "mgvq"
+    args = ["train", "--model", "mgvq", "--dataset", str(blob_npz), "--group-codes", "4,8,16", "--nested-groups",
+            "--finetune-epochs", "1", "--epochs", "2", "--code-dim", "6", "--width", "8", "--precision", "fp32",
+            "--out", str(run), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert (run / "groups.png").exists() and "Groups, coarse to fine" in (run / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json", "--groups-used", "1"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert len(m["groups"]["psnr"]) == 3 and m["psnr"] == pytest.approx(m["groups"]["psnr"][0])
+    assert len(m["codebook_usage_per_group"]) == 3
+    assert main(["recon", str(run), "--groups-used", "2", "--out", str(tmp_path / "r")]) == 0
+    assert main(["tokenize", str(run), "--out", str(tmp_path / "t.npy")]) == 0
+    assert main(["detokenize", str(run), str(tmp_path / "t.npy"), "--groups-used", "1", "--out",
+                 str(tmp_path / "d.png")]) == 0  # fmt: skip
+    assert main(["prior", str(run), "--epochs", "1", "--layers", "1", "--dim", "16", "--heads", "2", "--quiet"]) == 0
+    assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    capsys.readouterr()
+    for bad, message in [
+        (["evaluate", str(run), "--groups-used", "4"], "1 ... 3"),
+        (["export", str(run), "--out", str(tmp_path / "x")], "does not write nested"),
+    ]:
+        assert main(bad) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
