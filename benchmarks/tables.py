@@ -10,6 +10,7 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   tokens1d-* docs/data/tokens1d-*.json  written by benchmarks/tokens1d.py (TiTok and a conv VAE on emoji)
   video-*    docs/data/video-*.json     written by benchmarks/video.py (video vs image tokenizer, Moving MNIST)
   grid-*     docs/data/grid-*.json      written by benchmarks/grid.py (the grid tokenizers on MNIST and emoji)
+  mgvq-*     docs/data/mgvq-*.json      written by benchmarks/mgvq.py (nested multi-group VQ on emoji)
   study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
 """
 
@@ -172,6 +173,32 @@ def grid_table(name: str) -> str:
     return "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
 
 
+def mgvq_table(name: str) -> str:
+    import math
+
+    data = json.loads((DATA / f"{name}.json").read_text())
+    lines = [
+        "| model | codes per group | bits per token | PSNR from group 1 | groups 1-2 | all groups (dB) | SSIM (all) | "
+        "codebook usage per group | params | train time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in data["rows"].values():
+        e, m, s = r["evaluate"], r["config"]["model"], r["summary"]
+        if m["kind"] == "fsq":
+            sizes, psnr = [math.prod(m["levels"])], [None, None, e["psnr"]]
+            usage = f"{e['codebook_usage']:.3f}"
+        else:
+            sizes, psnr = m["group_codes"], e["groups"]["psnr"]
+            usage = ", ".join(f"{u:.2f}" for u in e["codebook_usage_per_group"])
+        cells = [f"{v:.2f}" if v is not None else "–" for v in psnr]
+        bits = sum(math.log2(k) for k in sizes)
+        lines.append(
+            f"| {r['model']} | {', '.join(f'{k:,}' for k in sizes)} | {bits:.0f} | {cells[0]} | {cells[1]} | "
+            f"**{cells[2]}** | {e['ssim']:.3f} | {usage} | {s['params']:,} | {s['train_seconds']:.0f} s |"
+        )
+    return "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
+
+
 def study_table(name: str) -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from vaekit.measure.study import StudyConfig, markdown_table
@@ -183,6 +210,8 @@ def study_table(name: str) -> str:
 
 
 def render(name: str) -> str:
+    if name.startswith("mgvq"):
+        return mgvq_table(name)
     if name.startswith("grid"):
         return grid_table(name)
     if name.startswith("study"):

@@ -151,16 +151,33 @@ def traverse_run(run: Run, out_dir: Path, index: int = 0, steps: int = 9, max_di
 
 
 def attribute_run(
-    run: Run, positive: str, negative: str, strengths: list[float], out_dir: Path, n_images: int = 8
+    run: Run,
+    positive: str,
+    negative: str,
+    strengths: list[float],
+    out_dir: Path,
+    n_images: int = 8,
+    split: str = "test",
+    apply_to: str = "random",
+    name: str = "attribute.png",
+    targets: str | None = None,
 ) -> tuple[AttributeResult, Path]:
-    """The attribute-vector trick; writes ``attribute.png`` (a row per strength) and returns the numbers."""
+    """The attribute-vector trick; writes ``attribute.png`` (a row per strength) and returns the numbers. The
+    selections (and the probe) come from ``split``; the vector is added to random test images, to those the
+    negative selector picks (``apply_to`` "negative"), or to those the selector ``targets`` picks."""
     pos, neg = Selector.parse(positive), Selector.parse(negative)
-    res = attribute(run.vae, run.x_test, run.y_test, pos, neg, strengths, n_images)
+    x, y, meta = run.split(split)
+    target = Selector.parse(targets) if targets is not None else neg if apply_to == "negative" else None
+    picked = None
+    if target is not None:
+        _, _, meta_test = run.split("test")
+        picked = run.x_test[torch.from_numpy(target.mask(run.x_test, run.y_test, meta_test)).to(run.x_test.device)]
+    res = attribute(run.vae, x, y, pos, neg, strengths, n_images, meta=meta, targets=picked)
     path = labeled_grid(
         res.images,
-        out_dir / "attribute.png",
-        [f"{s:+g} (ink {m:.3f})" for s, m in zip(res.strengths, res.mean_ink, strict=True)],
-        title=f"z + s * (mean z[{pos}] - mean z[{neg}]), |v| = {res.norm:.2f}",
+        out_dir / name,
+        [f"{s:+g} (p {p:.2f})" for s, p in zip(res.strengths, res.probe, strict=True)],
+        title=f"z + s * (mean z[{pos}] - mean z[{neg}]), |v| = {res.norm:.2f}; p: the probe's P({pos})",
     )
     return res, path
 

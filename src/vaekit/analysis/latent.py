@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..config.verbs import SELECTOR, SELECTOR_FORM
@@ -83,11 +84,12 @@ def ink(images: np.ndarray | Tensor) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Selector:
-    """``label=K`` or ``ink>Q`` / ``ink<Q`` (Q a quantile of stroke mass over the test set)."""
+    """``label=K``, ``ink>Q`` / ``ink<Q`` (Q a quantile of stroke mass over the images), ``name~REGEX`` (searched
+    in each image's name, case-insensitive) or ``subcategory=NAME`` (emoji: each image's names come with it)."""
 
-    kind: str  # "label" | "ink"
-    op: str  # "=", ">", "<"
-    value: float
+    kind: str  # "label" | "ink" | "name" | "subcategory"
+    op: str  # "=", ">", "<", "~"
+    value: float | str
 
     @classmethod
     def parse(cls, text: str) -> Selector:
@@ -96,24 +98,48 @@ class Selector:
             raise ConfigError(f"cannot read selector {text!r}; use {SELECTOR_FORM}")
         if m["label"] is not None:
             return cls("label", "=", float(m["label"]))
+        if m["name"] is not None:
+            try:
+                re.compile(m["name"])
+            except re.error as e:
+                raise ConfigError(f"selector {text!r}: not a regular expression ({e})") from None
+            return cls("name", "~", m["name"].strip())
+        if m["sub"] is not None:
+            return cls("subcategory", "=", m["sub"])
         return cls("ink", m["op"], float(m["q"]))
 
-    def mask(self, x: np.ndarray | Tensor, y: np.ndarray | None) -> np.ndarray:
-        """Boolean (N,) selection over images ``x`` with labels ``y``."""
-        if self.kind == "label":
+    def mask(
+        self, x: np.ndarray | Tensor, y: np.ndarray | None, meta: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Boolean (N,) selection over images ``x`` with labels ``y`` and per-image strings ``meta``."""
+        if self.kind in ("name", "subcategory"):
+            if not meta or self.kind not in meta:
+                raise ConfigError(f"this dataset has no image {self.kind}s (emoji has: run `vaekit data fetch emoji` "
+                                  "once more if its cache predates them); select by label or ink")  # fmt: skip
+            values = meta[self.kind]
+            if self.kind == "name":
+                rx = re.compile(str(self.value), re.IGNORECASE)
+                sel = np.array([bool(rx.search(v)) for v in values])
+            else:
+                sel = values == self.value
+        elif self.kind == "label":
             if y is None:
                 raise ConfigError("this dataset has no labels; select by ink>Q or ink<Q instead")
             sel = np.asarray(y) == int(self.value)
         else:
             stat = ink(x)
-            cut = np.quantile(stat, self.value)
+            cut = np.quantile(stat, float(self.value))
             sel = stat > cut if self.op == ">" else stat < cut
         if not sel.any():
-            raise ConfigError(f"selector {self} matches no test image")
+            raise ConfigError(f"selector {self} matches no image")
         return sel
 
     def __str__(self) -> str:
-        return f"label={int(self.value)}" if self.kind == "label" else f"ink{self.op}{self.value:g}"
+        if self.kind == "label":
+            return f"label={int(self.value)}"
+        if self.kind == "ink":
+            return f"ink{self.op}{float(self.value):g}"
+        return f"{self.kind}{self.op}{self.value}"
 
 
 @dataclass
@@ -125,6 +151,26 @@ class AttributeResult:
     mean_ink: list[float]  # mean stroke mass of the decoded images at each strength
     n_positive: int
     n_negative: int
+    probe: list[float]  # mean P(positive) of the decoded images at each strength, by a probe on their pixels
+    probe_accuracy: float  # the probe's accuracy on the selections it was fitted to
+
+
+def fit_probe(z: Tensor, target: Tensor, l2: float = 1e-2, steps: int = 200) -> tuple[Tensor, Tensor]:
+    """Logistic regression of ``target`` (N,) in {0, 1} on features ``z`` (N, D), L2-penalised and fitted by
+    L-BFGS; returns (w (D,), b ())."""
+    zd, t = z.double(), target.double()
+    w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(zd @ w + b, t) + l2 * w.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().float(), b.detach().float()
 
 
 def attribute(
@@ -136,15 +182,31 @@ def attribute(
     strengths: list[float],
     n_images: int = 8,
     seed: int = 0,
+    meta: dict[str, np.ndarray] | None = None,
+    targets: Tensor | None = None,
 ) -> AttributeResult:
-    """Attribute vector between two selections of ``x`` (N, P), added at each strength to ``n_images`` others."""
+    """Attribute vector between two selections of ``x`` (N, P) (labels ``y``, strings ``meta``), added at each
+    strength to ``n_images`` of ``targets`` (default: random images of ``x``). A logistic probe fitted on the
+    pixels of the two selections' reconstructions scores the decoded images at each strength: its mean
+    P(positive) should rise with the strength if the vector does what it claims."""
     mu = encode_means(model, x)
-    pos, neg = positive.mask(x, y), negative.mask(x, y)
+    pos, neg = positive.mask(x, y, meta), negative.mask(x, y, meta)
+    both = torch.from_numpy(pos | neg).to(mu.device)
     vec = mu[torch.from_numpy(pos).to(mu.device)].mean(0) - mu[torch.from_numpy(neg).to(mu.device)].mean(0)
-    rng = np.random.default_rng(seed)
-    pick = torch.from_numpy(rng.choice(len(mu), size=min(n_images, len(mu)), replace=False)).to(mu.device)
-    base = mu[pick]  # (n, D)
+    # the probe reads pixels of the decoder's output (the selections' reconstructions), the domain in which it
+    # then scores the images at each strength: on re-encoded latents of blurred decodes it read noise
+    recon = torch.from_numpy(decode_images(model, mu[both])).flatten(1)
+    truth = torch.from_numpy(pos[(pos | neg)])
+    w, b = fit_probe(recon, truth.float())
+    accuracy = float((((recon @ w + b) > 0) == truth).float().mean())
+    if targets is None:
+        rng = np.random.default_rng(seed)
+        pick = torch.from_numpy(rng.choice(len(mu), size=min(n_images, len(mu)), replace=False)).to(mu.device)
+        base = mu[pick]  # (n, D)
+    else:
+        base = encode_means(model, targets[:n_images])
     images = np.stack([decode_images(model, base + s * vec) for s in strengths])
+    probe = [float(torch.sigmoid(torch.from_numpy(im).flatten(1) @ w + b).mean()) for im in images]
     return AttributeResult(
         vec.cpu().numpy(),
         float(vec.norm()),
@@ -153,4 +215,6 @@ def attribute(
         [float(ink(im).mean()) for im in images],
         int(pos.sum()),
         int(neg.sum()),
+        probe,
+        accuracy,
     )

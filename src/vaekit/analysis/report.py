@@ -92,6 +92,7 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
     a, b = _interpolation_ends(run)
     strip, gif = interpolate_run(run, a, b, out_dir)
     explorer = build_explorer(run, out_dir / "explorer.html")
+    smile = _smile_section(run, out_dir)
 
     cfg = run.cfg
     title = f"{cfg.model.preset} VAE on {Path(cfg.data.dataset).name}"
@@ -125,6 +126,7 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
         _img(strip, f"linear interpolation between posterior means: {a} to {b}"),
         _img(gif, "the same, animated"),
     ]
+    parts += smile
     if explorer is not None:
         parts += [
             "<h2>Explore</h2>",
@@ -132,6 +134,32 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
             "live in the browser, with this run's test images on the map.</p>",
         ]
     return _write(out_dir, run, title, metrics, parts)
+
+
+# the lecture's smile vector, on emoji faces: smiling and grinning faces against the neutral and skeptical ones,
+# from the training split, added to the test split's faces that do not smile
+SMILE = ("name~smil|grin", "subcategory=face-neutral-skeptical", r"name~^(?!.*(smil|grin)).*\bface\b")
+
+
+def _smile_section(run: Run, out_dir: Path) -> list[str]:
+    """On data whose images have names (emoji): the smile vector at strengths -2 ... 2, with a probe's mean
+    P(smiling) per strength. Nothing for other data."""
+    if run.dataset is None or "name" not in run.dataset.meta_train:
+        return []
+    from .explore import attribute_run
+
+    positive, negative, targets = SMILE
+    res, path = attribute_run(run, positive, negative, [-2.0, -1.0, 0.0, 1.0, 2.0], out_dir, split="train",
+                              name="smile.png", targets=targets)  # fmt: skip
+    probe = ", ".join(f"{s:+g}: {p:.2f}" for s, p in zip(res.strengths, res.probe, strict=True))
+    return [
+        "<h2>The smile vector</h2>",
+        f"<p>Mean latent of the {res.n_positive} training faces named smiling or grinning minus that of the "
+        f"{res.n_negative} neutral or skeptical ones, added at strengths -2 ... 2 to test faces that do not smile. "
+        f"A logistic probe on the pixels of those faces' reconstructions (accuracy {res.probe_accuracy:.2f} on "
+        f"them) scores each decoded face: mean P(smiling) {html.escape(probe)}.</p>",
+        _img(path, "a row per strength; each column one test face that does not smile"),
+    ]
 
 
 def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], body: list[str]) -> Path:

@@ -12,7 +12,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     from ..config import DataConfig
     from ..config.verbs import FetchSettings
     from ..data import ImageOptions, load_dataset
-    from ..data.datasets import load_moving_mnist
+    from ..data.datasets import load_builtin, load_moving_mnist
     from .parser import settings_from
 
     d = settings_from(args, DataConfig, "data") if args.data_command == "info" else DataConfig()
@@ -22,6 +22,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     opts = ImageOptions(d.image_size, d.channels, d.skip_bad_images, d.frames)
     if clips is not None:
         ds = load_moving_mnist(clips, args.data_dir)
+    elif args.data_command == "fetch":  # emoji: an older cache without the images' names is read again
+        ds = load_builtin(args.name, args.data_dir, with_meta=args.name == "emoji")
     else:
         ds = load_dataset(args.name, args.data_dir, options=opts)
     info = ds.info()
@@ -34,6 +36,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         f"{'x'.join(map(str, info['image_shape']))}, {info['dtype']} in [{info['min']:g}, {info['max']:g}]"
     )
     print(f"labels: {info['labels'] if info['labels'] is not None else 'none'}")
+    for key, m in info["meta"].items():
+        print(f"{key}: {m['values']} values, e.g. {', '.join(m['examples'][:3])}")
     print(f"source: {info['source']}")
     print(f"sha256: {info['sha256']}")
     return 0

@@ -227,15 +227,18 @@ def _traverse(run: Any, out: Path, args: argparse.Namespace) -> None:
 def _attribute(run: Any, out: Path, args: argparse.Namespace) -> None:
     from ..analysis.explore import attribute_run
 
-    res, path = attribute_run(run, args.positive, args.negative, list(args.strengths), out)
+    res, path = attribute_run(
+        run, args.positive, args.negative, list(args.strengths), out, split=args.split, apply_to=args.apply_to
+    )
     if args.json:
-        fields = ("norm", "strengths", "mean_ink", "n_positive", "n_negative")
+        fields = ("norm", "strengths", "mean_ink", "n_positive", "n_negative", "probe", "probe_accuracy")
         print(json.dumps({**{k: getattr(res, k) for k in fields}, "png": str(path)}))
         return
     print(f"vector |v| = {res.norm:.3f} (from {res.n_positive} positive, {res.n_negative} negative images)")
-    print("strength  mean ink of decoded images")
-    for s_, m in zip(res.strengths, res.mean_ink, strict=True):
-        print(f"{s_:+8.2f}  {m:.4f}")
+    print(f"a probe on the pixels of their reconstructions tells the two apart with accuracy {res.probe_accuracy:.3f}")
+    print("strength  mean ink of decoded images  probe's mean P(positive)")
+    for s_, m, p in zip(res.strengths, res.mean_ink, res.probe, strict=True):
+        print(f"{s_:+8.2f}  {m:.4f}                      {p:.3f}")
     print(path)
 
 

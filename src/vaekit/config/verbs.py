@@ -11,9 +11,13 @@ from .fields import setting
 # the grammar of the explore verbs' selectors, declared once: the flags check it, the verbs parse with it
 IMAGE = r"\s*(?:(?P<label>\d{1,9})|index:(?P<index>\d{1,12}))\s*"
 IMAGE_FORM = "a label (e.g. 7) or index:N"
-# an ink quantile lies in (0, 1): a decimal with a non-zero digit after the point
-SELECTOR = r"\s*(?:label\s*=\s*(?P<label>\d{1,9})|ink\s*(?P<op>[<>])\s*(?P<q>0?\.(?=\d*[1-9])\d{1,12}))\s*"
-SELECTOR_FORM = "label=K, ink>Q or ink<Q with Q in (0, 1)"
+# an ink quantile lies in (0, 1): a decimal with a non-zero digit after the point; a name is matched by a regular
+# expression (searched, case-insensitive), a subcategory exactly (emoji: "face-smiling")
+SELECTOR = (
+    r"\s*(?:label\s*=\s*(?P<label>\d{1,9})|ink\s*(?P<op>[<>])\s*(?P<q>0?\.(?=\d*[1-9])\d{1,12})"
+    r"|name\s*~\s*(?P<name>\S.{0,199})|subcategory\s*=\s*(?P<sub>[\w&-]{1,100}))\s*"
+)
+SELECTOR_FORM = "label=K, ink>Q or ink<Q with Q in (0, 1), name~REGEX or subcategory=NAME"
 
 
 @dataclass
@@ -70,10 +74,13 @@ class TraverseSettings:
 @dataclass
 class AttributeSettings:
     positive: str | None = setting(None, "the images whose mean latent the vector points to: label=K, ink>Q or ink<Q "
-                                   "(Q a quantile of stroke mass)", pattern=SELECTOR, form=SELECTOR_FORM,
-                                   required=True)  # fmt: skip
-    negative: str | None = setting(None, "the images it points away from: label=K, ink>Q or ink<Q",
+                                   "(Q a quantile of stroke mass), name~REGEX or subcategory=NAME (emoji)",
                                    pattern=SELECTOR, form=SELECTOR_FORM, required=True)  # fmt: skip
+    negative: str | None = setting(None, "the images it points away from (the same forms)",
+                                   pattern=SELECTOR, form=SELECTOR_FORM, required=True)  # fmt: skip
+    split: str = setting("test", "the split the two selections (and the probe) come from", choices=("test", "train"))
+    apply_to: str = setting("random", "the test images the vector is added to: random ones, or those --negative "
+                            "selects", choices=("random", "negative"))  # fmt: skip
     strengths: tuple[float, ...] = setting((-2.0, -1.0, 0.0, 1.0, 2.0), "comma list of multiples of the vector",
                                            length=(1, 64), ge=-1e3, le=1e3)  # fmt: skip
 

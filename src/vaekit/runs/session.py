@@ -46,8 +46,8 @@ RUN_OUTPUTS = (
     "loss_curves.png", "report.html", "explorer.html", "kl_per_dim.png", "latent.csv", "latent.png",
     "manifold.png", "interpolate_*.png", "interpolate_*.gif", "traverse.png", "attribute.png",
     "reconstructions.png", "reconstructions.gif", "samples.png", "code_usage.png", "prefix_psnr.png",
-    "prior_samples.png", "prior_samples.gif", "frame_psnr.png", "groups.png", "groups_psnr.png", "encoder.onnx",
-    "decoder.onnx",
+    "prior_samples.png", "prior_samples.gif", "frame_psnr.png", "groups.png", "groups_psnr.png", "smile.png",
+    "encoder.onnx", "decoder.onnx",
     "prior", "tensorboard",
 )  # fmt: skip
 
