@@ -11,6 +11,7 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   video-*    docs/data/video-*.json     written by benchmarks/video.py (video vs image tokenizer, Moving MNIST)
   grid-*     docs/data/grid-*.json      written by benchmarks/grid.py (the grid tokenizers on MNIST and emoji)
   mgvq-*     docs/data/mgvq-*.json      written by benchmarks/mgvq.py (nested multi-group VQ on emoji)
+  smile-*    docs/data/smile-*.json     written by benchmarks/smile.py (the smile vector on emoji faces)
   study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
 """
 
@@ -199,6 +200,22 @@ def mgvq_table(name: str) -> str:
     return "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
 
 
+def smile_table(name: str) -> str:
+    d = json.loads((DATA / f"{name}.json").read_text())
+    head = "| strength | " + " | ".join(f"{v:+g}" for v in d["strengths"]) + " |"
+    row = "| probe's mean P(smiling) | " + " | ".join(f"{v:.3f}" for v in d["probe"]) + " |"
+    rises = all(b > a for a, b in zip(d["probe"], d["probe"][1:], strict=False))
+    return (
+        "\n".join([head, "|---" * (len(d["strengths"]) + 1) + "|", row])
+        + f"\n\nThe vector: `{d['positive']}` ({d['n_positive']} training faces) minus `{d['negative']}` "
+        f"({d['n_negative']}), |v| = {d['norm']:.2f}; added to the test faces `{d['targets']}` picks. The probe "
+        f"tells the two selections' reconstructions apart with accuracy {d['probe_accuracy']:.2f}; its mean "
+        f"P(smiling) {'rises' if rises else 'does not rise'} monotonically with the strength. Conv Gaussian VAE, "
+        f"{d['summary']['epochs']} epochs, {d['summary']['train_seconds']:.0f} s. Measured on "
+        f"{_machine(d['machine'])}.\n"
+    )
+
+
 def study_table(name: str) -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from vaekit.measure.study import StudyConfig, markdown_table
@@ -210,6 +227,8 @@ def study_table(name: str) -> str:
 
 
 def render(name: str) -> str:
+    if name.startswith("smile"):
+        return smile_table(name)
     if name.startswith("mgvq"):
         return mgvq_table(name)
     if name.startswith("grid"):

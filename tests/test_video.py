@@ -236,3 +236,43 @@ def test_a_resumed_video_run_equals_an_uninterrupted_one(tmp_path, clip_npz):
     b = load_file(str(tmp_path / "part" / "model.safetensors"))
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("wavelet, quantizer", [("on", "fsq"), ("off", "vq")])
+def test_the_video_onnx_graphs_match_torch(tmp_path, clip_npz, wavelet, quantizer):
+    """export/onnx_video.py: the encoder gives the same tokens, the decoder the same clips, in onnxruntime."""
+    ort = pytest.importorskip("onnxruntime")
+    from vaekit.export.onnx import export_onnx
+    from vaekit.runs.open import open_run
+
+    run_dir = tmp_path / "v"
+    args = [
+        "train",
+        "--dataset",
+        str(clip_npz),
+        *VIDEO,
+        "--wavelet",
+        wavelet,
+        "--video-quantizer",
+        quantizer,
+        "--codebook-size",
+        "16",
+        "--code-dim",
+        "3",
+        "--max-steps",
+        "4",
+        "--out",
+        str(run_dir),
+        "--no-report",
+    ]
+    assert main(args) == 0
+    enc, dec = export_onnx(run_dir, tmp_path / "onnx")
+    run = open_run(run_dir)
+    x = run.x_test.numpy()
+    tokens = ort.InferenceSession(str(enc)).run(None, {"x": x})[0]
+    want = run.tokenizer.tokenize(run.x_test).numpy()
+    assert (tokens == want).mean() > 0.99  # rounding at a boundary may flip a rare token
+    logits, mean = ort.InferenceSession(str(dec)).run(None, {"tokens": want})
+    ref = run.tokenizer.decode(run.tokenizer.codes(torch.from_numpy(want))).detach().numpy()
+    assert np.allclose(logits, ref, atol=1e-4)
+    assert np.allclose(mean, run.tokenizer.detokenize(torch.from_numpy(want)).reshape(len(x), -1).numpy(), atol=1e-5)

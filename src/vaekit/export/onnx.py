@@ -12,6 +12,8 @@ involved, so the export is the same on every torch version and needs only the ``
     tokenizer      encoder.onnx   x (B, P)  ->  tokens (B, h, w) int64 ((B, h, w, G) for mgvq): nearest code
                                   (ArgMin over squared distances) or FSQ's bounded, rounded digits
                    decoder.onnx   tokens    ->  logits (B, P), mean (B, P) in [0, 1]
+    TiTok          the same with tokens (B, K) (``onnx_titok.py``)
+    video          the same with clips (B, P) and tokens (B, t', h, w) (``onnx_video.py``)
 
 The tests run both in onnxruntime against the PyTorch model, for every variant.
 """
@@ -26,7 +28,7 @@ import numpy as np
 from ..arch import downsample_factor
 from ..config import TiTokConfig, TokenizerConfig, VideoConfig
 from ..errors import ConfigError
-from .onnx_graph import Graph, mean_image, write_models
+from .onnx_graph import Graph, fsq_codes, fsq_tokens, mean_image, nearest_tokens, write_models
 from .portable import NumpyTokenizer, NumpyVAE, read_run
 
 
@@ -37,9 +39,19 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install 'vaekit[onnx]'") from None
     cfg, params = read_run(run_dir)
-    if isinstance(cfg, VideoConfig) or (isinstance(cfg, TokenizerConfig) and cfg.mgvq_paper):
-        what = "video tokenizers" if isinstance(cfg, VideoConfig) else "nested / unequal multi-group VQ"
-        raise ConfigError(f"vaekit export does not write {what} yet; their runs open, evaluate and decode in vaekit")
+    if isinstance(cfg, TokenizerConfig) and cfg.mgvq_paper:
+        raise ConfigError("vaekit export does not write nested / unequal multi-group VQ yet; these runs open, "
+                          "evaluate and decode in vaekit")  # fmt: skip
+    if isinstance(cfg, VideoConfig):
+        import torch
+
+        from ..models.video import VideoTokenizer
+        from ..runs.checkpoint import load_model
+        from .onnx_video import export_video
+
+        model, _ = load_model(run_dir, torch.device("cpu"))
+        assert isinstance(model, VideoTokenizer)
+        return export_video(model, Path(out_dir) if out_dir is not None else Path(run_dir))
     if isinstance(cfg, TiTokConfig):
         from .onnx_titok import export_titok
 
@@ -94,14 +106,8 @@ def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
     hwc = g.node("Reshape", ["x", g.const("shape", i64(-1, h, w, c))], "hwc")
     img = g.node("Transpose", [hwc], "image", perm=[0, 3, 1, 2])  # (B, C, H, W)
     z = g.node("Transpose", [g.plan(tok.encoder, "encoder", img)], "z", perm=[0, 2, 3, 1])  # (B, h, w, d)
-    if cfg.kind == "fsq":  # shifted tanh bound, round half to even (as torch), mixed-radix digits
-        t = g.node("Tanh", [g.node("Add", [z, g.const("shift", tok.fsq_shift)], "s")], "t")
-        bounded = g.node(
-            "Sub", [g.node("Mul", [t, g.const("half", tok.fsq_half)], "m"), g.const("o", tok.fsq_offset)], "b"
-        )
-        digits = g.node("Add", [g.node("Round", [bounded], "r"), g.const("hw", f32(tok.levels // 2))], "d")
-        weighted = g.node("Mul", [g.node("Cast", [digits], "di", to=7), g.const("basis", tok.basis)], "w")
-        tokens = g.node("ReduceSum", [weighted, g.const("ax", i64(-1))], "tokens", keepdims=0)
+    if cfg.kind == "fsq":
+        tokens = fsq_tokens(g, z, cfg.levels)
     else:
         d = cfg.code_dim // len(tok.codebooks)
         parts = (
@@ -109,14 +115,7 @@ def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
             if grouped
             else [z]
         )
-        picked = []
-        for e, part in zip(tok.codebooks, parts, strict=True):
-            flat = g.node("Reshape", [part, g.const("flat", i64(-1, d))], "flat")
-            sq = g.node("ReduceSum", [g.node("Mul", [flat, flat], "sq"), g.const("ax", i64(1))], "n2", keepdims=1)
-            cross = g.node("MatMul", [flat, g.const("codebookT", f32(e.T) * -2.0)], "cross")
-            dist = g.node("Add", [g.node("Add", [sq, cross], "dc"), g.const("e2", f32((e**2).sum(1)))], "dist")
-            idx = g.node("ArgMin", [dist], "argmin", axis=1, keepdims=0)
-            picked.append(g.node("Reshape", [idx, g.const("grid", i64(-1, hh, ww))], "idx"))
+        picked = [nearest_tokens(g, part, e, (hh, ww)) for e, part in zip(tok.codebooks, parts, strict=True)]
         tokens = (
             g.node("Concat", [g.node("Unsqueeze", [t, g.const("ax", i64(-1))], "u") for t in picked], "tokens", axis=-1)
             if grouped
@@ -126,13 +125,7 @@ def _export_tokenizer(tok: NumpyTokenizer, out_dir: Path) -> tuple[Path, Path]:
 
     g = Graph(tok.params)
     if cfg.kind == "fsq":
-        levels = tok.levels.astype(np.int64)
-        div = g.node(
-            "Div", [g.node("Unsqueeze", ["tokens", g.const("ax", i64(-1))], "u"), g.const("b", tok.basis)], "q"
-        )
-        digits = g.node("Cast", [g.node("Mod", [div, g.const("l", levels)], "digits")], "df", to=1)
-        half = g.const("hw", f32(tok.levels // 2))
-        codes = g.node("Div", [g.node("Sub", [digits, half], "c"), half], "codes")
+        codes = fsq_codes(g, "tokens", cfg.levels)
     elif grouped:
         cols = [g.node("Gather", ["tokens", g.const("g", np.array(k, dtype=np.int64))], "col", axis=-1)
                 for k in range(cfg.groups)]  # fmt: skip

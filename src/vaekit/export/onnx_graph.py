@@ -126,6 +126,47 @@ class Graph:
         return model
 
 
+def _i64(*v: int) -> np.ndarray:
+    return np.array(v, dtype=np.int64)
+
+
+def fsq_tokens(g: Graph, z: str, levels: tuple[int, ...]) -> str:
+    """FSQ's tokens from (..., d) encoder outputs: the shifted tanh bound (as ``quantizers/fsq.py``, eps 1e-3),
+    round half to even (as torch), mixed-radix digits."""
+    lv = np.asarray(levels, dtype=np.float32)
+    half = ((lv - 1) * (1 + 1e-3) / 2).astype(np.float32)
+    offset = np.where(lv % 2 == 0, 0.5, 0.0).astype(np.float32)
+    shift = np.arctanh(offset / half).astype(np.float32)
+    basis = np.cumprod([1, *levels[:-1]]).astype(np.int64)
+    t = g.node("Tanh", [g.node("Add", [z, g.const("shift", shift)], "s")], "t")
+    bounded = g.node("Sub", [g.node("Mul", [t, g.const("half", half)], "m"), g.const("o", offset)], "b")
+    digits = g.node("Add", [g.node("Round", [bounded], "r"), g.const("hw", (lv // 2).astype(np.float32))], "d")
+    weighted = g.node("Mul", [g.node("Cast", [digits], "di", to=7), g.const("basis", basis)], "w")
+    return g.node("ReduceSum", [weighted, g.const("ax", _i64(-1))], "tokens", keepdims=0)
+
+
+def fsq_codes(g: Graph, tokens: str, levels: tuple[int, ...]) -> str:
+    """FSQ's code vectors (..., d) in [-1, 1] from int64 tokens (...)."""
+    lv = np.asarray(levels, dtype=np.int64)
+    basis = np.cumprod([1, *levels[:-1]]).astype(np.int64)
+    div = g.node("Div", [g.node("Unsqueeze", [tokens, g.const("ax", _i64(-1))], "u"), g.const("b", basis)], "q")
+    digits = g.node("Cast", [g.node("Mod", [div, g.const("l", lv)], "digits")], "df", to=1)
+    half = g.const("hw", (lv // 2).astype(np.float32))
+    return g.node("Div", [g.node("Sub", [digits, half], "c"), half], "codes")
+
+
+def nearest_tokens(g: Graph, z: str, codebook: np.ndarray, grid: tuple[int, ...]) -> str:
+    """VQ's tokens: the nearest code (ArgMin over squared distances) of each (..., d) vector, shaped (B, *grid)."""
+    d = codebook.shape[1]
+    e = codebook.astype(np.float32)
+    flat = g.node("Reshape", [z, g.const("flat", _i64(-1, d))], "flat")
+    sq = g.node("ReduceSum", [g.node("Mul", [flat, flat], "sq"), g.const("ax", _i64(1))], "n2", keepdims=1)
+    cross = g.node("MatMul", [flat, g.const("codebookT", e.T * -2.0)], "cross")
+    dist = g.node("Add", [g.node("Add", [sq, cross], "dc"), g.const("e2", (e**2).sum(1))], "dist")
+    idx = g.node("ArgMin", [dist], "argmin", axis=1, keepdims=0)
+    return g.node("Reshape", [idx, g.const("grid", _i64(-1, *grid))], "idx")
+
+
 def mean_image(g: Graph, likelihood: str, out: str) -> str:
     """The expected image from the decoder output: sigmoid of Bernoulli logits, or the Gaussian mean clipped."""
     if likelihood == "bernoulli":

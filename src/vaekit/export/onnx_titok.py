@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TiTokConfig
-from .onnx_graph import Graph, mean_image, write_models
+from .onnx_graph import Graph, fsq_codes, fsq_tokens, mean_image, write_models
 
 
 def _i64(*v: int) -> np.ndarray:
@@ -86,8 +86,6 @@ def export_titok(cfg: TiTokConfig, params: dict[str, np.ndarray], out_dir: Path)
     n = hp * wp
     doc = f"vaekit titok, {k} tokens, images {tuple(cfg.input_shape)}"
     fsq = cfg.token_quantizer == "fsq"
-    levels = np.array(cfg.levels, dtype=np.float32)
-    basis = np.cumprod([1, *cfg.levels[:-1]]).astype(np.int64)
     if not fsq:
         e = params["quantizer.codebook"]
         codebook = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)  # F.normalize
@@ -102,14 +100,7 @@ def export_titok(cfg: TiTokConfig, params: dict[str, np.ndarray], out_dir: Path)
     last = g.node("Slice", [out, g.const("s", _i64(n)), g.const("e", _i64(n + k)), g.const("ax", _i64(1))], "lat")
     z = _linear(g, last, "to_code")  # (B, K, D)
     if fsq:
-        half = (levels - 1) * (1 + 1e-3) / 2
-        offset = np.where(levels % 2 == 0, 0.5, 0.0).astype(np.float32)
-        shift = np.arctanh(offset / half).astype(np.float32)
-        t = g.node("Tanh", [g.node("Add", [z, g.const("shift", shift)], "s")], "t")
-        bounded = g.node("Sub", [g.node("Mul", [t, g.const("half", _f32(half))], "m"), g.const("o", offset)], "bd")
-        digits = g.node("Add", [g.node("Round", [bounded], "r"), g.const("hw", _f32(levels // 2))], "d")
-        weighted = g.node("Mul", [g.node("Cast", [digits], "di", to=7), g.const("basis", basis)], "w")
-        tokens = g.node("ReduceSum", [weighted, g.const("ax", _i64(-1))], "tokens", keepdims=0)
+        tokens = fsq_tokens(g, z, cfg.levels)
     else:  # unit vectors: the nearest code is the one of largest cosine
         sims = g.node("MatMul", [z, g.const("codebookT", _f32(codebook.T))], "sims")
         tokens = g.node("ArgMax", [sims], "tokens", axis=-1, keepdims=0)
@@ -117,10 +108,7 @@ def export_titok(cfg: TiTokConfig, params: dict[str, np.ndarray], out_dir: Path)
 
     g = Graph(params)
     if fsq:
-        div = g.node("Div", [g.node("Unsqueeze", ["tokens", g.const("ax", _i64(-1))], "u"), g.const("b", basis)], "q")
-        digits = g.node("Cast", [g.node("Mod", [div, g.const("l", levels.astype(np.int64))], "digits")], "df", to=1)
-        hw = g.const("hw", _f32(levels // 2))
-        codes = g.node("Div", [g.node("Sub", [digits, hw], "c"), hw], "codes")
+        codes = fsq_codes(g, "tokens", cfg.levels)
     else:
         codes = g.node("Gather", [g.const("codebook", _f32(codebook)), "tokens"], "codes", axis=0)  # (B, K, D)
     toks = g.node("Add", [_linear(g, codes, "from_code"), g.weight("decoder_latent_pos")], "toks")
