@@ -78,3 +78,20 @@ def saved_run(path, **model_kw):
     save_model(path, model, cfg)
     save_config(path, cfg)
     return model
+
+
+def assert_resume_is_uninterrupted(train_args: list[str], tmp_path) -> None:
+    """``vaekit train`` for two epochs, and for one then resumed to two, end with the same weights, bit for bit."""
+    import torch
+    from safetensors.torch import load_file
+
+    from vaekit.cli import main
+
+    assert main([*train_args, "--epochs", "2", "--out", str(tmp_path / "full")]) == 0
+    assert main([*train_args, "--epochs", "1", "--out", str(tmp_path / "part")]) == 0
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(tmp_path / "part"), "--quiet"]) == 0
+    a = load_file(str(tmp_path / "full" / "model.safetensors"))
+    b = load_file(str(tmp_path / "part" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

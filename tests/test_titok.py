@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import assert_resume_is_uninterrupted
 from vaekit.cli import main
 from vaekit.config import TiTokConfig
 from vaekit.errors import ConfigError
@@ -174,15 +175,7 @@ def test_adaptive_tokenize_refuses_what_it_cannot_do(tmp_path, blob_npz, capsys)
 def test_a_resumed_nested_titok_equals_an_uninterrupted_one(tmp_path, blob_npz):
     """One epoch, then a resume to two, ends with the weights of two uninterrupted epochs (the prefixes nested
     dropout draws come from the run's generator, which the checkpoint keeps)."""
-    from safetensors.torch import load_file
-
     args = ["train", "--model", "titok", "--dataset", str(blob_npz), "--tokens", "16", "--patch", "4", "--width",
             "16", "--depth", "1", "--heads", "2", "--codebook-size", "32", "--code-dim", "4", "--nested-dropout",
             "--precision", "fp32", "--batch-size", "64", "--quiet", "--no-report"]  # fmt: skip
-    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "full")]) == 0
-    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "part")]) == 0
-    assert main(["train", "--resume", "--epochs", "2", "--out", str(tmp_path / "part"), "--quiet"]) == 0
-    a = load_file(str(tmp_path / "full" / "model.safetensors"))
-    b = load_file(str(tmp_path / "part" / "model.safetensors"))
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    assert_resume_is_uninterrupted(args, tmp_path)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import assert_resume_is_uninterrupted
 from vaekit.cli import main
 from vaekit.config import VideoConfig
 from vaekit.data import load_path
@@ -226,16 +227,7 @@ def test_an_image_dataset_is_refused_by_the_video_model(tmp_path, blob_npz, caps
 
 
 def test_a_resumed_video_run_equals_an_uninterrupted_one(tmp_path, clip_npz):
-    from safetensors.torch import load_file
-
-    args = ["train", "--dataset", str(clip_npz), *VIDEO, "--no-report"]
-    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "full")]) == 0
-    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "part")]) == 0
-    assert main(["train", "--resume", "--epochs", "2", "--out", str(tmp_path / "part"), "--quiet"]) == 0
-    a = load_file(str(tmp_path / "full" / "model.safetensors"))
-    b = load_file(str(tmp_path / "part" / "model.safetensors"))
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    assert_resume_is_uninterrupted(["train", "--dataset", str(clip_npz), *VIDEO, "--no-report"], tmp_path)
 
 
 @pytest.mark.parametrize("wavelet, quantizer", [("on", "fsq"), ("off", "vq")])
