@@ -25,8 +25,8 @@ from vaekit.plots import save_grid
 from vaekit.runs.open import open_run
 from vaekit.switches import detect, resolve_device
 
-COMMON = ["--dataset", "emoji", "--epochs", "40", "--code-dim", "48"]
-NESTED = ["--nested-groups", "--finetune-epochs", "10"]
+COMMON = ["--dataset", "emoji", "--epochs", "25", "--code-dim", "48"]
+NESTED = ["--nested-groups", "--finetune-epochs", "5"]
 ROWS: dict[str, tuple[str, list[str]]] = {
     "lecture-nested": ("mgvq 16, 64, 256, nested", ["--model", "mgvq", "--group-codes", "16,64,256", *NESTED]),
     "lecture": ("mgvq 16, 64, 256", ["--model", "mgvq", "--group-codes", "16,64,256"]),

@@ -211,7 +211,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     what = "frames, mean over frames and clips" if clips else "reconstructions"
     metrics += [(f"PSNR of {what} (dB)", quality["psnr"])]
     metrics += [(f"SSIM of {what}", quality["ssim"])] if "ssim" in quality else []
-    frame_plot = None
+    frame_plot = out_dir / "frame_psnr.png"
     if clips:
         extras = clip_extras(run.model, run.x_test)
         metrics += [("PSNR of frame 0 (dB): in the clip, and fed alone as an image",
@@ -265,7 +265,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     if groups > 1:  # multi-group VQ: decoded from the first k groups
         curve = [image_quality(run.model, run.x_test, groups_used=k) for k in range(1, groups + 1)]
         ks = list(range(1, groups + 1))
-        chart = quality_chart(ks, [c["psnr"] for c in curve], [c.get("ssim") for c in curve],
+        chart = quality_chart(ks, [c["psnr"] for c in curve], [c["ssim"] for c in curve if "ssim" in c],
                               out_dir / "groups_psnr.png", "groups used (the first k)",
                               "decoded from the first k groups")  # fmt: skip
         x = run.x_test[:8]

@@ -85,12 +85,12 @@ class TensorBoardSink:
         """(n, P) images in [0, 1] -> one (C, 2H, nW / 2) image: the first half on top, the second below.
         Clips: the first four of each half, interleaved, a row of frames each."""
         if len(self.shape) == 4:
-            t, h, w, c = self.shape
+            t, ch, cw, cc = self.shape
             half = len(images) // 2
-            clips = images.float().clamp(0, 1).reshape(-1, t, h, w, c)
+            clips = images.float().clamp(0, 1).reshape(-1, t, ch, cw, cc)
             pairs = torch.stack([clips[: min(4, half)], clips[half : half + min(4, half)]], 1).flatten(0, 1)
-            rows = [torch.cat(list(clip.permute(0, 3, 1, 2)), dim=2) for clip in pairs]  # (C, H, T*W) each
-            return torch.cat(rows, dim=1).cpu()
+            strips = [torch.cat(list(clip.permute(0, 3, 1, 2)), dim=2) for clip in pairs]  # (C, H, T*W) each
+            return torch.cat(strips, dim=1).cpu()
         h, w, *c = self.shape
         chans = c[0] if c else 1
         imgs = images.float().clamp(0, 1).reshape(-1, h, w, chans).permute(0, 3, 1, 2)  # (n, C, H, W)

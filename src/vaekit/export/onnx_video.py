@@ -50,9 +50,9 @@ class _Walker:
     def conv(self, m: nn.Conv3d, h: str) -> str:
         args = [h, self.g.const("w", _f32(m.weight))]
         args += [self.g.const("b", _f32(m.bias))] if m.bias is not None else []
-        pt, ph, pw = m.padding  # type: ignore[misc]
-        st, sh, sw = m.stride
-        kt, kh, kw = m.kernel_size
+        pt, ph, pw = (int(v) for v in m.padding)
+        st, sh, sw = (int(v) for v in m.stride)
+        kt, kh, kw = (int(v) for v in m.kernel_size)
         c, t, hh, ww = self.shape
         self.shape = (
             m.out_channels,
@@ -205,7 +205,7 @@ def export_video(model: VideoTokenizer, out_dir: Path) -> tuple[Path, Path]:
 
     g = Graph({})
     d = model.code_dim
-    walk = _Walker(g, (d, *grid))
+    walk = _Walker(g, (d, grid[0], grid[1], grid[2]))
     if isinstance(q, FSQ):
         codes = fsq_codes(g, "tokens", tuple(cfg.levels))
     else:

@@ -117,9 +117,10 @@ class TokenTransformer(nn.Module):
 
     def _only_allowed(self, logits: Tensor, positions: slice | int) -> Tensor:
         """``logits`` (..., vocab) at ``positions``, -inf where a position's group has no such code."""
-        if self.allowed is None:
+        allowed = self.allowed
+        if not isinstance(allowed, Tensor):
             return logits
-        return logits.masked_fill(~self.allowed[positions], float("-inf"))
+        return logits.masked_fill(~allowed[positions], float("-inf"))
 
     def log_prob(self, tokens: Tensor, labels: Tensor | None = None) -> Tensor:
         """(B, T) tokens -> (B,) log p(tokens) in nats."""

@@ -32,7 +32,7 @@ from ..data.tensors import load_data_tensors
 from ..errors import TrainingDiverged
 from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import iwae_loss, recon_nll, vae_loss
-from ..models import GaussianVAE, build_model, count_params
+from ..models import GaussianVAE, Tokenizer, build_model, count_params
 from ..runs import checkpoint as ckpt
 from ..runs.session import RunSession
 from ..switches import resolve_device
@@ -242,7 +242,8 @@ class Trainer:
         optim.set_lr(self.optimizer, lr)
         self.alpha = dvae_alpha(epoch, self.cfg.model)
         if self.tokenizer:
-            self.model.start_epoch(epoch, self.cfg.train.epochs)  # type: ignore[union-attr]
+            assert isinstance(self.model, Tokenizer)
+            self.model.start_epoch(epoch, self.cfg.train.epochs)
         stats = run_epoch(
             self.x_train,
             [Stream(self.gen, self.cfg.loss)],
