@@ -11,8 +11,8 @@ from conftest import assert_resume_is_uninterrupted
 from vaekit.cli import main
 from vaekit.config import VideoConfig
 from vaekit.data import load_path
-from vaekit.data.datasets import ImageOptions
-from vaekit.data.video import CANVAS, DIGIT, SPEED, check_clips, moving_mnist
+from vaekit.data.datasets import ImageOptions, check_pixels
+from vaekit.data.video import CANVAS, DIGIT, SPEED, moving_mnist
 from vaekit.errors import DataError
 from vaekit.models.video import VideoTokenizer, haar3d, inverse_haar3d
 
@@ -97,8 +97,8 @@ def test_bad_clips_are_one_line_errors(tmp_path):
     cases = [
         (lambda: load_path(tmp_path / "mixed"), "mixed frame counts [3, 6]; use --frames"),
         (lambda: load_path(tmp_path / "mixed", ImageOptions(frames=5)), "clips have 3 frames; --frames 5"),
-        (lambda: check_clips(np.zeros((2, 3, 8, 8, 2), np.uint8), "x"), "1 or 3 channels"),
-        (lambda: check_clips(np.full((2, 3, 8, 8, 1), 300), "x"), "[0, 255]"),
+        (lambda: check_pixels(np.zeros((2, 3, 8, 8, 2), np.uint8), "x"), "1 or 3 channels"),
+        (lambda: check_pixels(np.full((2, 3, 8, 8, 1), 300), "x"), "[0, 255]"),
     ]
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "a.gif").write_bytes(b"GIF89a not really")

@@ -180,7 +180,10 @@ def check_pixels(x: np.ndarray, name: str) -> np.ndarray:
     """Images (``check_images``) or clips (``video.check_clips``: (N, T, H, W, C), or an (N, T, H, W) array
     whose axes cannot be a channel axis)."""
     x = np.asarray(x)
-    return video.check_clips(x, name) if video.is_clip_array(x) else check_images(x, name)
+    if not video.is_clip_array(x):
+        return check_images(x, name)
+    n, t, h, w, c = (x := video.check_clips(x, name)).shape
+    return check_images(x.reshape(n * t, h, w, c), name).reshape(n, t, h, w, c)  # dtype and range, by frame
 
 
 def check_labels(y: np.ndarray | None, n: int, name: str) -> np.ndarray | None:

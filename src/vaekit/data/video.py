@@ -88,10 +88,8 @@ def is_clip_array(x: np.ndarray) -> bool:
 
 
 def check_clips(x: np.ndarray, name: str) -> np.ndarray:
-    """Validate a clip array; returns uint8 or float32 (N, T, H, W, C) with C = 1 or 3 (as ``check_images``
-    judges the pixels of its frames)."""
-    from .datasets import check_images
-
+    """Validate a clip array's shape; returns it as (N, T, H, W, C) with C = 1 or 3 (``datasets.check_pixels``
+    then judges the pixels of its frames as images)."""
     x = np.asarray(x)
     if x.ndim == 4:
         x = x[..., None]
@@ -102,8 +100,7 @@ def check_clips(x: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}: clips shaped {x.shape[1:]} need 1 or 3 channels last, as (N, T, H, W, C)")
     if n * t * h * w == 0:
         raise DataError(f"{name}: no clips (shape {x.shape})")
-    frames = check_images(x.reshape(n * t, h, w, c), name)  # dtype and value range, frame by frame
-    return frames.reshape(n, t, h, w, c)
+    return x
 
 
 def crop_frames(x: np.ndarray, frames: int, name: str) -> np.ndarray:

@@ -150,8 +150,8 @@ class _Walker:
                 self.shape = shape
                 h = g.node("Add", [h, a], "up_s")
             h = self.conv(m.mix, h)
-        elif not isinstance(m, nn.Identity):
-            raise AssertionError(f"no ONNX form for {type(m).__name__}")  # a new layer needs one here
+        else:
+            assert isinstance(m, nn.Identity), f"no ONNX form for {type(m).__name__}"  # a new layer needs one here
         return h
 
     def haar(self, h: str) -> str:
