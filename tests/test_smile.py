@@ -40,6 +40,7 @@ def test_selectors_parse_and_select_by_name_and_subcategory():
     assert Selector.parse("name~smil|grin").mask(x, None, meta).tolist() == [True, True, False, False]
     assert Selector.parse("subcategory=face-neutral-skeptical").mask(x, None, meta).tolist() == [0, 0, 1, 0]
     assert Selector.parse(r"name~^(?!.*(smil|grin)).*\bface\b").mask(x, None, meta).tolist() == [0, 0, 1, 1]
+    assert Selector.parse("subcategory~^face-(neutral|concerned)").mask(x, None, meta).tolist() == [0, 0, 1, 1]
     with pytest.raises(ConfigError, match="not a regular expression"):
         Selector.parse("name~smil(")
     with pytest.raises(ConfigError, match="has no image names"):

@@ -84,8 +84,8 @@ def ink(images: np.ndarray | Tensor) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Selector:
-    """``label=K``, ``ink>Q`` / ``ink<Q`` (Q a quantile of stroke mass over the images), ``name~REGEX`` (searched
-    in each image's name, case-insensitive) or ``subcategory=NAME`` (emoji: each image's names come with it)."""
+    """``label=K``, ``ink>Q`` / ``ink<Q`` (Q a quantile of stroke mass over the images), ``name~REGEX`` or
+    ``subcategory~REGEX`` (searched, case-insensitive) or ``subcategory=NAME`` (emoji: each image has both)."""
 
     kind: str  # "label" | "ink" | "name" | "subcategory"
     op: str  # "=", ">", "<", "~"
@@ -98,12 +98,12 @@ class Selector:
             raise ConfigError(f"cannot read selector {text!r}; use {SELECTOR_FORM}")
         if m["label"] is not None:
             return cls("label", "=", float(m["label"]))
-        if m["name"] is not None:
+        if m["rx"] is not None:
             try:
-                re.compile(m["name"])
+                re.compile(m["rx"])
             except re.error as e:
                 raise ConfigError(f"selector {text!r}: not a regular expression ({e})") from None
-            return cls("name", "~", m["name"].strip())
+            return cls(m["field"], "~", m["rx"].strip())
         if m["sub"] is not None:
             return cls("subcategory", "=", m["sub"])
         return cls("ink", m["op"], float(m["q"]))
@@ -117,7 +117,7 @@ class Selector:
                 raise ConfigError(f"this dataset has no image {self.kind}s (emoji has: run `vaekit data fetch emoji` "
                                   "once more if its cache predates them); select by label or ink")  # fmt: skip
             values = meta[self.kind]
-            if self.kind == "name":
+            if self.op == "~":
                 rx = re.compile(str(self.value), re.IGNORECASE)
                 sel = np.array([bool(rx.search(v)) for v in values])
             else:

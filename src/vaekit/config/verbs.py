@@ -15,9 +15,9 @@ IMAGE_FORM = "a label (e.g. 7) or index:N"
 # expression (searched, case-insensitive), a subcategory exactly (emoji: "face-smiling")
 SELECTOR = (
     r"\s*(?:label\s*=\s*(?P<label>\d{1,9})|ink\s*(?P<op>[<>])\s*(?P<q>0?\.(?=\d*[1-9])\d{1,12})"
-    r"|name\s*~\s*(?P<name>\S.{0,199})|subcategory\s*=\s*(?P<sub>[\w&-]{1,100}))\s*"
+    r"|(?P<field>name|subcategory)\s*~\s*(?P<rx>\S.{0,199})|subcategory\s*=\s*(?P<sub>[\w&-]{1,100}))\s*"
 )
-SELECTOR_FORM = "label=K, ink>Q or ink<Q with Q in (0, 1), name~REGEX or subcategory=NAME"
+SELECTOR_FORM = "label=K, ink>Q or ink<Q with Q in (0, 1), name~REGEX, subcategory~REGEX or subcategory=NAME"
 
 
 @dataclass
