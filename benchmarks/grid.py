@@ -15,10 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
+from common import machine, train_once
+
 from vaekit.analysis.evaluate import evaluate_run
-from vaekit.cli import main as vaekit
-from vaekit.measure.compare import machine_info
-from vaekit.switches import detect, resolve_device
 
 PLAIN = ["--dataset", "mnist", "--net", "plain", "--epochs", "3"]
 EMOJI = ["--dataset", "emoji", "--epochs", "40"]
@@ -42,8 +41,7 @@ SETS: dict[str, dict[str, tuple[str, list[str]]]] = {
 
 def measure(runs: Path, name: str, what: str, args: list[str]) -> dict:
     run = runs / name
-    if not (run / "summary.json").is_file():
-        assert vaekit(["train", *args, "--out", str(run), "--quiet", "--no-report", "--overwrite"]) == 0
+    train_once(run, args)
     return {
         "model": what,
         "args": args,
@@ -60,13 +58,12 @@ def main() -> None:
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    device = resolve_device("auto")
     for name, rows in SETS.items():
         if args.only and name != args.only:
             continue
         data = {n: measure(runs, n, what, targs) for n, (what, targs) in rows.items()}
         out = Path("docs/data") / f"grid-{name}.json"
-        out.write_text(json.dumps({"rows": data, "machine": machine_info(device, detect(device))}, indent=1) + "\n")
+        out.write_text(json.dumps({"rows": data, "machine": machine()}, indent=1) + "\n")
         print(f"wrote {out}")
 
 

@@ -17,13 +17,11 @@ import json
 from pathlib import Path
 
 import torch
+from common import machine, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
-from vaekit.cli import main as vaekit
-from vaekit.measure.compare import machine_info
 from vaekit.plots import save_grid
 from vaekit.runs.open import open_run
-from vaekit.switches import detect, resolve_device
 
 COMMON = ["--dataset", "emoji", "--epochs", "25", "--code-dim", "48"]
 NESTED = ["--nested-groups", "--finetune-epochs", "5"]
@@ -47,8 +45,7 @@ def main() -> None:
     for name, (what, targs) in ROWS.items():
         run = runs / name
         full = [*targs, *COMMON]
-        if not (run / "summary.json").is_file():
-            assert vaekit(["train", *full, "--out", str(run), "--quiet", "--no-report", "--overwrite"]) == 0
+        train_once(run, full)
         rows[name] = {
             "model": what,
             "args": full,
@@ -56,9 +53,8 @@ def main() -> None:
             "summary": json.loads((run / "summary.json").read_text()),
             "evaluate": evaluate_run(run),
         }
-    device = resolve_device("auto")
     out = Path(args.out)
-    out.write_text(json.dumps({"rows": rows, "machine": machine_info(device, detect(device))}, indent=1) + "\n")
+    out.write_text(json.dumps({"rows": rows, "machine": machine()}, indent=1) + "\n")
     print(f"wrote {out}")
     # the nested lecture run's first 8 test images decoded from 1, 2 and 3 groups, beside the non-nested run's
     strips = []

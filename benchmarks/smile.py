@@ -16,12 +16,11 @@ import json
 import shutil
 from pathlib import Path
 
+from common import machine, train_once
+
 from vaekit.analysis.explore import attribute_run
 from vaekit.analysis.report import SMILE
-from vaekit.cli import main as vaekit
-from vaekit.measure.compare import machine_info
 from vaekit.runs.open import open_run
-from vaekit.switches import detect, resolve_device
 
 ARGS = ["--preset", "conv", "--dataset", "emoji", "--epochs", "10"]
 STRENGTHS = [-2.0, -1.0, 0.0, 1.0, 2.0]
@@ -33,18 +32,16 @@ def main() -> None:
     p.add_argument("--out", default="docs/data/smile-emoji.json")
     args = p.parse_args()
     run_dir = Path(args.runs) / "conv-emoji"
-    if not (run_dir / "summary.json").is_file():
-        assert vaekit(["train", *ARGS, "--out", str(run_dir), "--quiet", "--no-report", "--overwrite"]) == 0
+    train_once(run_dir, ARGS)
     run = open_run(run_dir, "cpu")
     positive, negative, targets = SMILE
     res, png = attribute_run(run, positive, negative, STRENGTHS, run_dir, split="train", name="smile.png",
                              targets=targets)  # fmt: skip
-    device = resolve_device("auto")
     data = {
         "args": ARGS, "positive": positive, "negative": negative, "targets": targets,
         "summary": json.loads((run_dir / "summary.json").read_text()),
         "n_positive": res.n_positive, "n_negative": res.n_negative, "norm": res.norm, "strengths": res.strengths,
-        "probe": res.probe, "probe_accuracy": res.probe_accuracy, "machine": machine_info(device, detect(device)),
+        "probe": res.probe, "probe_accuracy": res.probe_accuracy, "machine": machine(),
     }  # fmt: skip
     out = Path(args.out)
     out.write_text(json.dumps(data, indent=1) + "\n")

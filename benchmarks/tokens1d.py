@@ -18,10 +18,10 @@ import json
 import time
 from pathlib import Path
 
+from common import machine, train_once
+
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
-from vaekit.measure.compare import machine_info
-from vaekit.switches import detect, resolve_device
 
 TITOK = ["--model", "titok", "--dataset", "emoji", "--batch-size", "64", "--epochs", "70"]
 # name -> (what it is, `vaekit train` arguments, a token prior or not); fid for every row that can sample (a
@@ -43,8 +43,7 @@ def _fresh(path: Path, run: Path) -> bool:
 def measure(runs: Path, name: str) -> dict:
     what, args, prior = ROWS[name]
     run = runs / name
-    if not (run / "summary.json").is_file():
-        assert vaekit(["train", *args, "--out", str(run), "--quiet", "--no-report", "--overwrite"]) == 0
+    train_once(run, args)
     if prior and not (run / "prior" / "model.safetensors").is_file():
         assert vaekit(["prior", str(run), "--epochs", "10", "--quiet", "--no-report", "--overwrite"]) == 0
     timing = runs / f"{name}.sampletime.json"
@@ -73,10 +72,9 @@ def main() -> None:
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    device = resolve_device("auto")
     rows = {name: measure(runs, name) for name in ROWS}
     out = Path(args.out)
-    out.write_text(json.dumps({"rows": rows, "machine": machine_info(device, detect(device))}, indent=1) + "\n")
+    out.write_text(json.dumps({"rows": rows, "machine": machine()}, indent=1) + "\n")
     print(f"wrote {out}")
 
 

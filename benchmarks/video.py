@@ -20,15 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import machine, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
-from vaekit.cli import main as vaekit
 from vaekit.data.datasets import load_builtin
 from vaekit.evaluation.metrics import psnr_per_image, ssim_per_image
-from vaekit.measure.compare import machine_info
 from vaekit.plots import pyplot, save_clip_gif, save_figure
 from vaekit.runs.checkpoint import load_model
-from vaekit.switches import detect, resolve_device
 
 FRAMES = 17
 LEVELS = "8,8,8,6,5"
@@ -46,17 +44,6 @@ def frames_npz(runs: Path) -> Path:
         xtr, xte = ds.x_train[:, :FRAMES, ..., 0], ds.x_test[:, :FRAMES, ..., 0]
         np.savez(path, x_train=xtr.reshape(-1, *xtr.shape[2:]), x_test=xte.reshape(-1, *xte.shape[2:]))
     return path
-
-
-def train(run: Path, args: list[str]) -> None:
-    """Train, or continue an interrupted run to the epochs ``args`` name."""
-    if (run / "summary.json").is_file():
-        return
-    if (run / "train_state.safetensors").is_file():
-        epochs = args[args.index("--epochs") + 1]
-        assert vaekit(["train", "--resume", "--epochs", epochs, "--out", str(run), "--quiet", "--no-report"]) == 0
-    else:
-        assert vaekit(["train", *args, "--out", str(run), "--quiet", "--no-report", "--overwrite"]) == 0
 
 
 @torch.no_grad()
@@ -93,10 +80,10 @@ def main() -> None:
                         [*IMAGE, "--width", "11", *frames], runs / "image-small"),
     }  # fmt: skip
     for _, targs, run in rows.values():
-        train(run, targs)
+        train_once(run, targs, resume=True)
     test = load_builtin("moving-mnist").x_test[:, :FRAMES, ..., 0]
     clips = torch.from_numpy(test).float().div_(255.0)  # (N, T, H, W)
-    out: dict = {"rows": {}, "machine": machine_info(resolve_device("auto"), detect(resolve_device("auto")))}
+    out: dict = {"rows": {}, "machine": machine()}
     recon = {}
     for name, (what, targs, run) in rows.items():
         psnr, ssim, recon[name] = frame_scores(run, clips)

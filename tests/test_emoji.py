@@ -17,10 +17,10 @@ from vaekit.errors import DataError
 def _tarball() -> bytes:
     """A package tarball like emoji-datasource-google's: emoji.json and 64x64 RGBA PNGs."""
     meta = [
-        {"image": "1f600.png", "category": "Smileys & Emotion"},
-        {"image": "1f44d.png", "category": "People & Body",
-         "skin_variations": {"1F3FB": {"image": "1f44d-1f3fb.png"}}},
-        {"image": "1f697.png", "category": "Travel & Places"},
+        {"image": "1f600.png", "category": "Smileys & Emotion", "name": "GRINNING FACE", "subcategory": "face-smiling"},
+        {"image": "1f44d.png", "category": "People & Body", "name": "THUMBS UP SIGN",
+         "subcategory": "hand-fingers-closed", "skin_variations": {"1F3FB": {"image": "1f44d-1f3fb.png"}}},
+        {"image": "1f697.png", "category": "Travel & Places", "name": "AUTOMOBILE", "subcategory": "transport-ground"},
     ]  # fmt: skip
     files = {"package/emoji.json": json.dumps(meta).encode()}
     for i, name in enumerate(["1f600", "1f44d", "1f44d-1f3fb", "1f697"]):
@@ -55,7 +55,9 @@ def registry(http_root, monkeypatch):  # noqa: F811
 def test_the_tarball_is_fetched_checked_and_read(registry):
     data = emoji.fetch_tarball(expected=emoji.integrity_of(registry), use_npm=False, quiet=True)
     assert data == registry
-    x, y, classes = emoji.images_from_tarball(data)
+    x, y, classes, meta = emoji.read_tarball(data)
+    assert meta["name"].tolist() == ["thumbs up sign", "thumbs up sign", "grinning face", "automobile"]
+    assert meta["subcategory"].tolist()[2] == "face-smiling"  # the skin-tone variant takes its base emoji's name
     assert x.shape == (4, 64, 64, 3) and x.dtype == np.uint8
     assert classes == ["People & Body", "Smileys & Emotion", "Travel & Places"]
     assert y.tolist() == [0, 0, 1, 2]  # sorted file names; the skin-tone variant takes its base emoji's category

@@ -86,15 +86,10 @@ def _registry_download(expected: str, quiet: bool) -> bytes:
     return download(tarball, timeout=60.0, max_bytes=MAX_BYTES)
 
 
-def images_from_tarball(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(N, 64, 64, 3) uint8 emoji over white, (N,) category indices, and the sorted category names."""
-    x, y, classes, _ = read_tarball(data)
-    return x, y, classes
-
-
 def read_tarball(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, np.ndarray]]:
-    """``images_from_tarball``'s three, and each image's ``name`` ("grinning face"; a skin-tone variant takes its
-    base emoji's) and ``subcategory`` ("face-smiling") from ``emoji.json``, as (N,) string arrays."""
+    """(N, 64, 64, 3) uint8 emoji over white, (N,) category indices, the sorted category names, and each image's
+    ``name`` ("grinning face"; a skin-tone variant takes its base emoji's) and ``subcategory`` ("face-smiling")
+    from ``emoji.json``, as (N,) string arrays."""
     from PIL import Image
 
     try:
@@ -141,9 +136,3 @@ def split_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(0).permutation(n)
     n_test = max(1, round(n * TEST_FRACTION))
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
-
-
-def split(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The fixed train/test split (``split_indices``) of images and labels."""
-    tr, te = split_indices(len(x))
-    return x[tr], y[tr], x[te], y[te]
