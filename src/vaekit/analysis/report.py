@@ -139,8 +139,11 @@ def build_report(run: Run, out_dir: Path | None = None) -> Path:
 # the lecture's smile vector, on emoji faces: smiling and grinning faces against the neutral and skeptical ones,
 # from the training split, added to the test split's faces that do not smile (neutral, concerned, unwell,
 # negative, sleepy)
-SMILE = ("name~smil|grin", "subcategory=face-neutral-skeptical",
-         "subcategory~^face-(neutral-skeptical|concerned|unwell|negative|sleepy)$")
+SMILE = (
+    "name~smil|grin",
+    "subcategory=face-neutral-skeptical",
+    "subcategory~^face-(neutral-skeptical|concerned|unwell|negative|sleepy)$",
+)
 
 
 def _smile_section(run: Run, out_dir: Path) -> list[str]:
