@@ -33,11 +33,10 @@ def evaluate_run(
     run = open_run(run_dir, device)
     out = evaluate_model(run.model, run.x_test, iw_samples, progress=progress, quality=True)
     if isinstance(run.model, Tokenizer) and len(run.model.codebook_sizes) > 1:
-        from ..evaluation.metrics import image_quality
+        from ..evaluation.metrics import groups_quality
 
         run.model.check_groups_used(groups_used)
-        groups = len(run.model.codebook_sizes)
-        curve = [image_quality(run.model, run.x_test, groups_used=k) for k in range(1, groups + 1)]
+        curve = groups_quality(run.model, run.x_test, {k: out[k] for k in ("psnr", "ssim") if k in out})
         out["groups"] = {"psnr": [c["psnr"] for c in curve], "ssim": [c.get("ssim") for c in curve]}
         if groups_used is not None:
             out |= {"groups_used": groups_used} | curve[groups_used - 1]

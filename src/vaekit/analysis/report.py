@@ -186,7 +186,7 @@ def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], 
 
 
 def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dict[str, Any]) -> Path:
-    from ..evaluation.metrics import bicubic_psnr, clip_extras, code_counts
+    from ..evaluation.metrics import bicubic_psnr, clip_extras, code_counts, groups_quality
     from ..plots import code_histogram, quality_chart, save_grid
 
     cfg = run.cfg
@@ -250,25 +250,22 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     parts = []
     if curves:
         parts += ["<h2>Training</h2>", _img(curves, "loss, reconstruction and quantizer loss per epoch")]
+    parts.append("<h2>Reconstructions</h2>")
     if clips:
         parts += [
-            "<h2>Reconstructions</h2>",
             _img(recon.with_suffix(".gif"), "test clips (left) and their reconstructions from the tokens (right)"),
             _img(recon, "frame by frame: a clip's frames, then its reconstruction's, for four clips"),
             _img(frame_plot, "PSNR and SSIM by frame index; causality makes frame 0 fed alone equal frame 0"),
         ]
     else:
-        parts += [
-            "<h2>Reconstructions</h2>",
-            _img(recon, "test images (top) and their reconstructions from the tokens (bottom)"),
-        ]
+        parts.append(_img(recon, "test images (top) and their reconstructions from the tokens (bottom)"))
     parts += [
         "<h2>Codes</h2>",
         _img(hist, "how often each code is used on the test set, most used first"),
     ]
     groups = len(run.tokenizer.codebook_sizes)
     if groups > 1:  # multi-group VQ: decoded from the first k groups
-        curve = [image_quality(run.model, run.x_test, groups_used=k) for k in range(1, groups + 1)]
+        curve = groups_quality(run.model, run.x_test, quality)
         ks = list(range(1, groups + 1))
         chart = quality_chart(ks, [c["psnr"] for c in curve], [c["ssim"] for c in curve if "ssim" in c],
                               out_dir / "groups_psnr.png", "groups used (the first k)",

@@ -192,6 +192,14 @@ def image_quality(model, x: Tensor, batch_size: int = 0, groups_used: int | None
     return out
 
 
+def groups_quality(model, x: Tensor, full: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``image_quality`` decoded from the first k groups of a multi-group tokenizer, k = 1 ... G; ``full``: the
+    all-groups result when the caller has it already (decoding from all G groups is the full decoding)."""
+    groups = len(model.codebook_sizes)
+    curve = [image_quality(model, x, groups_used=k) for k in range(1, groups if full is not None else groups + 1)]
+    return curve + ([full] if full is not None else [])
+
+
 def ssim_per_image(rec: Tensor, ref: Tensor) -> Tensor | None:
     """(B,) SSIM of (B, H, W) grey or (B, H, W, 3) colour images in [0, 1] (see ``image_quality``); None for
     images under 3 pixels a side."""
