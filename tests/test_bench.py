@@ -1,5 +1,7 @@
 """`vaekit bench`: every variant, the roofline and efficiency, and the JAX peer's loss against vaekit's."""
 
+import statistics
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +12,23 @@ from vaekit.config import GaussianConfig
 from vaekit.losses import vae_loss
 from vaekit.measure import compare as bench_mod
 from vaekit.measure import jaxpeer
-from vaekit.measure.compare import bench, bench_chart, markdown_table, product_shapes
+from vaekit.measure import roofline as roof_mod
+from vaekit.measure.compare import bench, bench_chart, markdown_table, race, race_chart, race_table
+from vaekit.measure.roofline import best_product, last_level_cache_bytes, product_shapes, triad
 from vaekit.models import GaussianVAE
+
+SMALL_STREAM = 1 << 20  # the out-of-cache triad at a test's size (the bench's own default is 4x the LLC)
+
+
+class FakeClock:
+    """A clock that advances ``tick`` seconds every time it is read."""
+
+    def __init__(self, tick: float):
+        self.t, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.t += self.tick
+        return self.t
 
 
 @pytest.fixture
@@ -33,7 +50,7 @@ def test_product_shapes_of_one_step():
 @pytest.mark.skipif(not jaxpeer.available(), reason="jax and optax are the [peers] extra")
 def test_every_variant_is_measured_against_the_roofline(mnist_sized_npz):
     variants = ("naive", "fp32", "fp32-dynamic", "bf16", "bf16-autograd", "auto", "jax")
-    report = bench(1, variants, "cpu", str(mnist_sized_npz))
+    report = bench(1, variants, "cpu", str(mnist_sized_npz), stream_bytes=SMALL_STREAM)
     assert tuple(report["variants"]) == variants
     roof = report["roofline"]
     assert "fp32" in roof and "bf16" in roof  # bf16 variants ran, so their floor is measured too
@@ -53,7 +70,7 @@ def test_every_variant_is_measured_against_the_roofline(mnist_sized_npz):
 
 def test_jax_is_skipped_with_a_note_where_it_is_not_installed(mnist_sized_npz, monkeypatch, tmp_path):
     monkeypatch.setattr(bench_mod.jaxpeer, "available", lambda: False)
-    report = bench(1, ("fp32", "jax"), "cpu", str(mnist_sized_npz))
+    report = bench(1, ("fp32", "jax"), "cpu", str(mnist_sized_npz), stream_bytes=SMALL_STREAM)
     assert tuple(report["variants"]) == ("fp32",) and "[peers]" in report["skipped"]["jax"]
     assert "| jax | skipped" in markdown_table(report)
     with Image.open(bench_chart(report, tmp_path / "bench.png")) as im:
@@ -92,3 +109,116 @@ def test_jax_peer_trains_and_hands_back_vaekit_weights():
     assert losses[-1] < losses[0]
     model = GaussianVAE(GaussianConfig(input_shape=(28, 28), hidden=(400,), latent_dim=20))
     model.load_state_dict(peer.state_dict())  # the names and shapes of vaekit's model
+
+
+@pytest.mark.parametrize("tick", [1e-9, 1e3])
+def test_an_efficiency_above_one_is_reported_as_a_wrong_floor(mnist_sized_npz, tick):
+    """With a fake clock, epochs take 2 ns (faster than any floor) or 2000 s: the bench never passes off an
+    efficiency above 1 as a result."""
+    report = bench(1, ("naive", "fp32"), "cpu", str(mnist_sized_npz), clock=FakeClock(tick), stream_bytes=SMALL_STREAM)
+    for name, v in report["variants"].items():
+        assert v["sec_per_epoch"] == pytest.approx(tick)
+        assert (v["efficiency"] > 1) == (name in report["floor_wrong"]), name
+    table = markdown_table(report)
+    if tick < 1:
+        assert report["floor_wrong"] == ["naive", "fp32"] and table.count("(floor wrong)") == 2
+    else:
+        assert report["floor_wrong"] == [] and "floor wrong" not in table
+
+
+def test_the_floor_takes_the_fastest_path_of_each_product(monkeypatch):
+    """Every path is timed with and without threads, and the floor keeps the best repeat of the fastest."""
+    fake = {"blas": [3e-3, 2e-3], "blas-bt": [5e-3, 5e-3], "blas-at": [4e-3, 4e-3], "bmm": [9e-3, 9e-3],
+            "onednn": [1.5e-3, 3e-3]}  # fmt: skip
+    calls = []
+
+    def time_repeats(fn, device, repeats=7, inner=None, target_s=0.004):
+        calls.append(torch.get_num_threads())
+        return fake[fn.path]
+
+    def paths(m, k, n, dtype, device):
+        def make(name):
+            fn = lambda: None  # noqa: E731
+            fn.path = name
+            return fn
+
+        return {name: make(name) for name in fake}
+
+    monkeypatch.setattr(roof_mod, "time_repeats", time_repeats)
+    monkeypatch.setattr(roof_mod, "gemm_paths", paths)
+    threads = torch.get_num_threads()
+    best = best_product(8, 8, 8, torch.float32, torch.device("cpu"))
+    assert best["seconds"] == 1.5e-3 and best["path"] == "onednn"
+    assert best["spread"] == pytest.approx(statistics.median([1.5e-3, 3e-3]) / 1.5e-3 - 1)
+    assert calls.count(threads) == len(fake) and (threads == 1 or calls.count(1) == len(fake))
+    assert torch.get_num_threads() == threads  # the thread count is put back
+
+
+def test_every_gemm_path_computes_the_same_product():
+    for dtype in (torch.float32, torch.bfloat16):
+        for name, fn in roof_mod.gemm_paths(5, 7, 3, dtype, torch.device("cpu")).items():
+            out = fn()
+            assert out.shape == (5, 3) or out.shape == (1, 5, 3), name
+
+
+def test_the_triad_and_the_cache_size(tmp_path):
+    for level, kind, size in ((1, "Data", "48K"), (2, "Unified", "2048K"), (3, "Unified", "105M")):
+        d = tmp_path / f"index{level}"
+        d.mkdir()
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(kind)
+        (d / "size").write_text(f"{size}\n")
+    assert last_level_cache_bytes(tmp_path) == 105 << 20
+    assert last_level_cache_bytes(tmp_path / "absent") is None
+    t = triad(1 << 16, torch.device("cpu"), repeats=3)
+    assert t["gb_s"] > 0 and t["spread"] >= 0 and t["bytes"] == 3 * 4 << 16
+
+
+def test_time_to_quality_excludes_the_evaluations(mnist_sized_npz, monkeypatch):
+    """Each variant trains until its test loss reaches the target; the seconds it reports are training seconds
+    only: here every evaluation costs a fake 100 s, and none of it is counted."""
+    clock = FakeClock(1e-3)
+    real = bench_mod._Engine.test_loss
+
+    def slow_test_loss(self):
+        clock.t += 100.0
+        return real(self)
+
+    monkeypatch.setattr(bench_mod._Engine, "test_loss", slow_test_loss)
+    report = race(1e6, ("fp32",), "cpu", str(mnist_sized_npz), eval_every=2, max_epochs=1, clock=clock)
+    v = report["variants"]["fp32"]
+    assert v["steps"] == 2 and v["seconds"] is not None and v["seconds"] < 1  # reached at the first evaluation
+    report = race(1.0, ("naive", "fp32"), "cpu", str(mnist_sized_npz), eval_every=2, max_epochs=2, clock=clock)
+    for name, v in report["variants"].items():  # out of reach: every 2 steps and at each end of 3-step epochs
+        steps = [c[0] for c in v["curve"]]
+        assert v["seconds"] is None and steps == [2, 3, 5, 6] and v["loss"] == min(c[2] for c in v["curve"]), name
+        seconds = [c[1] for c in v["curve"]]
+        assert seconds == sorted(seconds) and seconds[-1] < 1, name
+    assert "not reached in 2 epochs" in race_table(report)
+
+
+@pytest.mark.skipif(not jaxpeer.available(), reason="jax and optax are the [peers] extra")
+def test_time_to_quality_for_every_variant(mnist_sized_npz, tmp_path):
+    variants = ("naive", "fp32", "auto", "jax")
+    report = race(1e6, variants, "cpu", str(mnist_sized_npz), eval_every=3)
+    assert tuple(report["variants"]) == variants
+    for name, v in report["variants"].items():
+        assert v["seconds"] is not None and v["seconds"] > 0 and v["steps"] == 3, name
+    assert report["variants"]["jax"]["compile_s"] > 0
+    table = race_table(report)
+    assert all(f"| {name} | **" in table for name in variants)
+    with Image.open(race_chart(report, tmp_path / "race.png")) as im:
+        assert np.asarray(im.convert("L")).std() > 10
+
+
+@pytest.mark.skipif(not jaxpeer.available(), reason="jax and optax are the [peers] extra")
+def test_jax_peer_trains_in_chunks_and_compiles_without_training():
+    x = np.random.default_rng(0).random((300, 784), dtype=np.float32)  # 4 full batches of 64 and one of 44
+    peer = jaxpeer.JaxVAE(x, batch_size=64)
+    before = peer.state_dict()
+    peer.compile_chunks(3)
+    assert all(torch.equal(before[k], t) for k, t in peer.state_dict().items())  # compiling trained nothing
+    assert list(peer.epoch_in_chunks(3)) == [3, 5] and list(peer.epoch_in_chunks(5)) == [10]
+    assert not torch.equal(before["encoder.0.weight"], peer.state_dict()["encoder.0.weight"])
+    peer.run_epoch()
+    assert peer.steps == 15

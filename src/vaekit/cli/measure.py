@@ -13,22 +13,26 @@ from .train import _default_run_dir
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..measure.compare import bench, markdown_table, write_json
+    from ..measure.compare import bench, markdown_table, race, race_table, write_json
 
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     if args.plot and not args.plot.lower().endswith(".png"):
         raise ConfigError(f"--plot {args.plot}: expected a .png file name")
     refuse_to_replace([Path(p) for p in (args.json_out, args.plot) if p], args.overwrite)
-    report = bench(
-        args.epochs, variants, args.device, args.dataset, log=lambda m: print(m, file=sys.stderr, flush=True)
-    )
-    print(markdown_table(report))
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.to_loss is not None:
+        report = race(args.to_loss, variants, args.device, args.dataset, args.eval_every, args.max_epochs, log=log)
+        print(race_table(report))
+    else:
+        report = bench(args.epochs, variants, args.device, args.dataset, log=log)
+        print(markdown_table(report))
     if args.json_out:
         print(f"wrote {write_json(report, args.json_out)}", file=sys.stderr)
     if args.plot:
-        from ..measure.compare import bench_chart
+        from ..measure.compare import bench_chart, race_chart
 
-        print(f"wrote {bench_chart(report, args.plot)}", file=sys.stderr)
+        chart = race_chart if args.to_loss is not None else bench_chart
+        print(f"wrote {chart(report, args.plot)}", file=sys.stderr)
     return 0
 
 

@@ -112,6 +112,11 @@ class DetokenizeSettings:
 @dataclass
 class BenchSettings:
     epochs: int = setting(3, "timed epochs per variant (after one warm-up epoch)", ge=1, le=1000)
+    to_loss: float | None = setting(None, "time to quality instead: seconds until each variant's test loss first "
+                                    "reaches L nats (e.g. 110)", cast=float, gt=0, le=1e6)  # fmt: skip
+    eval_every: int = setting(100, "--to-loss: evaluate the test loss every N steps (and at every epoch's end)",
+                              ge=1, le=10**6)  # fmt: skip
+    max_epochs: int = setting(20, "--to-loss: give up on a variant after this many epochs", ge=1, le=10**4)
 
 
 @dataclass

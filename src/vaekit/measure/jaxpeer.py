@@ -94,8 +94,19 @@ class JaxVAE:
             (params, opt_state, key), loss = step((params, opt_state, key), x[rest_idx])
             return params, opt_state, key, loss
 
+        def chunk(params, opt_state, key, x, idx):  # idx (steps, B): a run of an epoch's batches
+            (params, opt_state, key), losses = jax.lax.scan(lambda c, i: step(c, x[i]), (params, opt_state, key), idx)
+            return params, opt_state, key, losses
+
+        def permute(key):
+            key, kperm = jax.random.split(key)
+            return key, jax.random.permutation(kperm, n)
+
         self._epoch = jax.jit(epoch, donate_argnums=(0, 1))
         self._last = jax.jit(last, donate_argnums=(0, 1))
+        self._chunk = jax.jit(chunk, donate_argnums=(0, 1))
+        self._permute = jax.jit(permute)
+        self.steps = 0
 
     def run_epoch(self) -> float:
         """One epoch; returns its mean training loss (which waits for the computation to finish)."""
@@ -108,7 +119,47 @@ class JaxVAE:
                 self.params, self.opt_state, self.key, self.x, rest_idx
             )
             total = total + loss * self.rest
+        self.steps += self.full + (1 if self.rest else 0)
         return float(total) / self.x.shape[0]
+
+    def epoch_in_chunks(self, every: int):
+        """One epoch as jitted scans of up to ``every`` steps (then the short last batch). Yields the step count
+        every ``every`` steps of the epoch and at its end, as the engine's epoch calls its log hook, once the
+        computation has finished (`vaekit bench --to-loss` evaluates there)."""
+        jax, b = self.jax, self.batch_size
+        self.key, perm = self._permute(self.key)
+        idx = perm[: self.full * b].reshape(self.full, b)
+        done = told = 0  # steps of this epoch, and the step last yielded
+        for start in range(0, self.full, every):
+            part = idx[start : start + every]
+            self.params, self.opt_state, self.key, _ = self._chunk(self.params, self.opt_state, self.key, self.x, part)
+            done += part.shape[0]
+            self.steps += part.shape[0]
+            if done % every == 0:
+                jax.block_until_ready(self.params)
+                yield self.steps
+                told = done
+        if self.rest:
+            self.params, self.opt_state, self.key, _ = self._last(
+                self.params, self.opt_state, self.key, self.x, perm[self.full * b :]
+            )
+            done += 1
+            self.steps += 1
+        if told != done:
+            jax.block_until_ready(self.params)
+            yield self.steps
+
+    def compile_chunks(self, every: int) -> None:
+        """Compile what ``epoch_in_chunks(every)`` calls, on copies of the state (the training state is left as
+        it is), so that no compilation falls into a timed region."""
+        jax, b = self.jax, self.batch_size
+        fresh = lambda: jax.tree_util.tree_map(lambda a: a.copy(), (self.params, self.opt_state))  # noqa: E731
+        key, perm = self._permute(self.key)
+        idx = perm[: self.full * b].reshape(self.full, b)
+        for length in {min(every, self.full), self.full % every} - {0}:
+            jax.block_until_ready(self._chunk(*fresh(), key, self.x, idx[:length]))
+        if self.rest:
+            jax.block_until_ready(self._last(*fresh(), key, self.x, perm[self.full * b :]))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The weights in the GaussianVAE's layout (Linear weights are (out, in)), for vaekit's evaluator."""

@@ -63,6 +63,20 @@ def textbook_loss(recon_x, x, mu, logvar):
     return bce + kld
 
 
+def textbook_step(
+    model: TextbookVAE, data: torch.Tensor, optimizer: torch.optim.Optimizer, device: torch.device | str = "cpu"
+) -> float:
+    """One step of the textbook loop on a batch; returns the batch's summed loss."""
+    data = data.to(device)
+    optimizer.zero_grad()
+    recon_batch, mu, logvar = model(data)
+    loss = textbook_loss(recon_batch, data, mu, logvar)
+    loss.backward()
+    train_loss = loss.item()
+    optimizer.step()
+    return train_loss
+
+
 def textbook_epoch(
     model: TextbookVAE, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device | str = "cpu"
 ) -> float:
@@ -70,13 +84,7 @@ def textbook_epoch(
     model.train()
     train_loss = 0.0
     for data in loader:
-        data = data.to(device)
-        optimizer.zero_grad()
-        recon_batch, mu, logvar = model(data)
-        loss = textbook_loss(recon_batch, data, mu, logvar)
-        loss.backward()
-        train_loss += loss.item()
-        optimizer.step()
+        train_loss += textbook_step(model, data, optimizer, device)
     return train_loss / len(loader.dataset)  # type: ignore[arg-type]  # a map-style Dataset has a length
 
 
