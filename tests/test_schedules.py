@@ -67,6 +67,13 @@ def test_iwae_schedule_stretched_keeps_its_proportions():
     assert lr_at_epoch(5, TrainConfig(lr=0.01)) == 0.01  # constant
 
 
+def test_cosine_schedule_halves_at_mid_run_and_ends_near_zero():
+    cfg = TrainConfig(lr=2e-3, epochs=20, lr_schedule="cosine")
+    lrs = [lr_at_epoch(e, cfg) for e in range(20)]
+    assert lrs[0] == 2e-3 and lrs[10] == pytest.approx(1e-3) and lrs == sorted(lrs, reverse=True)
+    assert 0 < lrs[-1] < 2e-3 * 0.01  # the last epoch still learns, barely
+
+
 def test_adam_eps_and_the_schedule_reach_the_optimizer(tmp_path, blob_npz):
     import torch
 

@@ -21,7 +21,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 STEPS = ("auto", "fused", "autograd")
 GRAPHS = ("auto", "on", "off")
-LR_SCHEDULES = ("constant", "iwae")
+LR_SCHEDULES = ("constant", "cosine", "iwae")
 
 
 @dataclass
@@ -67,8 +67,9 @@ class TrainConfig:
                              resume=True)  # fmt: skip
     batch_size: int = setting(128, "images per step", ge=1, le=2**20)
     lr: float = setting(1e-3, "Adam learning rate (the peak, under a schedule)", gt=0, le=1e3)
-    lr_schedule: str = setting("constant", "constant, or iwae: Burda et al.'s 8 stages (3^i passes at "
-                               "lr * 10^(-i/7)), stretched over --epochs", choices=LR_SCHEDULES)  # fmt: skip
+    lr_schedule: str = setting("constant", "constant; cosine: lr * (1 + cos(pi e / epochs)) / 2 in epoch e; or "
+                               "iwae: Burda et al.'s 8 stages (3^i passes at lr * 10^(-i/7)), stretched over "
+                               "--epochs", choices=LR_SCHEDULES)  # fmt: skip
     adam_eps: float = setting(1e-8, "Adam's epsilon (the IWAE paper: 1e-4)", gt=0, le=1)
     seed: int = setting(0, "seeds initialisation, shuffling and noise", ge=0, le=2**63 - 1)
     device: str = setting("auto", "where to train", choices=DEVICES, resume=True)

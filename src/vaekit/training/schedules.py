@@ -44,16 +44,19 @@ IWAE_PASSES = sum(3**i for i in range(IWAE_STAGES))  # 3,280
 def lr_at_epoch(epoch: int, cfg: TrainConfig) -> float:
     """The learning rate of ``epoch`` (0-based). ``iwae``: epoch e is in the first stage i whose cumulative
     share of the 3,280 passes exceeds e / epochs, so ``epochs = 3280`` is the paper's schedule exactly and
-    fewer epochs keep its proportions (stages shorter than an epoch are skipped)."""
+    fewer epochs keep its proportions (stages shorter than an epoch are skipped). ``cosine``: half a cosine from
+    lr in epoch 0 towards 0 after the last epoch (Loshchilov & Hutter 2016, without restarts)."""
     if cfg.lr_schedule == "constant":
         return cfg.lr
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
     if cfg.lr_schedule == "iwae":
         done = 0
         for i in range(IWAE_STAGES):
             done += 3**i
             if epoch * IWAE_PASSES < done * cfg.epochs or i == IWAE_STAGES - 1:
                 return cfg.lr * 10.0 ** (-i / 7)
-    raise ConfigError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; use constant or iwae")
+    raise ConfigError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; use constant, cosine or iwae")
 
 
 def dvae_alpha(epoch: int, cfg: ModelConfig) -> float:
