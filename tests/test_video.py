@@ -13,7 +13,7 @@ from vaekit.config import VideoConfig
 from vaekit.data import load_path
 from vaekit.data.datasets import ImageOptions, check_pixels
 from vaekit.data.video import CANVAS, DIGIT, SPEED, moving_mnist
-from vaekit.errors import DataError
+from vaekit.errors import ConfigError, DataError
 from vaekit.models.video import VideoTokenizer, haar3d, inverse_haar3d
 
 
@@ -268,3 +268,69 @@ def test_the_video_onnx_graphs_match_torch(tmp_path, clip_npz, wavelet, quantize
     ref = run.tokenizer.decode(run.tokenizer.codes(torch.from_numpy(want))).detach().numpy()
     assert np.allclose(logits, ref, atol=1e-4)
     assert np.allclose(mean, run.tokenizer.detokenize(torch.from_numpy(want)).reshape(len(x), -1).numpy(), atol=1e-5)
+
+
+def test_the_gaussian_latent_is_a_vae_with_a_causal_grid():
+    """--video-quantizer gaussian: [mu, logvar] per latent position; training samples z (from the run's
+    generator), evaluation decodes mu; the loss term is the KL to N(0, I) summed per clip; still causal."""
+    m = _model(quantizer="gaussian", frames=5)
+    x = torch.rand(2, 5 * 16 * 16)
+    h = m.encode(x)
+    assert h.shape == (2, 2, 4, 4, 6)  # (B, t', h, w, 2 D) with D = --code-dim 3
+    mu, logvar = h.chunk(2, -1)
+    out = m(x)  # evaluation mode: z = mu
+    assert torch.equal(out.z_q, mu) and out.indices.shape == (2, 2, 4, 4, 0)
+    kl = 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum((1, 2, 3, 4)).mean()
+    assert out.quant_loss.item() == pytest.approx(kl.item(), rel=1e-5)
+    m.train()
+    m.generator = torch.Generator().manual_seed(1)
+    z1 = m(x).z_q
+    m.generator = torch.Generator().manual_seed(1)
+    assert torch.equal(m(x).z_q, z1) and not torch.equal(z1, mu)  # a sample, drawn from the run's generator
+    m.eval()
+    y = x.reshape(2, 5, -1).clone()
+    y[:, 3] = torch.rand(16 * 16)
+    assert torch.equal(m.encode(y.reshape(2, -1))[:, 0], h[:, 0])  # latent frame 0 never sees frame 3
+    assert m.sample(3, torch.Generator().manual_seed(0)).shape == (3, 5, 16, 16, 1)
+    for verb in (lambda: m.tokenize(x), lambda: m.detokenize(torch.zeros(1, 2, 4, 4, dtype=torch.long))):
+        with pytest.raises(ConfigError, match="continuous"):
+            verb()
+
+
+def test_a_gaussian_video_run_end_to_end(tmp_path, clip_npz, capsys):
+    """A video VAE trains, evaluates (the KL in quant, no codebook numbers), samples a GIF from N(0, I), exports
+    ONNX that matches torch, and refuses tokens and a token prior in one line each."""
+    run = tmp_path / "vvae"
+    args = ["train", "--dataset", str(clip_npz), *VIDEO, "--video-quantizer", "gaussian", "--code-dim", "3",
+            "--epochs", "1", "--out", str(run)]  # fmt: skip
+    assert main(args) == 0
+    html = (run / "report.html").read_text()
+    assert "KL to N(0, I)" in html and (run / "samples.gif").exists() and "Codes" not in html
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["quant"] > 0 and m["loss"] == pytest.approx(m["recon"] + m["quant"], rel=1e-6)
+    assert "codebook_usage" not in m and len(m["psnr_per_frame"]) == 5
+    assert m["psnr_first_frame_alone"] == pytest.approx(m["psnr_per_frame"][0], abs=1e-4)
+    from PIL import Image
+
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.gif"), "-n", "4"]) == 0
+    with Image.open(tmp_path / "s.gif") as gif:
+        assert gif.n_frames == 5
+    for verb in (["tokenize", str(run), "--out", str(tmp_path / "t.npy")], ["prior", str(run), "--quiet"]):
+        capsys.readouterr()
+        assert main(verb) == 2, verb
+        err = capsys.readouterr().err
+        assert "continuous" in err and len(err.strip().splitlines()) == 1, verb
+    ort = pytest.importorskip("onnxruntime")
+    from vaekit.export.onnx import export_onnx
+    from vaekit.runs.open import open_run
+
+    enc, dec = export_onnx(run, tmp_path / "onnx")
+    opened = open_run(run)
+    x = opened.x_test.numpy()
+    mu, logvar = ort.InferenceSession(str(enc)).run(None, {"x": x})
+    want_mu, want_logvar = opened.tokenizer.encode(opened.x_test).detach().chunk(2, -1)
+    assert np.allclose(mu, want_mu.numpy(), atol=1e-4) and np.allclose(logvar, want_logvar.numpy(), atol=1e-4)
+    logits, mean = ort.InferenceSession(str(dec)).run(None, {"z": mu})
+    assert np.allclose(mean, opened.tokenizer.reconstruct(opened.x_test).reshape(len(x), -1).numpy(), atol=1e-5)

@@ -32,7 +32,7 @@ def evaluate_run(
     ``groups_used`` = k makes ``psnr`` and ``ssim`` those of the first k groups."""
     run = open_run(run_dir, device)
     out = evaluate_model(run.model, run.x_test, iw_samples, progress=progress, quality=True)
-    if isinstance(run.model, Tokenizer) and len(run.model.codebook_sizes) > 1:
+    if isinstance(run.model, Tokenizer) and run.model.discrete and len(run.model.codebook_sizes) > 1:
         from ..evaluation.metrics import groups_quality
 
         run.model.check_groups_used(groups_used)

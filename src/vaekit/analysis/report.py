@@ -187,14 +187,15 @@ def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], 
 
 def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dict[str, Any]) -> Path:
     from ..evaluation.metrics import bicubic_psnr, clip_extras, code_counts, groups_quality
-    from ..plots import code_histogram, quality_chart, save_grid
+    from ..plots import code_histogram, quality_chart, save_grid, save_images
 
     cfg = run.cfg
-    counts = [c.cpu().numpy() for c in code_counts(run.tokenizer, run.x_test)]
-    hist = code_histogram(counts, out_dir / "code_usage.png")
+    discrete = run.tokenizer.discrete  # False: a Gaussian video latent (a video VAE), which has no codes
+    counts = [c.cpu().numpy() for c in code_counts(run.tokenizer, run.x_test)] if discrete else []
+    hist = code_histogram(counts, out_dir / "code_usage.png") if discrete else None
     curves = loss_curves(records, out_dir / ckpt.CURVES) if records else None
     recon = reconstructions(run, out_dir)
-    title = f"{cfg.model.kind.upper()} tokenizer on {Path(cfg.data.dataset).name}"
+    title = f"{cfg.model.kind.upper()} {'tokenizer' if discrete else 'VAE'} on {Path(cfg.data.dataset).name}"
     grid = "x".join(map(str, run.tokenizer.grid))
     keys = [
         (
@@ -202,7 +203,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
             "recon",
         ),
         ("mean squared error per pixel", "mse"),
-        ("codebook + commitment loss", "quant"),
+        ("codebook + commitment loss" if discrete else "KL to N(0, I) (nats per clip)", "quant"),
         ("codebook usage (test set)", "codebook_usage"),
         ("perplexity of the code histogram", "perplexity"),
         ("dead codes (unused on the test set)", "dead_codes"),
@@ -239,7 +240,11 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
                 if isinstance(cfg.model, VideoConfig)
                 else f"{grid} grid (downsample {downsample_factor(cfg.model)})"
             )
-            + f", {run.tokenizer.codebook_size} codes per token"
+            + (
+                f", {run.tokenizer.codebook_size} codes per token"
+                if discrete
+                else f", each a Gaussian of {run.tokenizer.code_dim} channels"
+            )  # fmt: skip
             + (
                 f" x {cfg.model.groups} groups"
                 if isinstance(cfg.model, TokenizerConfig) and cfg.model.kind == "mgvq"
@@ -259,11 +264,14 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         ]
     else:
         parts.append(_img(recon, "test images (top) and their reconstructions from the tokens (bottom)"))
-    parts += [
-        "<h2>Codes</h2>",
-        _img(hist, "how often each code is used on the test set, most used first"),
-    ]
-    groups = len(run.tokenizer.codebook_sizes)
+    if hist is not None:
+        parts += ["<h2>Codes</h2>", _img(hist, "how often each code is used on the test set, most used first")]
+    else:  # a continuous latent samples without a prior: N(0, I) decoded
+        gen = torch.Generator(device=run.x_test.device).manual_seed(0)
+        drawn = run.tokenizer.sample(16, generator=gen).cpu().numpy()
+        parts += ["<h2>Samples</h2>", _img(save_images(drawn, out_dir / "samples.gif"),
+                                            "16 latent grids drawn from N(0, I), decoded")]  # fmt: skip
+    groups = len(run.tokenizer.codebook_sizes) if discrete else 1
     if groups > 1:  # multi-group VQ: decoded from the first k groups
         curve = groups_quality(run.model, run.x_test, quality)
         ks = list(range(1, groups + 1))

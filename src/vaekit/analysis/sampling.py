@@ -1,4 +1,5 @@
-"""Samples: a Gaussian VAE's prior N(0, I) decoded, or a tokenizer's token prior sampled and detokenized."""
+"""Samples: a Gaussian VAE's prior N(0, I) decoded (a video VAE's grid of them), or a tokenizer's token prior sampled
+and detokenized."""
 
 from __future__ import annotations
 
@@ -75,9 +76,15 @@ def sample_grid(
     the token prior for a tokenizer (``temperature``, ``top_k``, ``label`` apply to those)."""
     model, _ = load_model(run_dir)
     check_media_name(out, len(model.cfg.input_shape) == 4)
+    continuous = isinstance(model, GaussianVAE) or (isinstance(model, Tokenizer) and not model.discrete)
+    if continuous and (temperature, top_k, label) != (1.0, 0, None):
+        raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
     if isinstance(model, GaussianVAE):
-        if (temperature, top_k, label) != (1.0, 0, None):
-            raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
         return prior_grid(model, n, out, seed)
+    if continuous:  # a grid of Gaussian latents: N(0, I) decoded
+        assert isinstance(model, Tokenizer)
+        device = next(model.parameters()).device
+        images = model.sample(n, generator=torch.Generator(device=device).manual_seed(seed))
+        return save_images(images.cpu().numpy(), out)
     images = sample_tokens_images(run_dir, n, seed, temperature, top_k, label, model)
     return save_images(images.cpu().numpy(), out)

@@ -72,7 +72,7 @@ class TensorBoardSink:
             mu, logvar = model.encode(x_test[:1000])
             for d, v in enumerate(kl_normal(mu, logvar).mean(0).tolist()):
                 self.writer.add_scalar(f"kl_per_dim/z{d + 1}", v, epoch)
-        elif isinstance(model, Tokenizer):
+        elif model.discrete:  # a tokenizer with codes (a Gaussian video latent has none)
             counts = code_counts(model, x_test[:2000])
             usage = usage_stats(counts)
             self.writer.add_scalar("codebook/usage", usage["codebook_usage"], epoch)

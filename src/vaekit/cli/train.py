@@ -90,10 +90,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['kl']:.2f}), "
             f"active units {s['active_units']}/{cfg.model.latent_dim}, {s['params']:,} parameters, {timing}"
         )
-    else:
+    elif "codebook_usage" in s:
         print(
             f"test recon {s['recon']:.2f} nats, mse {s['mse']:.4f}, codebook usage {s['codebook_usage']:.3f} "
             f"(perplexity {s['perplexity']:.1f}, {s['dead_codes']} dead), {s['params']:,} parameters, {timing}"
+        )
+    else:  # a continuous latent (the video VAE): its quant is the KL
+        print(
+            f"test loss {s['loss']:.2f} nats (recon {s['recon']:.2f}, KL {s['quant']:.2f}), mse {s['mse']:.4f}, "
+            f"{s['params']:,} parameters, {timing}"
         )
     print(f"run directory: {run_dir}")
     return 0

@@ -14,7 +14,7 @@ from .model import MODEL_KINDS
 from .tokenizer import QuantizedConfig
 
 TIME_DOWNSAMPLE = (1, 2, 4, 8)
-VIDEO_QUANTIZERS = ("fsq", "vq")
+VIDEO_QUANTIZERS = ("fsq", "vq", "gaussian")
 
 
 @dataclass
@@ -29,11 +29,13 @@ class VideoConfig(QuantizedConfig):
                                    choices=TIME_DOWNSAMPLE)  # fmt: skip
     wavelet: bool = setting(True, "video: a 2x2x2 Haar wavelet on the input, as Cosmos, in place of one level of f "
                             "and t (off: 8x the convolutions' work at full size)")  # fmt: skip
-    video_quantizer: str = setting("fsq", "video: fsq (--levels; 8,8,8,6,5 = 15,360 codes) or vq",
+    video_quantizer: str = setting("fsq", "video: fsq (--levels; 8,8,8,6,5 = 15,360 codes), vq, or gaussian: a "
+                                   "continuous latent of --code-dim channels, a video VAE",
                                    choices=VIDEO_QUANTIZERS)  # fmt: skip
     levels: tuple[int, ...] = setting((8, 8, 8, 6, 5), "fsq: levels per channel (8,5,5,5 = 1000 codes)",
                                       length=(1, 16), ge=2, le=2**16, meta="L,L")  # fmt: skip
-    code_dim: int = setting(16, "vq/mgvq: channels of each token vector", ge=1, le=4096)
+    code_dim: int = setting(16, "vq/mgvq: channels of each token vector; video gaussian: of each latent position",
+                            ge=1, le=4096)  # fmt: skip
     width: int = setting(16, "conv resnet: channels after the first stride-2 conv, doubled after each further one",
                          ge=1, le=1024)  # fmt: skip
 

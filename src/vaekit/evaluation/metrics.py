@@ -135,7 +135,9 @@ def usage_stats(counts: list[Tensor]) -> dict[str, Any]:
 @torch.no_grad()
 def tokenizer_metrics(model, x: Tensor, batch_size: int = 0) -> dict[str, Any]:
     """Test metrics of a tokenizer: ``loss`` (recon + quant), ``recon`` (-log p(x|z_q), nats/image, as its
-    likelihood says), ``quant``, ``mse`` (per pixel), ``codebook_usage``, ``perplexity``, ``dead_codes``."""
+    likelihood says), ``quant``, ``mse`` (per pixel), ``codebook_usage``, ``perplexity``, ``dead_codes``. A
+    continuous (Gaussian) latent has no codes: its ``quant`` is the KL to N(0, I), so ``loss`` is the negative
+    ELBO (with the posterior mean decoded for ``recon``; the training loss decodes a sample)."""
     model.eval()
     batch_size = eval_batch(x, batch_size)
     n = x.shape[0]
@@ -147,7 +149,8 @@ def tokenizer_metrics(model, x: Tensor, batch_size: int = 0) -> dict[str, Any]:
         quant += out.quant_loss.item() * xb.shape[0]
         sq += (model.mean_image(out.logits).reshape(xb.shape) - xb).pow(2).sum().item()
     m = {"loss": (recon + quant) / n, "recon": recon / n, "quant": quant / n, "mse": sq / x.numel()}
-    m.update(usage_stats(code_counts(model, x, batch_size)))
+    if model.discrete:
+        m.update(usage_stats(code_counts(model, x, batch_size)))
     return m
 
 
@@ -277,4 +280,5 @@ def clip_extras(model, x: Tensor, batch_size: int = 0) -> dict[str, Any]:
     for i in range(0, x.shape[0], batch_size):
         rec = model.reconstruct(x[i : i + batch_size, :frame]).float()  # (B, 1, H, W, C)
         psnr.append(psnr_per_image(rec, x[i : i + batch_size, :frame].reshape(rec.shape)))
+    # a continuous latent: positions of code_dim real numbers each
     return {"tokens_per_clip": math.prod(model.token_shape), "psnr_first_frame_alone": torch.cat(psnr).mean().item()}

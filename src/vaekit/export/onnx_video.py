@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..models.video import HAAR3, CausalConv3d, Down, FactorisedBlock, FrameNorm, Up, VideoTokenizer
-from ..quantizers import FSQ, VectorQuantizer
+from ..quantizers import FSQ, GaussianLatent, VectorQuantizer
 from .onnx_graph import Graph, fsq_codes, fsq_tokens, mean_image, nearest_tokens, write_models
 
 
@@ -181,7 +181,8 @@ class _Walker:
 
 @torch.no_grad()
 def export_video(model: VideoTokenizer, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``encoder.onnx`` and ``decoder.onnx`` for a video tokenizer in evaluation mode."""
+    """Write ``encoder.onnx`` and ``decoder.onnx`` for a video tokenizer in evaluation mode: tokens in and out,
+    or, for a Gaussian latent, the encoder gives ``mu`` and ``logvar`` and the decoder reads ``z``."""
     model.eval()
     cfg = model.cfg
     frames, h, w, c = model.clip
@@ -195,27 +196,34 @@ def export_video(model: VideoTokenizer, out_dir: Path) -> tuple[Path, Path]:
     clip = g.node("Transpose", [g.node("Reshape", ["x", g.const("s", _i64(-1, frames, h, w, c))], "thwc")], "clip",
                   perm=[0, 4, 1, 2, 3])  # fmt: skip
     z = walk.module(model.encoder, walk.haar(clip) if cfg.wavelet else clip)
-    z = g.node("Transpose", [z], "z", perm=[0, 2, 3, 4, 1])  # (B, t', h, w, D)
-    if isinstance(q, FSQ):
-        tokens = fsq_tokens(g, z, tuple(cfg.levels))
+    z = g.node("Transpose", [z], "z", perm=[0, 2, 3, 4, 1])  # (B, t', h, w, D), or (..., 2D) = [mu, logvar]
+    d = model.code_dim
+    outputs: list[tuple]  # (graph value, name, shape[, int64])
+    inputs: list[tuple]  # (name, shape[, int64])
+    if isinstance(q, GaussianLatent):
+        mu, logvar = g.node_multi("Split", [z, g.const("halves", _i64(d, d))], 2, "half", axis=-1)
+        outputs = [(mu, "mu", [*grid, d]), (logvar, "logvar", [*grid, d])]
+    elif isinstance(q, FSQ):
+        outputs = [(fsq_tokens(g, z, tuple(cfg.levels)), "tokens", list(grid), True)]
     else:
         assert isinstance(q, VectorQuantizer)
-        tokens = nearest_tokens(g, z, _f32(q.vectors()), tuple(grid))
-    encoder = g.model([("x", [p])], [(tokens, "tokens", list(grid), True)], doc + ": encoder")
+        outputs = [(nearest_tokens(g, z, _f32(q.vectors()), tuple(grid)), "tokens", list(grid), True)]
+    encoder = g.model([("x", [p])], outputs, doc + ": encoder")
 
     g = Graph({})
-    d = model.code_dim
     walk = _Walker(g, (d, grid[0], grid[1], grid[2]))
-    if isinstance(q, FSQ):
-        codes = fsq_codes(g, "tokens", tuple(cfg.levels))
+    if isinstance(q, GaussianLatent):
+        codes, inputs = "z", [("z", [*grid, d])]
+    elif isinstance(q, FSQ):
+        codes, inputs = fsq_codes(g, "tokens", tuple(cfg.levels)), [("tokens", list(grid), True)]
     else:
         codes = g.node("Gather", [g.const("codebook", _f32(q.vectors())), "tokens"], "codes", axis=0)
+        inputs = [("tokens", list(grid), True)]
     out = walk.module(model.decoder, g.node("Transpose", [codes], "grid", perm=[0, 4, 1, 2, 3]))
     if cfg.wavelet:
         out = walk.inverse_haar(out)
     out = g.node("Transpose", [out], "thwc", perm=[0, 2, 3, 4, 1])
     logits = g.node("Reshape", [out, g.const("s", _i64(-1, p))], "logits")
     mean = mean_image(g, cfg.likelihood, logits)
-    decoder = g.model([("tokens", list(grid), True)], [(logits, "logits", [p]), (mean, "mean", [p])],
-                      doc + ": decoder")  # fmt: skip
+    decoder = g.model(inputs, [(logits, "logits", [p]), (mean, "mean", [p])], doc + ": decoder")
     return write_models(out_dir, encoder, decoder)

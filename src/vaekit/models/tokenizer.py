@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from ..arch import check_conv_shape, downsample_factor, tokenizer_decoder, tokenizer_encoder
 from ..config import TOKENIZER_KINDS, QuantizedConfig, TokenizerConfig
 from ..errors import ConfigError
-from ..quantizers import FSQ, GroupedVQ, VectorQuantizer
+from ..quantizers import FSQ, GaussianLatent, GroupedVQ, VectorQuantizer
 from .nets import build
 
 
@@ -45,10 +45,13 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
         self.cfg = cfg
         dead = cfg.dead_after if cfg.dead_code_restart else 0
         vq_kw: dict[str, Any] = dict(beta=cfg.commitment, update=cfg.codebook_update, dead_after=dead)
-        self.quantizer: FSQ | VectorQuantizer | GroupedVQ
+        self.quantizer: FSQ | VectorQuantizer | GroupedVQ | GaussianLatent
         if cfg.quantizer == "fsq":
             self.quantizer = FSQ(cfg.levels)
             d = len(cfg.levels)
+        elif cfg.quantizer == "gaussian":  # a continuous latent (the video VAE): no codes
+            self.quantizer = GaussianLatent(cfg.code_dim)
+            d = cfg.code_dim
         elif cfg.quantizer == "vq":
             self.quantizer = VectorQuantizer(cfg.codebook_size, cfg.code_dim, cosine=cosine, **vq_kw)
             d = cfg.code_dim
@@ -79,6 +82,17 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
         """(B, *T, D) codes -> (B, P) decoder output, channel-last."""
 
     @property
+    def discrete(self) -> bool:
+        """False for a continuous Gaussian latent (a VAE with a grid latent), which has no codes or tokens."""
+        return not isinstance(self.quantizer, GaussianLatent)
+
+    def check_discrete(self) -> None:
+        """A one-line ConfigError where tokens are asked of a continuous latent."""
+        if not self.discrete:
+            raise ConfigError("this run's latent is continuous (--video-quantizer gaussian): it has no tokens to "
+                              "write, decode or model with a prior; sample it with `vaekit sample`")  # fmt: skip
+
+    @property
     def codebook_size(self) -> int:
         """Codes per codebook (for mgvq: the largest group's; ``codebook_sizes`` has each group's)."""
         return max(self.codebook_sizes)
@@ -86,6 +100,7 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
     @property
     def codebook_sizes(self) -> tuple[int, ...]:
         """Codes per codebook: one entry, or one per group for mgvq."""
+        self.check_discrete()
         q = self.quantizer
         if isinstance(q, GroupedVQ):
             return q.sizes
@@ -106,7 +121,7 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
     def _quantize(self, z_e: Tensor, groups_used: int | None = None):
         if self.cfg.quantizer != "fsq":
             for q in self.quantizer.modules():
-                if isinstance(q, VectorQuantizer | GroupedVQ):
+                if isinstance(q, VectorQuantizer | GroupedVQ | GaussianLatent):
                     q.generator = self.generator
         if groups_used is not None:
             assert isinstance(self.quantizer, GroupedVQ)
@@ -121,6 +136,7 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
     @torch.no_grad()
     def tokenize(self, x: Tensor) -> Tensor:
         """(B, P) images -> (B, h, w) int64 tokens, or (B, h, w, G) for mgvq."""
+        self.check_discrete()
         self.eval()
         return self._quantize(self.encode(x)).indices
 
@@ -131,11 +147,22 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
             return q.indices_to_codes(indices)
         if isinstance(q, VectorQuantizer):
             return q.vectors()[indices]
+        assert isinstance(q, GroupedVQ)  # detokenize checks that the latent is discrete first
         return q.codes(indices, groups_used)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """A continuous latent's ``n`` draws from N(0, I) decoded: (n, *input_shape) in [0, 1]."""
+        assert not self.discrete, "a discrete tokenizer samples through its token prior"
+        self.eval()
+        dev = next(self.parameters()).device
+        z = torch.randn(n, *self.token_shape, self.code_dim, device=dev, generator=generator)
+        return self.mean_image(self.decode(z))
 
     @torch.no_grad()
     def detokenize(self, indices: Tensor, groups_used: int | None = None) -> Tensor:
         """Tokens -> (B, *input_shape) images in [0, 1]; mgvq: from the first ``groups_used`` groups only."""
+        self.check_discrete()
         self.eval()
         self.check_tokens(indices)
         return self.mean_image(self.decode(self.codes(indices, self.check_groups_used(groups_used))))
@@ -153,7 +180,7 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
         """``groups_used`` as given when this tokenizer has that many groups (a one-line ConfigError if not)."""
         if groups_used is None:
             return None
-        groups = len(self.codebook_sizes)
+        groups = len(self.codebook_sizes) if self.discrete else 0
         if not isinstance(self.quantizer, GroupedVQ) or not 1 <= groups_used <= groups:
             what = f"1 ... {groups}" if isinstance(self.quantizer, GroupedVQ) else "mgvq runs (multi-group VQ)"
             raise ConfigError(f"--groups-used applies to {what}; got {groups_used}")

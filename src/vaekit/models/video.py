@@ -135,7 +135,8 @@ def inverse_haar3d(y: Tensor) -> Tensor:
 
 
 class VideoTokenizer(Tokenizer):
-    """Causal 3-D conv encoder -> quantizer (FSQ, or VQ) at each latent position -> causal 3-D conv decoder."""
+    """Causal 3-D conv encoder -> quantizer (FSQ or VQ; or a Gaussian latent, which makes it a video VAE) at each
+    latent position -> causal 3-D conv decoder."""
 
     cfg: VideoConfig
 
@@ -158,7 +159,8 @@ class VideoTokenizer(Tokenizer):
             enc += [FactorisedBlock(width[i + 1], width[i + 1]) for _ in range(cfg.res_blocks - 1)]
             enc += [Down(width[i + 1], space=i < ls, time=i < lt)]
         top = width[levels]
-        enc += [FactorisedBlock(top, top), _norm(top), nn.SiLU(), nn.Conv3d(top, d, 1)]
+        gaussian = cfg.quantizer == "gaussian"  # the encoder gives [mu, logvar] per position
+        enc += [FactorisedBlock(top, top), _norm(top), nn.SiLU(), nn.Conv3d(top, 2 * d if gaussian else d, 1)]
         if cfg.quantizer == "fsq":  # keep each channel off tanh's flat tails (see ConvTokenizer)
             enc.append(nn.BatchNorm3d(d, affine=False))
         self.encoder = nn.Sequential(*enc)
