@@ -7,6 +7,7 @@ number in them is copied by hand.
 A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markdown file. Its sources:
   results    docs/data/results.json     written by benchmarks/results.py (`vaekit train` + `vaekit evaluate`)
   bench-*    docs/data/bench-*.json     written by `vaekit bench --json` (the part after bench- names the machine)
+  race-*     docs/data/race-*.json      written by `vaekit bench --to-loss L --json` (time to quality)
   tokens1d-* docs/data/tokens1d-*.json  written by benchmarks/tokens1d.py (TiTok and a conv VAE on emoji)
   video-*    docs/data/video-*.json     written by benchmarks/video.py (video vs image tokenizer, Moving MNIST)
   grid-*     docs/data/grid-*.json      written by benchmarks/grid.py (the grid tokenizers on MNIST and emoji)
@@ -56,10 +57,11 @@ def results_table() -> str:
 
 def bench_table(name: str) -> str:
     sys.path.insert(0, str(ROOT / "src"))
-    from vaekit.measure.compare import markdown_table
+    from vaekit.measure.compare import markdown_table, race_table
 
     report = json.loads((DATA / f"{name}.json").read_text())
-    return markdown_table(report) + f"\n\nMeasured on {_machine(report['machine'])}.\n"
+    table = race_table(report) if name.startswith("race") else markdown_table(report)
+    return table + f"\n\nMeasured on {_machine(report['machine'])}.\n"
 
 
 def tokens1d_table(name: str) -> str:

@@ -1,4 +1,10 @@
-"""The lecture's mini-project as a checklist: a tiny VAE on MNIST with four pass/fail criteria."""
+"""The lecture's mini-project as a checklist: a small VAE on MNIST with four pass/fail criteria.
+
+The model is the plain conv VAE (``--preset conv --net plain``: two stride-2 convolutions of 32 and 64
+channels, 20 latents, 258,025 parameters), the best under 300,000 parameters measured (docs/results.md):
+the MLP ``tiny`` preset stops near 104 nats. Its recipe is Adam 1e-3 with a cosine schedule over the
+epochs, batch 128, targets in [0, 1].
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ from ..training.loop import train
 MAX_PARAMS = 300_000
 MAX_TRAIN_SECONDS = 300.0
 MAX_TEST_BCE = 120.0
-MAX_TEST_LOSS = 110.0
-TINY_EPOCHS = 30  # the recipe: Adam 1e-3, batch 128, targets in [0, 1]
+MAX_TEST_LOSS = 100.0
+TINY_EPOCHS = 18
 
 
 @dataclass
@@ -22,10 +28,11 @@ class Check:
     value: float
     limit: float
     unit: str
+    strict: bool = True  # under the limit (else: at most the limit)
 
     @property
     def passed(self) -> bool:
-        return self.value < self.limit
+        return self.value < self.limit if self.strict else self.value <= self.limit
 
     @property
     def margin(self) -> str:
@@ -35,7 +42,17 @@ class Check:
     def line(self) -> str:
         status = "PASS" if self.passed else "FAIL"
         value = f"{self.value:,.0f}" if float(self.value).is_integer() else f"{self.value:,.2f}"
-        return f"{status}  {self.name:<28} {value:>12} {self.unit:<6} < {self.limit:,.0f}  (margin {self.margin})"
+        bound = "<" if self.strict else "<="
+        return (f"{status}  {self.name:<28} {value:>12} {self.unit:<6} {bound} {self.limit:,.0f}  "
+                f"(margin {self.margin})")  # fmt: skip
+
+
+def tiny_config(epochs: int = TINY_EPOCHS, dataset: str = "mnist", data_dir: str | None = None) -> RunConfig:
+    """The checklist's run: the plain conv VAE, Adam 1e-3 on a cosine schedule over ``epochs``."""
+    cfg = RunConfig(model=preset_config("conv", net="plain"))
+    cfg.train.epochs, cfg.train.lr_schedule = epochs, "cosine"
+    cfg.data.dataset, cfg.data.data_dir = dataset, data_dir
+    return cfg
 
 
 def tiny_checklist(
@@ -46,15 +63,12 @@ def tiny_checklist(
     dataset: str = "mnist",
     data_dir: str | None = None,
 ) -> list[Check]:
-    """Train the tiny preset on MNIST and check parameters, training time, test BCE and test loss."""
-    cfg = RunConfig(model=preset_config("tiny"))
-    cfg.train.epochs = epochs
-    cfg.data.dataset, cfg.data.data_dir = dataset, data_dir
-    result = train(cfg, run_dir, overwrite=overwrite, progress=progress)
+    """Train the checklist's model and check parameters, training time, test BCE and test loss."""
+    result = train(tiny_config(epochs, dataset, data_dir), run_dir, overwrite=overwrite, progress=progress)
     s = result.summary
     return [
         Check("parameters", s["params"], MAX_PARAMS, ""),
         Check("training time", s["train_seconds"], MAX_TRAIN_SECONDS, "s"),
         Check("test BCE (reconstruction)", s["recon"], MAX_TEST_BCE, "nats"),
-        Check("test loss (negative ELBO)", s["loss"], MAX_TEST_LOSS, "nats"),
+        Check("test loss (negative ELBO)", s["loss"], MAX_TEST_LOSS, "nats", strict=False),
     ]
