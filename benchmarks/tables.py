@@ -11,6 +11,7 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   tokens1d-* docs/data/tokens1d-*.json  written by benchmarks/tokens1d.py (TiTok and a conv VAE on emoji)
   video-*    docs/data/video-*.json     written by benchmarks/video.py (video vs image tokenizer, Moving MNIST)
   grid-*     docs/data/grid-*.json      written by benchmarks/grid.py (the grid tokenizers on MNIST and emoji)
+  generation-* docs/data/generation-*.json written by benchmarks/generation.py (samples: Gaussian VAEs, token priors)
   mgvq-*     docs/data/mgvq-*.json      written by benchmarks/mgvq.py (nested multi-group VQ on emoji)
   smile-*    docs/data/smile-*.json     written by benchmarks/smile.py (the smile vector on emoji faces)
   study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
@@ -176,6 +177,30 @@ def grid_table(name: str) -> str:
     return "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
 
 
+def generation_table(name: str) -> str:
+    data = json.loads((DATA / f"{name}.json").read_text())
+    rows = list(data["rows"].values())
+    first = rows[0]["evaluate"]
+    lines = [
+        "| model | loss (nats; tokenizers: the bound) | recon | KL or prior_nll | fid | sample labels 0..9 "
+        "| training |",
+        "|---|---|---|---|---|---|---|",
+        f"| test set vs {first['fid_samples']:,} training images (the floor) | – | – | – "
+        f"| **{first['fid_floor']:.2f}** | – | – |",
+    ]
+    for r in rows:
+        e, s = r["evaluate"], r["summary"]
+        third = e["prior_nll"] if "prior_nll" in e else e["kl"]
+        labels = " ".join(str(c) for c in e["sample_labels"])
+        took = f"{s['train_seconds']:.0f} s" + (f" + {r['prior_seconds']:.0f} s" if "prior_seconds" in r else "")
+        lines.append(
+            f"| {r['model']} | {e['loss']:.2f} | {e['recon']:.2f} | {third:.2f} | {e['fid']:.2f} | {labels} | {took} |"
+        )
+    accuracy = 100 * first["classifier_accuracy"]
+    return ("\n".join(lines) + f"\n\nThe reference classifier's test accuracy: {accuracy:.2f} %. Measured on "
+            f"{_machine(data['machine'])}.\n")  # fmt: skip
+
+
 def mgvq_table(name: str) -> str:
     import math
 
@@ -233,6 +258,8 @@ def render(name: str) -> str:
         return smile_table(name)
     if name.startswith("mgvq"):
         return mgvq_table(name)
+    if name.startswith("generation"):
+        return generation_table(name)
     if name.startswith("grid"):
         return grid_table(name)
     if name.startswith("study"):

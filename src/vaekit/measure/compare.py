@@ -126,7 +126,7 @@ class _Naive:
         t0 = clock()
         textbook_epoch(self.model, self.loader, self.optimizer, self.device)
         _sync(self.device)
-        self.steps += len(self.loader)
+        self.steps += len(self.loader)  # the step count of --to-loss's evaluations
         return clock() - t0
 
     def train_epoch(self, every: int, check: Callable[[int], bool]) -> bool:
@@ -163,10 +163,6 @@ class _Engine:
         self.device, self.precision = device, self.trainer.precision
         self.detail = ", ".join(f"{k}={v}" for k, v in self.trainer.info.items())
 
-    @property
-    def steps(self) -> int:
-        return self.trainer.step_count
-
     def run_epoch(self, clock: Clock = time.perf_counter) -> float:
         t0 = clock()
         self.trainer.run_epoch()
@@ -182,7 +178,7 @@ class _Engine:
                 raise _Reached
 
         try:
-            self.trainer.run_epoch(log_every=every or self.trainer.steps_per_epoch, on_log=on_log)
+            self.trainer.run_epoch(log_every=every, on_log=on_log)
         except _Reached:
             return True
         return False
@@ -208,10 +204,6 @@ class _Jax:
         self.image_shape = ds.image_shape
         self.peer = JaxVAE(to_tensor(ds.x_train, cpu).numpy(), seed=seed)
         self.detail = f"jax {jax.__version__} on {jax.devices()[0].platform}, whole epoch in one jit(lax.scan), optax"
-
-    @property
-    def steps(self) -> int:
-        return self.peer.steps
 
     def run_epoch(self, clock: Clock = time.perf_counter) -> float:
         t0 = clock()

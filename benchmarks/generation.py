@@ -1,0 +1,90 @@
+"""Measure generation on MNIST or Fashion-MNIST: the Gaussian VAEs' N(0, I) samples against the grid tokenizers'
+token-prior samples (VQ, FSQ, multi-group VQ in the plain layout, 3 epochs, each with a 5-epoch prior), by the
+likelihood bound, fid of 2,000 samples and the reference classifier's labels of them; write
+docs/data/generation-DATASET.json and the sample grids docs/samples-*.png, docs/prior-samples-*.png.
+
+    python benchmarks/generation.py --runs DIR [--dataset mnist|fashion-mnist] [--smoke DATA.npz]
+
+A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run (the grid tokenizers are
+the runs benchmarks/grid.py trains, so DIR may be the same folder); its prior likewise. `python
+benchmarks/tables.py` writes the tables in docs/tokenizers.md from the JSON. About 45 minutes per dataset on 2
+cores of an Intel Xeon with AMX. ``--smoke DATA.npz``: every step at a test's size on that data (1 epoch, 1
+prior epoch, 100 samples), written under DIR only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from common import machine, train_once
+
+from vaekit.analysis.evaluate import evaluate_run
+from vaekit.cli import main as vaekit
+from vaekit.runs.checkpoint import read_metrics
+from vaekit.runs.prior import has_prior, prior_dir
+
+PLAIN = ["--net", "plain", "--epochs", "3"]
+# name -> (what it is, `vaekit train` arguments, a token prior or not)
+ROWS: dict[str, tuple[str, list[str], bool]] = {
+    "classic": ("classic Gaussian VAE, 10 epochs", ["--model", "gaussian", "--preset", "classic", "--epochs", "10"],
+                False),
+    "conv": ("conv Gaussian VAE (resnet layout), 10 epochs", ["--model", "gaussian", "--preset", "conv", "--epochs",
+                                                              "10"], False),
+    "vq": ("vq 512 codes, 7x7 tokens, 3 epochs + prior 5 epochs", ["--model", "vq", *PLAIN], True),
+    "fsq": ("fsq 8,5,5,5 (1,000 codes), 7x7 tokens, 3 epochs + prior 5 epochs", ["--model", "fsq", *PLAIN], True),
+    "mgvq": ("mgvq 2 x 512 codes, 7x7x2 tokens, 3 epochs + prior 5 epochs", ["--model", "mgvq", *PLAIN], True),
+}  # fmt: skip
+SAMPLES = 2000
+PRIOR_EPOCHS = 5
+
+
+def _with_epochs(args: list[str], epochs: int) -> list[str]:
+    i = args.index("--epochs")
+    return [*args[: i + 1], str(epochs), *args[i + 2 :]]
+
+
+def measure(runs: Path, name: str, dataset: str, smoke: bool, images: Path | None) -> dict:
+    what, args, prior = ROWS[name]
+    args = [*(_with_epochs(args, 1) if smoke else args), "--dataset", dataset]
+    run = runs / name
+    train_once(run, args)
+    if prior and not has_prior(run):
+        epochs = "1" if smoke else str(PRIOR_EPOCHS)
+        assert vaekit(["prior", str(run), "--epochs", epochs, "--quiet", "--no-report", "--overwrite"]) == 0
+    row = {
+        "model": what,
+        "args": args,
+        "config": json.loads((run / "config.json").read_text()),
+        "summary": json.loads((run / "summary.json").read_text()),
+        "evaluate": evaluate_run(run, samples=100 if smoke else SAMPLES),
+    }
+    if prior:
+        row["prior_seconds"] = sum(r["seconds"] for r in read_metrics(prior_dir(run)))
+    if images is not None:
+        assert vaekit(["sample", str(run), "-n", "64", "--out", str(images), "--overwrite"]) == 0
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", required=True, help="folder of the runs (kept, reused when finished)")
+    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--smoke", help="an .npz: every step at a test's size, written under --runs only")
+    args = p.parse_args()
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    tag = {"mnist": "mnist", "fashion-mnist": "fmnist"}[args.dataset]
+    docs = runs if args.smoke else Path("docs")
+    rows = {}
+    for name, (_, _, prior) in ROWS.items():
+        picture = docs / (f"prior-samples-{name}-{tag}.png" if prior else f"samples-{name}-{tag}.png")
+        rows[name] = measure(runs, name, args.smoke or args.dataset, bool(args.smoke), picture)
+    out = (runs if args.smoke else docs / "data") / f"generation-{tag}.json"
+    out.write_text(json.dumps({"dataset": args.dataset, "rows": rows, "machine": machine()}, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
