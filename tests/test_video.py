@@ -226,8 +226,11 @@ def test_an_image_dataset_is_refused_by_the_video_model(tmp_path, blob_npz, caps
     assert "takes clips (T, H, W, C)" in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_resumed_video_run_equals_an_uninterrupted_one(tmp_path, clip_npz):
-    assert_resume_is_uninterrupted(["train", "--dataset", str(clip_npz), *VIDEO, "--no-report"], tmp_path)
+@pytest.mark.parametrize("quantizer", ["fsq", "gaussian"])
+def test_a_resumed_video_run_equals_an_uninterrupted_one(tmp_path, clip_npz, quantizer):
+    """The Gaussian latent draws its noise from the run's generator, which the checkpoint keeps."""
+    args = ["train", "--dataset", str(clip_npz), *VIDEO, "--video-quantizer", quantizer, "--no-report"]
+    assert_resume_is_uninterrupted(args, tmp_path)
 
 
 @pytest.mark.parametrize("wavelet, quantizer", [("on", "fsq"), ("off", "vq")])
