@@ -32,7 +32,8 @@ BLOCK = re.compile(r"(<!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /ta
 
 def _machine(m: dict) -> str:
     flags = ", ".join(f"`{f}`" for f in m.get("bf16_flags", [])) or "no bf16 units"
-    return f"{m.get('cpu', '?')} ({flags}), {m.get('threads', '?')} threads, torch {m.get('torch', '?')}"
+    threads = m.get("threads", "?")
+    return f"{m.get('cpu', '?')} ({flags}), {threads} thread{'' if threads == 1 else 's'}, torch {m.get('torch', '?')}"
 
 
 def results_table() -> str:
