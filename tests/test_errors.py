@@ -17,7 +17,8 @@ from vaekit.training.schedules import beta_at
 SRC = Path(__file__).resolve().parent.parent / "src" / "vaekit"
 VAEKIT_ERRORS = {name for name, obj in vars(errors).items() if isinstance(obj, type) and issubclass(obj, VaekitError)}
 # the two raises that are not errors for a user: the package's lazy __getattr__ and `python -m vaekit`'s exit
-ALLOWED = {("__init__.py", "AttributeError"), ("__main__.py", "SystemExit")}
+# module attribute lookups, the CLI's exit, and the bench's stop signal from inside an epoch (caught where raised)
+ALLOWED = {("__init__.py", "AttributeError"), ("__main__.py", "SystemExit"), ("compare.py", "_Reached")}
 
 
 def test_every_raise_in_the_package_is_a_vaekit_error():
