@@ -249,7 +249,7 @@ def study_table(name: str) -> str:
     from vaekit.measure.study import StudyConfig, markdown_table
 
     data = json.loads((DATA / f"{name}.json").read_text())
-    plan = {k: tuple(v) if isinstance(v, list) else v for k, v in data["plan"].items()}
+    plan = {k: tuple(v) if isinstance(v, list) else v for k, v in data["plan"]["config"].items()}
     table = markdown_table(StudyConfig(**plan), data["remedies"])
     return table + f"\n\nMeasured on {_machine(data['machine'])}.\n"
 
