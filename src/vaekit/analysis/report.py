@@ -187,7 +187,7 @@ def _write(out_dir: Path, run: Run, title: str, metrics: list[tuple[str, Any]], 
 
 def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dict[str, Any]) -> Path:
     from ..evaluation.metrics import bicubic_psnr, clip_extras, code_counts, groups_quality
-    from ..plots import code_histogram, quality_chart, save_grid, save_images
+    from ..plots import code_histogram, quality_chart, save_grid
 
     cfg = run.cfg
     discrete = run.tokenizer.discrete  # False: a Gaussian video latent (a video VAE), which has no codes
@@ -267,10 +267,10 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
     if hist is not None:
         parts += ["<h2>Codes</h2>", _img(hist, "how often each code is used on the test set, most used first")]
     else:  # a continuous latent samples without a prior: N(0, I) decoded
-        gen = torch.Generator(device=run.x_test.device).manual_seed(0)
-        drawn = run.tokenizer.sample(16, generator=gen).cpu().numpy()
-        parts += ["<h2>Samples</h2>", _img(save_images(drawn, out_dir / "samples.gif"),
-                                            "16 latent grids drawn from N(0, I), decoded")]  # fmt: skip
+        from .sampling import prior_grid
+
+        drawn = prior_grid(run.model, 16, out_dir / "samples.gif")
+        parts += ["<h2>Samples</h2>", _img(drawn, "16 latent grids drawn from N(0, I), decoded")]
     groups = len(run.tokenizer.codebook_sizes) if discrete else 1
     if groups > 1:  # multi-group VQ: decoded from the first k groups
         curve = groups_quality(run.model, run.x_test, quality)

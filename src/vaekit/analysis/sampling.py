@@ -15,13 +15,20 @@ from ..runs.prior import has_prior, load_prior
 from ..training.prior import sequences_to_grids
 
 
+def continuous(model: torch.nn.Module) -> bool:
+    """True for a model that samples from N(0, I) itself: a Gaussian VAE, or a video VAE's grid of Gaussians."""
+    return isinstance(model, GaussianVAE) or (isinstance(model, Tokenizer) and not model.discrete)
+
+
 def prior_grid(model: torch.nn.Module, n: int, out: str | Path, seed: int = 0) -> Path:
-    """Decode ``n`` draws from a Gaussian VAE's prior into one PNG grid at ``out``; returns the path."""
-    if not isinstance(model, GaussianVAE):
+    """Decode ``n`` draws from a continuous latent's prior N(0, I) into one grid at ``out`` (a PNG of images, or
+    an animated GIF of clips); returns the path."""
+    if not continuous(model):
         raise ConfigError("prior samples of a tokenizer need its token prior: run `vaekit prior RUN` first")
+    assert isinstance(model, GaussianVAE | Tokenizer)  # continuous() says so
     device = next(model.parameters()).device
     images = model.sample(n, generator=torch.Generator(device=device).manual_seed(seed)).cpu().numpy()
-    return save_grid(images, out)
+    return save_images(images, out) if images.ndim == 5 else save_grid(images, out)
 
 
 @torch.no_grad()
@@ -76,15 +83,9 @@ def sample_grid(
     the token prior for a tokenizer (``temperature``, ``top_k``, ``label`` apply to those)."""
     model, _ = load_model(run_dir)
     check_media_name(out, len(model.cfg.input_shape) == 4)
-    continuous = isinstance(model, GaussianVAE) or (isinstance(model, Tokenizer) and not model.discrete)
-    if continuous and (temperature, top_k, label) != (1.0, 0, None):
-        raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
-    if isinstance(model, GaussianVAE):
+    if continuous(model):
+        if (temperature, top_k, label) != (1.0, 0, None):
+            raise ConfigError("--temperature, --top-k and --label apply to tokenizer runs with a token prior")
         return prior_grid(model, n, out, seed)
-    if continuous:  # a grid of Gaussian latents: N(0, I) decoded
-        assert isinstance(model, Tokenizer)
-        device = next(model.parameters()).device
-        images = model.sample(n, generator=torch.Generator(device=device).manual_seed(seed))
-        return save_images(images.cpu().numpy(), out)
     images = sample_tokens_images(run_dir, n, seed, temperature, top_k, label, model)
     return save_images(images.cpu().numpy(), out)

@@ -46,7 +46,7 @@ from ..switches import resolve_device
 from ..training.loop import Trainer
 from ..training.step import linear_layers
 from . import jaxpeer
-from .roofline import product_shapes, roofline
+from .roofline import product_shapes, roofline, sync
 
 __all__ = ["bench", "race", "product_shapes", "markdown_table", "race_table", "bench_chart", "write_json"]
 
@@ -92,11 +92,6 @@ class _PeakRSS:
         self.peak = max(self.peak, self.rss_bytes())
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 Clock = Callable[[], float]
 
 
@@ -125,7 +120,7 @@ class _Naive:
 
         t0 = clock()
         textbook_epoch(self.model, self.loader, self.optimizer, self.device)
-        _sync(self.device)
+        sync(self.device)
         self.steps += len(self.loader)  # the step count of --to-loss's evaluations
         return clock() - t0
 
@@ -166,7 +161,7 @@ class _Engine:
     def run_epoch(self, clock: Clock = time.perf_counter) -> float:
         t0 = clock()
         self.trainer.run_epoch()
-        _sync(self.device)
+        sync(self.device)
         return clock() - t0
 
     def train_epoch(self, every: int, check: Callable[[int], bool]) -> bool:
@@ -402,7 +397,7 @@ def _race_one(runner: Runner, target: float, every: int, max_epochs: int, clock:
 
     def check(steps: int) -> bool:
         nonlocal paused
-        _sync(device)
+        sync(device)
         t0 = clock()
         loss = runner.test_loss()
         curve.append([steps, t0 - start - paused, loss])

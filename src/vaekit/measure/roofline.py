@@ -48,7 +48,8 @@ def product_shapes(layer_shapes: list[tuple[int, int]], batch: int) -> list[tupl
     return shapes
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on a CPU, where every call returns finished)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -59,19 +60,19 @@ def time_repeats(fn: Callable[[], Any], device: torch.device, repeats: int = 7, 
     (default: as many as take about ``target_s``, 1 to 50)."""
     for _ in range(2):
         fn()
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     fn()
-    _sync(device)
+    sync(device)
     once = time.perf_counter() - t0
     inner = inner or max(1, min(50, round(target_s / max(once, 1e-7))))
     times = []
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
-        _sync(device)
+        sync(device)
         times.append((time.perf_counter() - t0) / inner)
     return times
 

@@ -180,9 +180,9 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
         """``groups_used`` as given when this tokenizer has that many groups (a one-line ConfigError if not)."""
         if groups_used is None:
             return None
-        groups = len(self.codebook_sizes) if self.discrete else 0
-        if not isinstance(self.quantizer, GroupedVQ) or not 1 <= groups_used <= groups:
-            what = f"1 ... {groups}" if isinstance(self.quantizer, GroupedVQ) else "mgvq runs (multi-group VQ)"
+        q = self.quantizer
+        if not isinstance(q, GroupedVQ) or not 1 <= groups_used <= len(q.sizes):
+            what = f"1 ... {len(q.sizes)}" if isinstance(q, GroupedVQ) else "mgvq runs (multi-group VQ)"
             raise ConfigError(f"--groups-used applies to {what}; got {groups_used}")
         return groups_used
 
