@@ -15,11 +15,13 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   mgvq-*     docs/data/mgvq-*.json      written by benchmarks/mgvq.py (nested multi-group VQ on emoji)
   smile-*    docs/data/smile-*.json     written by benchmarks/smile.py (the smile vector on emoji faces)
   study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
+  iwae-paper docs/data/iwae-paper.json  written by benchmarks/iwae_paper.py (the IWAE paper's MNIST row)
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -33,7 +35,8 @@ BLOCK = re.compile(r"(<!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /ta
 def _machine(m: dict) -> str:
     flags = ", ".join(f"`{f}`" for f in m.get("bf16_flags", [])) or "no bf16 units"
     threads = m.get("threads", "?")
-    return f"{m.get('cpu', '?')} ({flags}), {threads} thread{'' if threads == 1 else 's'}, torch {m.get('torch', '?')}"
+    threads = _threads(threads) if isinstance(threads, int) else threads
+    return f"{m.get('cpu', '?')} ({flags}), {threads}, torch {m.get('torch', '?')}"
 
 
 def results_table() -> str:
@@ -109,7 +112,15 @@ def tokens1d_table(name: str) -> str:
     return text + f" Measured on {_machine(data['machine'])}.\n"
 
 
+def _threads(n: int) -> str:
+    return f"{n} thread{'' if n == 1 else 's'}"
+
+
 def video_table(name: str) -> str:
+    def bits(r: dict) -> str:  # a continuous latent's rate is its KL (the bits-back cost), in bits
+        b = r["bits_per_clip"]
+        return f"{b:,.0f}" if b is not None else f"{r['evaluate']['quant'] / math.log(2):,.0f} (the KL)"
+
     data = json.loads((DATA / f"{name}.json").read_text())
     lines = [
         "| model | tokens per clip | bits per clip | test PSNR (dB, per frame) | SSIM | PSNR frame 0 | PSNR frames "
@@ -120,9 +131,9 @@ def video_table(name: str) -> str:
         s, p = r["summary"], r["psnr_per_frame"]
         rest = sum(p[1:]) / max(1, len(p) - 1)
         lines.append(
-            f"| {r['model']} | {r['tokens_per_clip']:,} | {r['bits_per_clip']:,.0f} | **{r['psnr']:.2f}** | "
+            f"| {r['model']} | {r['tokens_per_clip']:,} | {bits(r)} | **{r['psnr']:.2f}** | "
             f"{r['ssim']:.3f} | {p[0]:.2f} | {rest:.2f} | {s['params']:,} | {s['epochs']} | "
-            f"{s['train_seconds'] / 60:.1f} min |"
+            f"{s['train_seconds'] / 60:.1f} min ({_threads(s['engine']['threads'])}) |"
         )
     video = data["rows"].get("video", {}).get("evaluate", {})
     text = "\n".join(lines) + "\n"
@@ -132,7 +143,8 @@ def video_table(name: str) -> str:
             f"{video['psnr_first_frame_alone']:.2f} dB fed alone as an image; codebook usage "
             f"{video['codebook_usage']:.3f}, perplexity {video['perplexity']:,.0f} of 15,360 codes."
         )
-    return text + f" Measured on {_machine(data['machine'])}.\n"
+    where = _machine(data["machine"] | {"threads": "the threads in each row"})
+    return text + f" Measured on {where}.\n"
 
 
 def _codes(m: dict) -> str:
@@ -254,7 +266,36 @@ def study_table(name: str) -> str:
     return table + f"\n\nMeasured on {_machine(data['machine'])}.\n"
 
 
+def iwae_paper_table(name: str) -> str:
+    data = json.loads((DATA / f"{name}.json").read_text())
+    lines = [
+        "| model | passes | test NLL (IW, K = 5000) | test -ELBO | active units | training | evaluation |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    machines = []
+
+    def scored(key: str) -> None:
+        row = data["rows"].get(key)
+        for s in row["scored"] if row else []:
+            total = s["passes"] if s["finished"] else f"{s['passes']:,} (stopped there; the run goes on)"
+            k = "" if s["iw_samples"] == 5000 else f" (K = {s['iw_samples']})"
+            lines.append(
+                f"| {row['model']} | {total} | **{s['nll_iw']:.2f}**{k} | {s['loss']:.2f} | {s['active_units']} | "
+                f"{s['train_seconds'] / 60:.0f} min | {s['eval_seconds'] / 60:.1f} min |"
+            )
+            machines.append(_machine(s["machine"]))
+
+    for ref, keys in (("VAE (k = 1)", ("vae-750", "paper")), ("IWAE (k = 5)", ("iwae-450",))):
+        lines.append(f"| Burda et al. 2015, {ref} | 3,280 | {data['paper'][ref]:.2f} | – | – | – | – |")
+        for key in keys:
+            scored(key)
+    where = sorted(set(machines))
+    return "\n".join(lines) + ("\n\nMeasured on " + "; ".join(where) + ".\n" if where else "\n")
+
+
 def render(name: str) -> str:
+    if name == "iwae-paper":
+        return iwae_paper_table(name)
     if name.startswith("smile"):
         return smile_table(name)
     if name.startswith("mgvq"):

@@ -75,6 +75,8 @@ def main() -> None:
     frames = ["--dataset", str(frames_npz(runs))]
     rows = {
         "video": ("causal video tokenizer, t = 4, f = 4 (Haar + 1 level)", VIDEO, runs / "video"),
+        "video-vae": ("video VAE (`--video-quantizer gaussian`, 5 channels, as FSQ's), t = 4, f = 4",
+                      [*VIDEO, "--video-quantizer", "gaussian", "--code-dim", "5"], runs / "video-vae"),
         "image": ("image tokenizer frame by frame, f = 8", [*IMAGE, *frames], runs / "image"),
         "image-small": ("the same, `--width 11` (about the video tokenizer's parameters)",
                         [*IMAGE, "--width", "11", *frames], runs / "image-small"),
@@ -90,11 +92,13 @@ def main() -> None:
         model, cfg = load_model(run, torch.device("cpu"))
         shape = model.token_shape
         per_clip = int(np.prod(shape)) * (1 if len(cfg.model.input_shape) == 4 else FRAMES)
-        evaluation = evaluate_run(run) if name == "video" else {}
+        evaluation = evaluate_run(run) if name.startswith("video") else {}
+        discrete = cfg.model.quantizer != "gaussian"
         out["rows"][name] = {
             "model": what, "args": targs, "config": json.loads((run / "config.json").read_text()),
             "summary": json.loads((run / "summary.json").read_text()), "tokens_per_clip": per_clip,
-            "bits_per_clip": per_clip * float(np.log2(np.prod([int(v) for v in LEVELS.split(",")]))),
+            "bits_per_clip": per_clip * float(np.log2(np.prod([int(v) for v in LEVELS.split(",")])))
+            if discrete else None,  # a continuous latent has no bits to count
             "psnr": float(psnr.mean()), "ssim": float(ssim.mean()), "psnr_per_frame": psnr.mean(0).tolist(),
             "ssim_per_frame": ssim.mean(0).tolist(), "evaluate": evaluation,
         }  # fmt: skip
