@@ -37,8 +37,7 @@ class TiTokConfig(QuantizedConfig):
     nested_dropout: bool = setting(False, "titok: train on a random prefix of each image's tokens, so that any "
                                    "prefix decodes (the rest become a learned absent token)")  # fmt: skip
     code_dim: int = setting(12, "vq/mgvq/titok: channels of each token vector", ge=1, le=4096)
-    # 4,096 codes of 12 dimensions: the reference code's configs for every TiTok size (S-128, B-64, L-32)
-    codebook_size: int = setting(4096, "vq/mgvq/titok: codes per codebook; fsq: picks the paper's levels",
+    codebook_size: int = setting(1024, "vq/mgvq/titok: codes per codebook; fsq: picks the paper's levels",
                                  ge=2, le=2**20)  # fmt: skip
 
     def __post_init__(self) -> None:
