@@ -60,9 +60,9 @@ def train(run: Path, args: list[str], seconds: float | None) -> None:
         assert rc == 0, f"vaekit train exited {rc}"
 
 
-def score(run: Path, iw_samples: int) -> dict:
-    """IW-NLL (K = ``iw_samples``), -ELBO and active units of the pass RUN reached, and the training time up to it."""
-    metrics = read_metrics(run)
+def score(run: Path, metrics: list[dict], iw_samples: int) -> dict:
+    """IW-NLL (K = ``iw_samples``), -ELBO and active units of the pass RUN reached (the last of its ``metrics``),
+    and the training time up to it."""
     start = time.perf_counter()
     m = evaluate_run(run, iw_samples=iw_samples, device="cpu")
     return {
@@ -98,7 +98,8 @@ def main() -> None:
             continue
         reached = metrics[-1]["epoch"]
         if all(s["passes"] != reached for s in row["scored"]):
-            row["scored"].append(score(run, args.iw_samples) | {"iw_samples": args.iw_samples, "machine": machine()})
+            scored = score(run, metrics, args.iw_samples)
+            row["scored"].append(scored | {"iw_samples": args.iw_samples, "machine": machine()})
             print(f"{name}: pass {reached}, IW-NLL {row['scored'][-1]['nll_iw']:.2f}")
         out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {out}")

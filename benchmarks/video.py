@@ -25,6 +25,7 @@ from common import machine, train_once
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.data.datasets import load_builtin
 from vaekit.evaluation.metrics import psnr_per_image, ssim_per_image
+from vaekit.models.tokenizer import Tokenizer
 from vaekit.plots import pyplot, save_clip_gif, save_figure
 from vaekit.runs.checkpoint import load_model
 
@@ -47,15 +48,14 @@ def frames_npz(runs: Path) -> Path:
 
 
 @torch.no_grad()
-def frame_scores(run: Path, clips: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def frame_scores(model: Tokenizer, clips: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PSNR and SSIM (N, T) of each test frame, and the reconstructions (N, T, H, W) of the first 8 clips, by
     a video run (clips whole) or an image run (frame by frame)."""
-    model, cfg = load_model(run, torch.device("cpu"))
     n, t, h, w = clips.shape
     psnr, ssim, first = [], [], None
     for i in range(0, n, 25):
         x = clips[i : i + 25]
-        if len(cfg.model.input_shape) == 4:
+        if len(model.cfg.input_shape) == 4:
             rec = model.reconstruct(x.reshape(len(x), -1))[..., 0]  # (B, T, H, W)
         else:
             rec = model.reconstruct(x.reshape(-1, h * w)).reshape(x.shape)
@@ -88,17 +88,16 @@ def main() -> None:
     out: dict = {"rows": {}, "machine": machine()}
     recon = {}
     for name, (what, targs, run) in rows.items():
-        psnr, ssim, recon[name] = frame_scores(run, clips)
         model, cfg = load_model(run, torch.device("cpu"))
+        psnr, ssim, recon[name] = frame_scores(model, clips)
         shape = model.token_shape
         per_clip = int(np.prod(shape)) * (1 if len(cfg.model.input_shape) == 4 else FRAMES)
         evaluation = evaluate_run(run) if name.startswith("video") else {}
-        discrete = cfg.model.quantizer != "gaussian"
         out["rows"][name] = {
             "model": what, "args": targs, "config": json.loads((run / "config.json").read_text()),
             "summary": json.loads((run / "summary.json").read_text()), "tokens_per_clip": per_clip,
             "bits_per_clip": per_clip * float(np.log2(np.prod([int(v) for v in LEVELS.split(",")])))
-            if discrete else None,  # a continuous latent has no bits to count
+            if model.discrete else None,  # a continuous latent has no bits to count
             "psnr": float(psnr.mean()), "ssim": float(ssim.mean()), "psnr_per_frame": psnr.mean(0).tolist(),
             "ssim_per_frame": ssim.mean(0).tolist(), "evaluate": evaluation,
         }  # fmt: skip
