@@ -1,13 +1,16 @@
-"""Measure multi-group VQ as the MGVQ paper builds it, on emoji: the lecture's groups of 16, 64 and 256 codes and
-equal groups of 64, each nested (coarse to fine) and not, beside one FSQ codebook of the same 18 bits per token
-(8^6 = 262,144 codes; plain VQ with that many codes is out of reach on a CPU); write
-docs/data/mgvq-emoji.json and docs/mgvq-groups-emoji.png.
+"""Measure multi-group VQ as the MGVQ paper builds it, on emoji or MNIST: the lecture's groups of 16, 64 and 256
+codes and equal groups of 64, each nested (coarse to fine) and not, beside one FSQ codebook of the same 18 bits
+per token (8^6 = 262,144 codes; plain VQ with that many codes is out of reach on a CPU); write
+docs/data/mgvq-DATASET.json and docs/mgvq-groups-DATASET.png.
 
-    python benchmarks/mgvq.py --runs DIR
+    python benchmarks/mgvq.py --runs DIR [--dataset emoji|mnist] [--prior-epochs N] [--only ROW,ROW]
 
 A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run, then scored on the test
-split decoded from the first k groups, k = 1 ... G (`vaekit evaluate --json`). `python benchmarks/tables.py`
-writes the table in docs/tokenizers.md from the JSON.
+split decoded from the first k groups, k = 1 ... G (`vaekit evaluate --json`). ``--prior-epochs N`` also fits a
+token prior to each multi-group run (`vaekit prior RUN --epochs N`, kept like the run) and adds its NLL and the
+fid of its samples (2,000 on MNIST, the 379 test images' worth on emoji); the FSQ row gets none (a softmax over
+262,144 codes per token). Rows already in the JSON that ``--only`` leaves out are kept. `python
+benchmarks/tables.py` writes the table in docs/tokenizers.md from the JSON.
 """
 
 from __future__ import annotations
@@ -20,11 +23,20 @@ import torch
 from common import machine, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
+from vaekit.cli import main as vaekit
 from vaekit.plots import save_grid
+from vaekit.runs.checkpoint import read_metrics
 from vaekit.runs.open import open_run
+from vaekit.runs.prior import has_prior, prior_dir
 
-COMMON = ["--dataset", "emoji", "--epochs", "25", "--code-dim", "48"]
-NESTED = ["--nested-groups", "--finetune-epochs", "5"]
+# dataset -> (the settings every row shares, the nested rows' unmasked epochs, fid samples): emoji at f = 4
+# (16 x 16 tokens), 25 epochs; MNIST in the plain layout of the grid tokenizers' MNIST rows (7 x 7 tokens), 5
+# epochs (about as many steps' worth of pixels); a fifth of the epochs unmasked in both
+COMMON: dict[str, tuple[list[str], int, int]] = {
+    "emoji": (["--dataset", "emoji", "--epochs", "25", "--code-dim", "48"], 5, 379),
+    "mnist": (["--dataset", "mnist", "--net", "plain", "--epochs", "5", "--code-dim", "48"], 1, 2000),
+}
+NESTED = ["--nested-groups", "--finetune-epochs", "FT"]
 ROWS: dict[str, tuple[str, list[str]]] = {
     "lecture-nested": ("mgvq 16, 64, 256, nested", ["--model", "mgvq", "--group-codes", "16,64,256", *NESTED]),
     "lecture": ("mgvq 16, 64, 256", ["--model", "mgvq", "--group-codes", "16,64,256"]),
@@ -34,28 +46,45 @@ ROWS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+def measure(run: Path, what: str, args: list[str], prior_epochs: int, samples: int) -> dict:
+    train_once(run, args)
+    grouped = "mgvq" in args
+    if prior_epochs and grouped and not has_prior(run):
+        assert vaekit(["prior", str(run), "--epochs", str(prior_epochs), "--quiet", "--no-report", "--overwrite"]) == 0
+    row = {
+        "model": what,
+        "args": args,
+        "config": json.loads((run / "config.json").read_text()),
+        "summary": json.loads((run / "summary.json").read_text()),
+        "evaluate": evaluate_run(run, samples=samples if prior_epochs and grouped else 0),
+    }
+    if has_prior(run):
+        row["prior_seconds"] = sum(r["seconds"] for r in read_metrics(prior_dir(run)))
+    return row
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, help="folder of the runs (kept, reused when finished)")
-    p.add_argument("--out", default="docs/data/mgvq-emoji.json")
+    p.add_argument("--dataset", default="emoji", choices=sorted(COMMON))
+    p.add_argument("--prior-epochs", type=int, default=0, help="fit a token prior to each mgvq run (0: none)")
+    p.add_argument("--only", default=",".join(ROWS), help=f"rows to measure, of {', '.join(ROWS)}")
+    p.add_argument("--out", help="the JSON (default docs/data/mgvq-DATASET.json)")
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    rows = {}
-    for name, (what, targs) in ROWS.items():
-        run = runs / name
-        full = [*targs, *COMMON]
-        train_once(run, full)
-        rows[name] = {
-            "model": what,
-            "args": full,
-            "config": json.loads((run / "config.json").read_text()),
-            "summary": json.loads((run / "summary.json").read_text()),
-            "evaluate": evaluate_run(run),
-        }
-    out = Path(args.out)
+    common, finetune, samples = COMMON[args.dataset]
+    out = Path(args.out or f"docs/data/mgvq-{args.dataset}.json")
+    rows = json.loads(out.read_text())["rows"] if out.is_file() else {}
+    for name in args.only.split(","):
+        what, targs = ROWS[name]
+        targs = [str(finetune) if a == "FT" else a for a in targs]
+        rows[name] = measure(runs / name, what, [*targs, *common], args.prior_epochs, samples)
+    rows = {name: rows[name] for name in ROWS if name in rows}  # the table's order
     out.write_text(json.dumps({"rows": rows, "machine": machine()}, indent=1) + "\n")
     print(f"wrote {out}")
+    if not all((runs / name / "summary.json").is_file() for name in ("lecture-nested", "lecture")):
+        return
     # the nested lecture run's first 8 test images decoded from 1, 2 and 3 groups, beside the non-nested run's
     strips = []
     for name in ("lecture-nested", "lecture"):
@@ -63,7 +92,7 @@ def main() -> None:
         x = run.x_test[:8]
         strips += [run.tokenizer.reconstruct(x, k) for k in (1, 2, 3)]
     images = torch.cat([x.reshape(8, *run.image_shape), *strips]).cpu().numpy()
-    print(save_grid(images, "docs/mgvq-groups-emoji.png", ncol=8))
+    print(save_grid(images, f"docs/mgvq-groups-{args.dataset}.png", ncol=8))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   video-*    docs/data/video-*.json     written by benchmarks/video.py (video vs image tokenizer, Moving MNIST)
   grid-*     docs/data/grid-*.json      written by benchmarks/grid.py (the grid tokenizers on MNIST and emoji)
   generation-* docs/data/generation-*.json written by benchmarks/generation.py (samples: Gaussian VAEs, token priors)
-  mgvq-*     docs/data/mgvq-*.json      written by benchmarks/mgvq.py (nested multi-group VQ on emoji)
+  mgvq-*     docs/data/mgvq-*.json      written by benchmarks/mgvq.py (nested multi-group VQ on emoji and MNIST)
   smile-*    docs/data/smile-*.json     written by benchmarks/smile.py (the smile vector on emoji faces)
   study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
+  tiny       docs/data/tiny.json        written by benchmarks/tiny.py (the candidates for `vaekit tiny`, the checklist)
   iwae-paper docs/data/iwae-paper.json  written by benchmarks/iwae_paper.py (the IWAE paper's MNIST row)
 """
 
@@ -215,15 +216,14 @@ def generation_table(name: str) -> str:
 
 
 def mgvq_table(name: str) -> str:
-    import math
-
     data = json.loads((DATA / f"{name}.json").read_text())
-    lines = [
-        "| model | codes per group | bits per token | PSNR from group 1 | groups 1-2 | all groups (dB) | SSIM (all) | "
-        "codebook usage per group | params | train time |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in data["rows"].values():
+    rows = list(data["rows"].values())
+    prior = any("prior_nll" in r["evaluate"] for r in rows)  # the prior's columns once a row has them
+    head = ["model", "codes per group", "bits per token", "PSNR from group 1", "groups 1-2", "all groups (dB)",
+            "SSIM (all)", "codebook usage per group", *(["prior NLL (nats)", "fid"] if prior else []), "params",
+            "train time"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
         e, m, s = r["evaluate"], r["config"]["model"], r["summary"]
         if m["kind"] == "fsq":
             sizes, psnr = [math.prod(m["levels"])], [None, None, e["psnr"]]
@@ -233,11 +233,38 @@ def mgvq_table(name: str) -> str:
             usage = ", ".join(f"{u:.2f}" for u in e["codebook_usage_per_group"])
         cells = [f"{v:.2f}" if v is not None else "–" for v in psnr]
         bits = sum(math.log2(k) for k in sizes)
+        took = f"{s['train_seconds']:.0f} s" + (f" + {r['prior_seconds']:.0f} s" if "prior_seconds" in r else "")
+        took += f" ({_threads(s['engine']['threads'])})"
+        extra = [f"{e['prior_nll']:.1f}", f"{e['fid']:.2f}"] if "prior_nll" in e else ["–", "–"]
         lines.append(
             f"| {r['model']} | {', '.join(f'{k:,}' for k in sizes)} | {bits:.0f} | {cells[0]} | {cells[1]} | "
-            f"**{cells[2]}** | {e['ssim']:.3f} | {usage} | {s['params']:,} | {s['train_seconds']:.0f} s |"
+            f"**{cells[2]}** | {e['ssim']:.3f} | {usage} | {' | '.join(extra) + ' | ' if prior else ''}"
+            f"{s['params']:,} | {took} |"
         )
     return "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
+
+
+def tiny_table(name: str) -> str:
+    data = json.loads((DATA / f"{name}.json").read_text())
+    most_params, most_loss = data["limits"]["params"], data["limits"]["loss"]
+    lines = [
+        f"| candidate | params | test loss (−ELBO, nats) | recon | KL | train time | under {most_params:,} and at "
+        f"most {most_loss:.0f} nats |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in data["rows"].values():
+        s = r["summary"]
+        ok = "yes" if s["params"] < most_params and s["loss"] <= most_loss else "no"
+        lines.append(
+            f"| {r['model']} | {s['params']:,} | **{s['loss']:.2f}** | {s['recon']:.2f} | {s['kl']:.2f} | "
+            f"{s['train_seconds']:.0f} s ({_threads(s['engine']['threads'])}) | {ok} |"
+        )
+    text = "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
+    if "checklist" in data:
+        c = data["checklist"]
+        threads = _threads(c["summary"]["engine"]["threads"])
+        text += f"\nThe checklist itself ({threads}):\n\n```text\n$ vaekit tiny\n" + "\n".join(c["lines"]) + "\n```\n"
+    return text
 
 
 def smile_table(name: str) -> str:
@@ -296,6 +323,8 @@ def iwae_paper_table(name: str) -> str:
 def render(name: str) -> str:
     if name == "iwae-paper":
         return iwae_paper_table(name)
+    if name == "tiny":
+        return tiny_table(name)
     if name.startswith("smile"):
         return smile_table(name)
     if name.startswith("mgvq"):

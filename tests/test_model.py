@@ -44,11 +44,17 @@ def test_public_api_is_reexported():
 
 
 def test_the_checklist_model_is_under_300k_and_says_at_most_for_the_loss(tmp_path, blob_npz):
+    import json
+
     from vaekit.measure.checklist import MAX_PARAMS, Check, tiny_checklist, tiny_config
+    from vaekit.measure.checklist import checks as checks_of
 
     cfg = tiny_config()
     assert cfg.train.lr_schedule == "cosine" and cfg.model.arch == "conv" and cfg.model.net == "plain"
     checks = tiny_checklist(tmp_path / "tiny", epochs=1, progress=False, dataset=str(blob_npz))
     assert [c.name for c in checks][0] == "parameters" and checks[0].value < MAX_PARAMS
+    # the checks read back from the finished run's summary.json (as benchmarks/tiny.py does) are the same
+    summary = json.loads((tmp_path / "tiny" / "summary.json").read_text())
+    assert [c.line() for c in checks_of(summary)] == [c.line() for c in checks]
     assert Check("loss", 100.0, 100.0, "nats", strict=False).passed and not Check("t", 300.0, 300.0, "s").passed
     assert "<= 100" in checks[-1].line()

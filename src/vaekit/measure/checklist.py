@@ -2,8 +2,8 @@
 
 The model is the plain conv VAE (``--preset conv --net plain``: two stride-2 convolutions of 32 and 64
 channels, 20 latents, 258,025 parameters), the best under 300,000 parameters measured (docs/results.md):
-the MLP ``tiny`` preset stops near 104 nats. Its recipe is Adam 1e-3 with a cosine schedule over the
-epochs, batch 128, targets in [0, 1].
+the MLP ``tiny`` preset stops near 104 nats. Its recipe is Adam with a cosine schedule from 2e-3 over the
+epochs, batch 128, targets in [0, 1] (benchmarks/tiny.py measures the candidates).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ MAX_TRAIN_SECONDS = 300.0
 MAX_TEST_BCE = 120.0
 MAX_TEST_LOSS = 100.0
 TINY_EPOCHS = 18
+TINY_LR = 2e-3  # the peak of the cosine schedule: 99.25 nats after 18 epochs against 100.08 from 1e-3
 
 
 @dataclass
@@ -48,9 +49,9 @@ class Check:
 
 
 def tiny_config(epochs: int = TINY_EPOCHS, dataset: str = "mnist", data_dir: str | None = None) -> RunConfig:
-    """The checklist's run: the plain conv VAE, Adam 1e-3 on a cosine schedule over ``epochs``."""
+    """The checklist's run: the plain conv VAE, Adam on a cosine schedule from ``TINY_LR`` over ``epochs``."""
     cfg = RunConfig(model=preset_config("conv", net="plain"))
-    cfg.train.epochs, cfg.train.lr_schedule = epochs, "cosine"
+    cfg.train.epochs, cfg.train.lr, cfg.train.lr_schedule = epochs, TINY_LR, "cosine"
     cfg.data.dataset, cfg.data.data_dir = dataset, data_dir
     return cfg
 
@@ -65,10 +66,14 @@ def tiny_checklist(
 ) -> list[Check]:
     """Train the checklist's model and check parameters, training time, test BCE and test loss."""
     result = train(tiny_config(epochs, dataset, data_dir), run_dir, overwrite=overwrite, progress=progress)
-    s = result.summary
+    return checks(result.summary)
+
+
+def checks(summary: dict) -> list[Check]:
+    """The four checks of a finished run's summary.json."""
     return [
-        Check("parameters", s["params"], MAX_PARAMS, ""),
-        Check("training time", s["train_seconds"], MAX_TRAIN_SECONDS, "s"),
-        Check("test BCE (reconstruction)", s["recon"], MAX_TEST_BCE, "nats"),
-        Check("test loss (negative ELBO)", s["loss"], MAX_TEST_LOSS, "nats", strict=False),
+        Check("parameters", summary["params"], MAX_PARAMS, ""),
+        Check("training time", summary["train_seconds"], MAX_TRAIN_SECONDS, "s"),
+        Check("test BCE (reconstruction)", summary["recon"], MAX_TEST_BCE, "nats"),
+        Check("test loss (negative ELBO)", summary["loss"], MAX_TEST_LOSS, "nats", strict=False),
     ]
