@@ -67,6 +67,26 @@ def test_fine_tuning_epochs_keep_every_group():
         assert m.quantizer.nested is nested
 
 
+def test_nested_full_decodes_every_group_and_the_kept_prefix_on_a_masked_step():
+    """--nested-full: a step that drops groups returns the full decode as ``logits`` and the kept prefix's
+    decode as ``prefix_logits``; a step that keeps every group, and evaluation, have no prefix."""
+    m = _mgvq(group_codes=(4, 8, 16), nested_groups=True, nested_full=True, group_drop=(0.0, 1.0, 1.0)).train()
+    m.generator = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 256)
+    out = m(x)  # u < 1 always: only the first group is kept
+    assert out.prefix_logits is not None and all(p.abs().sum() > 0 for p in out.z_q.chunk(3, dim=-1))
+    m.eval()
+    tokens = m.tokenize(x)
+    assert torch.allclose(torch.sigmoid(out.logits).reshape(3, 16, 16), m.detokenize(tokens), atol=1e-5)
+    assert torch.allclose(torch.sigmoid(out.prefix_logits).reshape(3, 16, 16), m.detokenize(tokens, 1), atol=1e-5)
+    assert m(x).prefix_logits is None
+    m.cfg.finetune_epochs = 1
+    m.train().start_epoch(4, 5)  # the unmasked stage keeps every group: no prefix
+    assert m(x).prefix_logits is None
+    with pytest.raises(ConfigError, match="add --nested-groups"):
+        TokenizerConfig(kind="mgvq", nested_full=True).validate()
+
+
 def test_the_prior_over_unequal_groups_is_an_exact_distribution():
     """With group sizes 2, 3, 4 on one grid position, the 24 sequences' probabilities sum to 1, and samples
     take each position's codes only from its group."""

@@ -74,6 +74,8 @@ class TokenizerConfig(QuantizedConfig):
                                             ge=0, le=1, meta="P,P")  # fmt: skip
     finetune_epochs: int = setting(0, "mgvq --nested-groups: the last N epochs keep every group (the paper's second "
                                    "stage)", ge=0, le=10**6)  # fmt: skip
+    nested_full: bool = setting(False, "mgvq --nested-groups: a step that drops groups also decodes every group and "
+                                "adds that reconstruction's loss (vaekit's, not the paper's)")  # fmt: skip
 
     def __post_init__(self) -> None:
         self.preset = self.preset or self.kind  # a tokenizer's architecture is named after its kind
@@ -111,5 +113,6 @@ class TokenizerConfig(QuantizedConfig):
             raise ConfigError(f"--group-drop needs one probability per group ({self.groups}), got {n}")
         if self.group_drop and self.group_drop[0] != 0:
             raise ConfigError("--group-drop: the first group is never dropped; start the list with 0")
-        if (self.group_drop or self.finetune_epochs) and not self.nested_groups:
-            raise ConfigError("--group-drop and --finetune-epochs shape nested training; add --nested-groups")
+        if (self.group_drop or self.finetune_epochs or self.nested_full) and not self.nested_groups:
+            raise ConfigError("--group-drop, --finetune-epochs and --nested-full shape nested training; add "
+                              "--nested-groups")  # fmt: skip

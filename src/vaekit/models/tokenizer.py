@@ -30,6 +30,9 @@ class TokenizerOutput:
     z_q: Tensor  # (B, *T, D) quantised (straight-through)
     indices: Tensor  # (B, *T) integer tokens, or (B, *T, G) for mgvq
     quant_loss: Tensor  # () codebook + commitment loss (0 for FSQ)
+    # mgvq --nested-full, a training step that drops groups: the decoder output from the kept groups only (the
+    # loss adds its reconstruction term; ``logits`` decodes every group)
+    prefix_logits: Tensor | None = None
 
 
 class Tokenizer(nn.Module, metaclass=ABCMeta):
@@ -130,8 +133,22 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
 
     def forward(self, x: Tensor) -> TokenizerOutput:
         z_e = self.encode(x)
+        grouped = self.quantizer
+        if isinstance(grouped, GroupedVQ) and grouped.training and grouped.nested and self._nested_full:
+            # every group quantised and decoded; a step that drops groups also decodes the kept prefix
+            q = self._quantize(z_e, grouped.groups)
+            keep = grouped.kept_groups(z_e.device)
+            prefix = None
+            if keep < grouped.groups:
+                kept = torch.arange(self.code_dim, device=z_e.device) < keep * (self.code_dim // grouped.groups)
+                prefix = self.decode(q.z_q * kept.to(q.z_q.dtype))  # the dropped groups' codes are zeros
+            return TokenizerOutput(self.decode(q.z_q), z_e, q.z_q, q.indices, q.loss, prefix)
         q = self._quantize(z_e)
         return TokenizerOutput(self.decode(q.z_q), z_e, q.z_q, q.indices, q.loss)
+
+    @property
+    def _nested_full(self) -> bool:
+        return isinstance(self.cfg, TokenizerConfig) and self.cfg.nested_full
 
     @torch.no_grad()
     def tokenize(self, x: Tensor) -> Tensor:

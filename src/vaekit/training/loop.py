@@ -207,6 +207,8 @@ class Trainer:
                 tout = self._net(xb)
             recon = recon_nll(tout.logits.float(), xb, mcfg.likelihood, mcfg.sigma).mean()
             total = recon + tout.quant_loss
+            if tout.prefix_logits is not None:  # mgvq --nested-full: the kept groups' reconstruction too
+                total = total + recon_nll(tout.prefix_logits.float(), xb, mcfg.likelihood, mcfg.sigma).mean()
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
