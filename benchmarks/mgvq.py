@@ -39,6 +39,10 @@ COMMON: dict[str, tuple[list[str], int, int]] = {
 NESTED = ["--nested-groups", "--finetune-epochs", "FT"]
 ROWS: dict[str, tuple[str, list[str]]] = {
     "lecture-nested": ("mgvq 16, 64, 256, nested", ["--model", "mgvq", "--group-codes", "16,64,256", *NESTED]),
+    "lecture-nested-full": (
+        "mgvq 16, 64, 256, nested, `--nested-full`",
+        ["--model", "mgvq", "--group-codes", "16,64,256", "--nested-groups", "--nested-full"],
+    ),
     "lecture": ("mgvq 16, 64, 256", ["--model", "mgvq", "--group-codes", "16,64,256"]),
     "equal-nested": ("mgvq 64, 64, 64, nested", ["--model", "mgvq", "--group-codes", "64,64,64", *NESTED]),
     "equal": ("mgvq 64, 64, 64", ["--model", "mgvq", "--group-codes", "64,64,64"]),

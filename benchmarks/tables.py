@@ -241,7 +241,8 @@ def mgvq_table(name: str) -> str:
             f"**{cells[2]}** | {e['ssim']:.3f} | {usage} | {' | '.join(extra) + ' | ' if prior else ''}"
             f"{s['params']:,} | {took} |"
         )
-    return "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
+    where = _machine(data["machine"] | {"threads": "the threads in each row"})
+    return "\n".join(lines) + f"\n\nMeasured on {where}.\n"
 
 
 def tiny_table(name: str) -> str:
@@ -259,7 +260,8 @@ def tiny_table(name: str) -> str:
             f"| {r['model']} | {s['params']:,} | **{s['loss']:.2f}** | {s['recon']:.2f} | {s['kl']:.2f} | "
             f"{s['train_seconds']:.0f} s ({_threads(s['engine']['threads'])}) | {ok} |"
         )
-    text = "\n".join(lines) + f"\n\nMeasured on {_machine(data['machine'])}.\n"
+    where = _machine(data["machine"] | {"threads": "the threads in each row"})
+    text = "\n".join(lines) + f"\n\nMeasured on {where}.\n"
     if "checklist" in data:
         c = data["checklist"]
         threads = _threads(c["summary"]["engine"]["threads"])
