@@ -38,16 +38,29 @@ COMMON: dict[str, tuple[list[str], int, int]] = {
 }
 NESTED = ["--nested-groups", "--finetune-epochs", "FT"]
 ROWS: dict[str, tuple[str, list[str]]] = {
-    "lecture-nested": ("mgvq 16, 64, 256, nested", ["--model", "mgvq", "--group-codes", "16,64,256", *NESTED]),
+    "lecture-nested": (
+        "mgvq 16, 64, 256, nested, the last fifth unmasked",
+        ["--model", "mgvq", "--group-codes", "16,64,256", *NESTED],
+    ),
     "lecture-nested-full": (
         "mgvq 16, 64, 256, nested, `--nested-full`",
         ["--model", "mgvq", "--group-codes", "16,64,256", "--nested-groups", "--nested-full"],
     ),
     "lecture": ("mgvq 16, 64, 256", ["--model", "mgvq", "--group-codes", "16,64,256"]),
-    "equal-nested": ("mgvq 64, 64, 64, nested", ["--model", "mgvq", "--group-codes", "64,64,64", *NESTED]),
+    "equal-nested": (
+        "mgvq 64, 64, 64, nested, the last fifth unmasked",
+        ["--model", "mgvq", "--group-codes", "64,64,64", *NESTED],
+    ),
     "equal": ("mgvq 64, 64, 64", ["--model", "mgvq", "--group-codes", "64,64,64"]),
     "fsq18": ("fsq 8,8,8,8,8,8 (one codebook, 18 bits)", ["--model", "fsq", "--levels", "8,8,8,8,8,8"]),
 }
+# emoji only: the paper's second stage (unmasked) made longer, 12, 15 and 18 of the 25 epochs
+ROWS_EMOJI = {
+    f"lecture-nested-ft{n}": (f"mgvq 16, 64, 256, nested, {n} of 25 epochs unmasked",
+                              ["--model", "mgvq", "--group-codes", "16,64,256", "--nested-groups", "--finetune-epochs",
+                               str(n)])
+    for n in (12, 15, 18)
+}  # fmt: skip
 
 
 def measure(run: Path, what: str, args: list[str], prior_epochs: int, samples: int) -> dict:
@@ -72,19 +85,22 @@ def main() -> None:
     p.add_argument("--runs", required=True, help="folder of the runs (kept, reused when finished)")
     p.add_argument("--dataset", default="emoji", choices=sorted(COMMON))
     p.add_argument("--prior-epochs", type=int, default=0, help="fit a token prior to each mgvq run (0: none)")
-    p.add_argument("--only", default=",".join(ROWS), help=f"rows to measure, of {', '.join(ROWS)}")
+    p.add_argument("--only", help=f"rows to measure, of {', '.join([*ROWS, *ROWS_EMOJI])} (default: the dataset's)")
     p.add_argument("--out", help="the JSON (default docs/data/mgvq-DATASET.json)")
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     common, finetune, samples = COMMON[args.dataset]
     out = Path(args.out or f"docs/data/mgvq-{args.dataset}.json")
+    table: dict[str, tuple[str, list[str]]] = {}
+    for name, row in ROWS.items():  # the emoji sweep after the other nested 16, 64, 256 rows
+        table |= {name: row} | (ROWS_EMOJI if name == "lecture-nested-full" and args.dataset == "emoji" else {})
     rows = json.loads(out.read_text())["rows"] if out.is_file() else {}
-    for name in args.only.split(","):
-        what, targs = ROWS[name]
+    for name in (args.only or ",".join(table)).split(","):
+        what, targs = table[name]
         targs = [str(finetune) if a == "FT" else a for a in targs]
         rows[name] = measure(runs / name, what, [*targs, *common], args.prior_epochs, samples)
-    rows = {name: rows[name] for name in ROWS if name in rows}  # the table's order
+    rows = {name: rows[name] for name in table if name in rows}  # the table's order
     out.write_text(json.dumps({"rows": rows, "machine": machine()}, indent=1) + "\n")
     print(f"wrote {out}")
     if not all((runs / name / "summary.json").is_file() for name in ("lecture-nested", "lecture")):
