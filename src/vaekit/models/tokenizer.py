@@ -138,10 +138,7 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
             # every group quantised and decoded; a step that drops groups also decodes the kept prefix
             q = self._quantize(z_e, grouped.groups)
             keep = grouped.kept_groups(z_e.device)
-            prefix = None
-            if keep < grouped.groups:
-                kept = torch.arange(self.code_dim, device=z_e.device) < keep * (self.code_dim // grouped.groups)
-                prefix = self.decode(q.z_q * kept.to(q.z_q.dtype))  # the dropped groups' codes are zeros
+            prefix = self.decode(grouped.keep_prefix(q.z_q, keep)) if keep < grouped.groups else None
             return TokenizerOutput(self.decode(q.z_q), z_e, q.z_q, q.indices, q.loss, prefix)
         q = self._quantize(z_e)
         return TokenizerOutput(self.decode(q.z_q), z_e, q.z_q, q.indices, q.loss)

@@ -62,6 +62,11 @@ class GroupedVQ(nn.Module):
             sum(o.codebook for o in outs),
         )
 
+    def keep_prefix(self, z_q: Tensor, keep: int) -> Tensor:
+        """(B, ..., D) codes with the groups from ``keep`` on set to zeros, as a step that drops them has them."""
+        parts = z_q.chunk(self.groups, dim=-1)
+        return torch.cat([*parts[:keep], *(torch.zeros_like(p) for p in parts[keep:])], -1)
+
     def codes(self, indices: Tensor, groups_used: int | None = None) -> Tensor:
         """(B, ..., G) tokens -> (B, ..., D) code vectors; groups from ``groups_used`` on are zeros."""
         keep = self.groups if groups_used is None else groups_used
