@@ -1,12 +1,16 @@
-"""What the measuring scripts share: a run trained once into its folder, and the machine it ran on."""
+"""What the measuring scripts share: a run trained once into its folder, the record of a finished run, and the
+machine it ran on."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from vaekit.cli import main as vaekit
 from vaekit.measure.compare import machine_info
+from vaekit.runs.checkpoint import read_metrics
+from vaekit.runs.prior import has_prior, prior_dir
 from vaekit.switches import detect, resolve_device
 
 
@@ -20,6 +24,20 @@ def train_once(run: Path, args: list[str], resume: bool = False) -> None:
         assert vaekit(["train", "--resume", "--epochs", epochs, "--out", str(run), "--quiet", "--no-report"]) == 0
     else:
         assert vaekit(["train", *args, "--out", str(run), "--quiet", "--no-report", "--overwrite"]) == 0
+
+
+def run_record(run: Path, what: str, args: list[str]) -> dict[str, Any]:
+    """A finished run as a result row: what it is, the arguments it was trained with, its config.json and
+    summary.json, and its token prior's training seconds when it has one."""
+    record = {
+        "model": what,
+        "args": args,
+        "config": json.loads((run / "config.json").read_text()),
+        "summary": json.loads((run / "summary.json").read_text()),
+    }
+    if has_prior(run):
+        record["prior_seconds"] = sum(r["seconds"] for r in read_metrics(prior_dir(run)))
+    return record
 
 
 def machine() -> dict[str, Any]:

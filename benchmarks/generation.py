@@ -18,12 +18,11 @@ import argparse
 import json
 from pathlib import Path
 
-from common import machine, train_once
+from common import machine, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
-from vaekit.runs.checkpoint import read_metrics
-from vaekit.runs.prior import has_prior, prior_dir
+from vaekit.runs.prior import has_prior
 
 PLAIN = ["--net", "plain", "--epochs", "3"]
 # name -> (what it is, `vaekit train` arguments, a token prior or not)
@@ -53,15 +52,7 @@ def measure(runs: Path, name: str, dataset: str, smoke: bool, images: Path | Non
     if prior and not has_prior(run):
         epochs = "1" if smoke else str(PRIOR_EPOCHS)
         assert vaekit(["prior", str(run), "--epochs", epochs, "--quiet", "--no-report", "--overwrite"]) == 0
-    row = {
-        "model": what,
-        "args": args,
-        "config": json.loads((run / "config.json").read_text()),
-        "summary": json.loads((run / "summary.json").read_text()),
-        "evaluate": evaluate_run(run, samples=100 if smoke else SAMPLES),
-    }
-    if prior:
-        row["prior_seconds"] = sum(r["seconds"] for r in read_metrics(prior_dir(run)))
+    row = run_record(run, what, args) | {"evaluate": evaluate_run(run, samples=100 if smoke else SAMPLES)}
     if images is not None:
         assert vaekit(["sample", str(run), "-n", "64", "--out", str(images), "--overwrite"]) == 0
     return row

@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from common import machine, train_once
+from common import machine, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
 
@@ -42,13 +42,7 @@ SETS: dict[str, dict[str, tuple[str, list[str]]]] = {
 def measure(runs: Path, name: str, what: str, args: list[str]) -> dict:
     run = runs / name
     train_once(run, args)
-    return {
-        "model": what,
-        "args": args,
-        "config": json.loads((run / "config.json").read_text()),
-        "summary": json.loads((run / "summary.json").read_text()),
-        "evaluate": evaluate_run(run),
-    }
+    return run_record(run, what, args) | {"evaluate": evaluate_run(run)}
 
 
 def main() -> None:

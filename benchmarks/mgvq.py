@@ -20,14 +20,13 @@ import json
 from pathlib import Path
 
 import torch
-from common import machine, train_once
+from common import machine, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
 from vaekit.plots import save_grid
-from vaekit.runs.checkpoint import read_metrics
 from vaekit.runs.open import open_run
-from vaekit.runs.prior import has_prior, prior_dir
+from vaekit.runs.prior import has_prior
 
 # dataset -> (the settings every row shares, the nested rows' unmasked epochs, fid samples): emoji at f = 4
 # (16 x 16 tokens), 25 epochs; MNIST in the plain layout of the grid tokenizers' MNIST rows (7 x 7 tokens), 5
@@ -68,16 +67,8 @@ def measure(run: Path, what: str, args: list[str], prior_epochs: int, samples: i
     grouped = "mgvq" in args
     if prior_epochs and grouped and not has_prior(run):
         assert vaekit(["prior", str(run), "--epochs", str(prior_epochs), "--quiet", "--no-report", "--overwrite"]) == 0
-    row = {
-        "model": what,
-        "args": args,
-        "config": json.loads((run / "config.json").read_text()),
-        "summary": json.loads((run / "summary.json").read_text()),
-        "evaluate": evaluate_run(run, samples=samples if prior_epochs and grouped else 0),
-    }
-    if has_prior(run):
-        row["prior_seconds"] = sum(r["seconds"] for r in read_metrics(prior_dir(run)))
-    return row
+    samples = samples if prior_epochs and grouped else 0
+    return run_record(run, what, args) | {"evaluate": evaluate_run(run, samples=samples)}
 
 
 def main() -> None:

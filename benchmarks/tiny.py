@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from common import machine, train_once
+from common import machine, run_record, train_once
 
 from vaekit.cli import main as vaekit
 from vaekit.measure.checklist import MAX_PARAMS, MAX_TEST_LOSS, checks
@@ -35,18 +35,12 @@ ROWS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def row(run: Path, what: str, args: list[str]) -> dict:
-    summary = json.loads((run / "summary.json").read_text())
-    config = json.loads((run / "config.json").read_text())
-    return {"model": what, "args": args, "config": config, "summary": summary}
-
-
 def checklist(run: Path) -> dict:
     """`vaekit tiny` into RUN unless it holds a finished run; the checklist's lines and verdict."""
     if not (run / "summary.json").is_file():
         vaekit(["tiny", "--out", str(run), "--quiet", "--overwrite"])  # exits 1 when a check fails
     found = checks(json.loads((run / "summary.json").read_text()))
-    return row(run, "`vaekit tiny`", ["tiny"]) | {
+    return run_record(run, "`vaekit tiny`", ["tiny"]) | {
         "lines": [c.line() for c in found],
         "passed": all(c.passed for c in found),
     }
@@ -67,7 +61,7 @@ def main() -> None:
             continue
         what, targs = ROWS[name]
         train_once(runs / name, targs)
-        data["rows"][name] = row(runs / name, what, targs)
+        data["rows"][name] = run_record(runs / name, what, targs)
     data["rows"] = {name: data["rows"][name] for name in ROWS if name in data["rows"]}  # the table's order
     data["limits"] = {"params": MAX_PARAMS, "loss": MAX_TEST_LOSS}
     data["machine"] = machine()

@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from common import machine, train_once
+from common import machine, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
@@ -57,9 +57,7 @@ def measure(runs: Path, name: str) -> dict:
     else:
         metrics = evaluate_run(run, samples=SAMPLES if prior or name == "convvae" else 0)
         cached.write_text(json.dumps(metrics))
-    summary = json.loads((run / "summary.json").read_text())
-    config = json.loads((run / "config.json").read_text())
-    row = {"model": what, "args": args, "config": config, "summary": summary, "evaluate": metrics}
+    row = run_record(run, what, args) | {"evaluate": metrics}
     if prior:
         row |= json.loads(timing.read_text())
     return row

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine, train_once
+from common import machine, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.data.datasets import load_builtin
@@ -94,8 +94,7 @@ def main() -> None:
         per_clip = int(np.prod(shape)) * (1 if len(cfg.model.input_shape) == 4 else FRAMES)
         evaluation = evaluate_run(run) if name.startswith("video") else {}
         out["rows"][name] = {
-            "model": what, "args": targs, "config": json.loads((run / "config.json").read_text()),
-            "summary": json.loads((run / "summary.json").read_text()), "tokens_per_clip": per_clip,
+            **run_record(run, what, targs), "tokens_per_clip": per_clip,
             "bits_per_clip": per_clip * float(np.log2(np.prod([int(v) for v in LEVELS.split(",")])))
             if model.discrete else None,  # a continuous latent has no bits to count
             "psnr": float(psnr.mean()), "ssim": float(ssim.mean()), "psnr_per_frame": psnr.mean(0).tolist(),
