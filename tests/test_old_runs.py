@@ -42,7 +42,7 @@ def test_an_old_config_loads_into_its_kinds_class_with_every_own_setting_kept():
                 assert v == (list(want) if isinstance(want, tuple) else want), (section, k)
 
 
-@pytest.mark.parametrize("name", ["gaussian", "vq", "fsq"])
+@pytest.mark.parametrize("name", ["gaussian", "vq", "fsq", "titok"])
 def test_an_old_run_evaluates_to_its_own_summary_and_resumes(old_runs, name, capsys):
     summary = read_summary(old_runs / name)
     assert run_cli("evaluate", name, "--json") == 0

@@ -13,6 +13,7 @@ from vaekit.config import TiTokConfig
 from vaekit.errors import ConfigError
 from vaekit.evaluation.lengths import prefix_psnr, shortest_prefix
 from vaekit.models import TiTok, build_model
+from vaekit.models.titok import ViT
 
 SMALL = dict(width=16, depth=1, heads=2, code_dim=4, codebook_size=32)
 
@@ -51,6 +52,34 @@ def test_the_position_embeddings_and_the_mask_tokens_are_used():
         grad = getattr(model, name).grad
         assert grad is not None and grad.abs().sum() > 0, name
     assert model.absent.grad is None or model.absent.grad.abs().sum() == 0  # no dropout: absent is never used
+
+
+def test_the_vit_is_pytorchs_transformer_encoder_under_its_names():
+    """The ViT's blocks are written out for speed; seeded alike they start with the weights, names and outputs of
+    the ``nn.TransformerEncoder`` (norm first, GELU, batch first) that earlier runs were saved from, and take the
+    same gradients."""
+    width, heads, depth = 16, 2, 2
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
+                                             batch_first=True, norm_first=True)  # fmt: skip
+    ref = torch.nn.ModuleDict({"blocks": torch.nn.TransformerEncoder(layer, depth, enable_nested_tensor=False),
+                               "norm": torch.nn.LayerNorm(width)})  # fmt: skip
+    torch.manual_seed(0)
+    vit = ViT(width, depth, heads)
+    want, got = ref.state_dict(), vit.state_dict()
+    assert list(got) == list(want)
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=0, msg=name)
+    x = torch.randn(3, 10, width)
+    x_ref, x_vit = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_ref, y_vit = ref["norm"](ref["blocks"](x_ref)), vit(x_vit)
+    torch.testing.assert_close(y_vit, y_ref)
+    (y_ref * x).sum().backward()
+    (y_vit * x).sum().backward()
+    torch.testing.assert_close(x_vit.grad, x_ref.grad)
+    grads = dict(ref.named_parameters())
+    for name, param in vit.named_parameters():
+        torch.testing.assert_close(param.grad, grads[name].grad, msg=name)
 
 
 def test_a_patch_that_does_not_divide_the_image_is_one_line():

@@ -4,9 +4,9 @@ rest of ``onnx.py`` (no tracing, no torch exporter).
     encoder.onnx   x (B, P) floats in [0, 1]  ->  tokens (B, K) int64 (cosine-nearest code, or FSQ digits)
     decoder.onnx   tokens (B, K) int64        ->  logits (B, P), mean (B, P) in [0, 1]
 
-A transformer block is PyTorch's ``TransformerEncoderLayer`` with ``norm_first``: x + SelfAttention(LN1(x)), then
-x + Linear(GELU(Linear(LN2(x)))); attention is softmax(q k^T / sqrt(d_head)) v per head, GELU the exact (erf)
-form. The tests run both graphs in onnxruntime against the PyTorch model.
+A transformer block (models/titok.py's ``Block``, PyTorch's ``TransformerEncoderLayer`` with ``norm_first``):
+x + SelfAttention(LN1(x)), then x + Linear(GELU(Linear(LN2(x)))); attention is softmax(q k^T / sqrt(d_head)) v
+per head, GELU the exact (erf) form. The tests run both graphs in onnxruntime against the PyTorch model.
 """
 
 from __future__ import annotations
