@@ -8,7 +8,7 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   results    docs/data/results.json     written by benchmarks/results.py (`vaekit train` + `vaekit evaluate`)
   bench-*    docs/data/bench-*.json     written by `vaekit bench --json` (the part after bench- names the machine)
   race-*     docs/data/race-*.json      written by `vaekit bench --to-loss L --json` (time to quality)
-  tokens1d-* docs/data/tokens1d-*.json  written by benchmarks/tokens1d.py (TiTok and a conv VAE on emoji)
+  tokens1d-* docs/data/tokens1d-*.json  written by benchmarks/tokens1d.py (TiTok and a conv VAE, emoji or MNIST)
   video-*    docs/data/video-*.json     written by benchmarks/video.py (video vs image tokenizer, Moving MNIST)
   grid-*     docs/data/grid-*.json      written by benchmarks/grid.py (the grid tokenizers on MNIST and emoji)
   generation-* docs/data/generation-*.json written by benchmarks/generation.py (samples: Gaussian VAEs, token priors)
@@ -72,9 +72,12 @@ def bench_table(name: str) -> str:
 
 def tokens1d_table(name: str) -> str:
     data = json.loads((DATA / f"{name}.json").read_text())
+    samples = data.get("samples", 379)  # the first emoji JSON did not name its count
+    m = next(r["config"]["model"] for r in data["rows"].values() if r["config"]["model"]["kind"] == "titok")
+    grid = "x".join(str(side // m["patch"]) for side in m["input_shape"][:2])
     lines = [
-        "| model | tokens | test psnr (dB) | ssim | bicubic at 8x8 (dB) | codebook usage | prior NLL (nats) | "
-        "fid (379 samples) | 64 samples (s) | params | train time |",
+        f"| model | tokens | test psnr (dB) | ssim | bicubic at {grid} (dB) | codebook usage | prior NLL (nats) | "
+        f"fid ({samples:,} samples) | 64 samples (s) | params | train time |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
@@ -107,7 +110,7 @@ def tokens1d_table(name: str) -> str:
     floor = next(r["evaluate"] for r in data["rows"].values() if "fid_floor" in r["evaluate"])
     text = "\n".join(lines) + "\n\n" + " ".join(notes)
     text += (
-        f" The fid floor (379 training images against the test set) is {floor['fid_floor']:.2f}; the reference"
+        f" The fid floor ({samples:,} training images against the test set) is {floor['fid_floor']:.2f}; the reference"
         f" classifier's test accuracy is {floor['classifier_accuracy']:.3f}."
     )
     return text + f" Measured on {_machine(data['machine'])}.\n"

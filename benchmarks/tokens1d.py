@@ -1,14 +1,14 @@
-"""Measure 1-D tokens on emoji: TiTok at K = 64 (plain and nested, each with a token prior) and K = 32, against a
-conv Gaussian VAE; write what was measured to docs/data/tokens1d-emoji.json.
+"""Measure 1-D tokens on emoji or MNIST: TiTok at K = 64 (plain and nested, each with a token prior), 32 and 16,
+against a conv Gaussian VAE; write what was measured to docs/data/tokens1d-DATASET.json.
 
-    python benchmarks/tokens1d.py --runs DIR [--out docs/data/tokens1d-emoji.json]
+    python benchmarks/tokens1d.py --runs DIR [--dataset emoji|mnist] [--out JSON]
 
 A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run; its prior likewise. Each row
-is evaluated on the emoji test split (379 images): PSNR, SSIM, codebook usage, the prior's NLL, fid of 379
-samples against the test set, and for the nested run the lengths chosen per image (1 dB below full length).
-The evaluation is kept as DIR/NAME.eval.json and reused while the run is unchanged. `python
-benchmarks/tables.py` writes the table in docs/tokenizers.md from the JSON. About 90 minutes on 2 cores of an
-Intel Xeon with AMX.
+is evaluated on the test split: PSNR, SSIM, codebook usage, the prior's NLL, fid of samples against the test set
+(emoji: 379, the whole test split; MNIST: 2,000), and for the nested run the lengths chosen per image (1 dB below
+full length). The evaluation is kept as DIR/NAME.eval.json and reused while the run is unchanged. `python
+benchmarks/tables.py` writes the tables in docs/tokenizers.md from the JSON. Emoji: about 90 minutes on 2 cores
+of an Intel Xeon with AMX. MNIST (patch 4: 7 x 7 patches; 10 epochs of 60,000 images): several hours.
 """
 
 from __future__ import annotations
@@ -23,29 +23,41 @@ from common import machine, run_record, train_once
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
 
-TITOK = ["--model", "titok", "--dataset", "emoji", "--batch-size", "64", "--epochs", "70"]
-# name -> (what it is, `vaekit train` arguments, a token prior or not); fid for every row that can sample (a
-# prior, or the Gaussian VAE)
-ROWS: dict[str, tuple[str, list[str], bool]] = {
-    "k64n": ("TiTok K = 64, `--nested-dropout`", [*TITOK, "--tokens", "64", "--nested-dropout"], True),
-    "k64": ("TiTok K = 64", [*TITOK, "--tokens", "64"], True),
-    "k32": ("TiTok K = 32", [*TITOK, "--tokens", "32"], False),
-    "convvae": ("conv Gaussian VAE (resnet layout), 10 epochs",
-                ["--model", "gaussian", "--preset", "conv", "--dataset", "emoji", "--epochs", "10"], False),
+
+def _rows(titok: list[str], k32_epochs: str, conv: list[str]) -> dict[str, tuple[str, list[str], bool]]:
+    """name -> (what it is, `vaekit train` arguments, a token prior or not); fid for every row that can sample
+    (a prior, or the Gaussian VAE). K = 32 and 16 cost less per epoch than K = 64 and train for ``k32_epochs``."""
+    k32 = [*titok[: titok.index("--epochs") + 1], k32_epochs, *titok[titok.index("--epochs") + 2 :]]
+    return {
+        "k64n": ("TiTok K = 64, `--nested-dropout`", [*titok, "--tokens", "64", "--nested-dropout"], True),
+        "k64": ("TiTok K = 64", [*titok, "--tokens", "64"], True),
+        "k32": (f"TiTok K = 32, {k32_epochs} epochs", [*k32, "--tokens", "32"], False),
+        "k16": (f"TiTok K = 16, {k32_epochs} epochs", [*k32, "--tokens", "16"], False),
+        "convvae": ("conv Gaussian VAE (resnet layout), 10 epochs",
+                    ["--model", "gaussian", "--preset", "conv", *conv, "--epochs", "10"], False),
+    }  # fmt: skip
+
+
+# dataset -> (rows, fid samples, prior epochs)
+DATASETS: dict[str, tuple[dict[str, tuple[str, list[str], bool]], int, int]] = {
+    "emoji": (_rows(["--model", "titok", "--dataset", "emoji", "--batch-size", "64", "--epochs", "70"], "100",
+                    ["--dataset", "emoji"]), 379, 10),
+    "mnist": (_rows(["--model", "titok", "--dataset", "mnist", "--patch", "4", "--epochs", "10"], "15",
+                    ["--dataset", "mnist"]), 2000, 5),
 }  # fmt: skip
-SAMPLES = 379  # fid against the whole test split
 
 
 def _fresh(path: Path, run: Path) -> bool:
     return path.is_file() and path.stat().st_mtime >= (run / "model.safetensors").stat().st_mtime
 
 
-def measure(runs: Path, name: str) -> dict:
-    what, args, prior = ROWS[name]
+def measure(runs: Path, name: str, dataset: str) -> dict:
+    rows, samples, prior_epochs = DATASETS[dataset]
+    what, args, prior = rows[name]
     run = runs / name
     train_once(run, args)
     if prior and not (run / "prior" / "model.safetensors").is_file():
-        assert vaekit(["prior", str(run), "--epochs", "10", "--quiet", "--no-report", "--overwrite"]) == 0
+        assert vaekit(["prior", str(run), "--epochs", str(prior_epochs), "--quiet", "--no-report", "--overwrite"]) == 0
     timing = runs / f"{name}.sampletime.json"
     if prior and not _fresh(timing, run):
         start = time.perf_counter()
@@ -55,7 +67,7 @@ def measure(runs: Path, name: str) -> dict:
     if _fresh(cached, run) and cached.stat().st_size:
         metrics = json.loads(cached.read_text())
     else:
-        metrics = evaluate_run(run, samples=SAMPLES if prior or name == "convvae" else 0)
+        metrics = evaluate_run(run, samples=samples if prior or name == "convvae" else 0)
         cached.write_text(json.dumps(metrics))
     row = run_record(run, what, args) | {"evaluate": metrics}
     if prior:
@@ -66,13 +78,16 @@ def measure(runs: Path, name: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, help="folder of the runs (kept, reused when finished)")
-    p.add_argument("--out", default="docs/data/tokens1d-emoji.json")
+    p.add_argument("--dataset", default="emoji", choices=sorted(DATASETS))
+    p.add_argument("--out", help="the JSON (default docs/data/tokens1d-DATASET.json)")
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    rows = {name: measure(runs, name) for name in ROWS}
-    out = Path(args.out)
-    out.write_text(json.dumps({"rows": rows, "machine": machine()}, indent=1) + "\n")
+    rows = {name: measure(runs, name, args.dataset) for name in DATASETS[args.dataset][0]}
+    samples = DATASETS[args.dataset][1]
+    out = Path(args.out or f"docs/data/tokens1d-{args.dataset}.json")
+    data = {"dataset": args.dataset, "samples": samples, "rows": rows, "machine": machine()}
+    out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {out}")
 
 
