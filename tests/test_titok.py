@@ -1,6 +1,7 @@
 """TiTok, the 1-D tokenizer (models/titok.py): shapes, what the decoder sees, ordered tokens, adaptive lengths,
 and the verbs end to end on small synthetic images."""
 
+import itertools
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ from conftest import assert_resume_is_uninterrupted
 from vaekit.cli import main
 from vaekit.config import TiTokConfig
 from vaekit.errors import ConfigError
-from vaekit.evaluation.lengths import prefix_psnr, shortest_prefix
+from vaekit.evaluation.lengths import fewest_tokens, prefix_psnr, shortest_prefix
 from vaekit.models import TiTok, build_model
 from vaekit.models.titok import ViT
 
@@ -116,6 +117,37 @@ def test_shortest_prefix_on_a_hand_made_table():
         shortest_prefix(psnr)
 
 
+def test_fewest_tokens_meets_the_mean_target_where_tokens_buy_the_most():
+    psnr = torch.tensor([[10.0, 20.0, 21.0, 22.0],  # a big gain from the second token, then 1 dB per token
+                         [10.0, 11.0, 12.0, 13.0],  # 1 dB per token throughout
+                         [30.0, 30.0, 30.0, 30.0]])  # fmt: skip  # good from one token on
+    # the mean at full length is 65 / 3; 1 dB below it the PSNRs must sum to 62 from 50 at one token each: the
+    # second token of image 0 buys 10 dB, then 2 more of its tokens buy 2 (image 1's 1 dB per token comes after
+    # a 2-token step of the same gain: the finer step first)
+    assert fewest_tokens(psnr, 1.0).tolist() == [4, 1, 1]
+    assert fewest_tokens(psnr, 4.0).tolist() == [2, 1, 1]  # a sum of 53: image 0's second token is enough
+    assert fewest_tokens(psnr, 6.0).tolist() == [1, 1, 1]  # a sum of 47: one token each already gives 50
+    assert fewest_tokens(psnr, 0.0).tolist() == [4, 4, 1]  # the full mean; image 2 never needs a second token
+    with pytest.raises(ConfigError, match="--mean-loss-db"):
+        fewest_tokens(psnr, float("nan"))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fewest_tokens_is_never_beaten_by_more_than_its_last_step(seed):
+    """On random PSNR tables: the lengths meet the mean target and stop at each image's best PSNR, and no choice
+    of lengths (all K^N tried) meets the target with fewer tokens than the greedy one's less its last segment."""
+    g = torch.Generator().manual_seed(seed)
+    n, k = 3, 5
+    psnr = torch.rand(n, k, generator=g).mul(4).cumsum(1) - torch.rand(n, k, generator=g)  # mostly rising
+    need = psnr[:, -1].mean().item() - 1.5
+    lengths = fewest_tokens(psnr, 1.5)
+    assert psnr.gather(1, (lengths - 1)[:, None]).mean().item() >= need - 1e-6
+    assert all(int(lengths[i]) <= int(psnr[i].argmax()) + 1 for i in range(n))
+    best = min(sum(c) for c in itertools.product(range(1, k + 1), repeat=n)
+               if sum(psnr[i, c[i] - 1].item() for i in range(n)) / n >= need - 1e-6)  # fmt: skip
+    assert best <= int(lengths.sum()) <= best + k - 1
+
+
 class _Ladder(torch.nn.Module):
     """A hand-made ordered tokenizer: image i is a flat grey x_i; decoding L tokens gives x_i + err_i / L, so its
     PSNR rises with L at a rate set per image."""
@@ -156,9 +188,10 @@ def test_titok_end_to_end(tmp_path, blob_npz, capsys):
     assert main(["evaluate", str(run), "--json"]) == 0
     a = json.loads(capsys.readouterr().out)["adaptive"]
     assert len(a["psnr_at_length"]) == 16 and a["psnr_full"] == pytest.approx(a["psnr_at_length"][-1], abs=1e-3)
-    for key in ("model_target", "image_target"):
+    for key in ("model_target", "image_target", "set_target"):
         assert sum(a[key]["length_histogram"]) == 24 and 1 <= a[key]["mean_length"] <= 16  # the blob test split
     assert a["image_target"]["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6  # each image within 1 dB of its own
+    assert a["set_target"]["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6  # the mean within 1 dB
     assert a["model_target"]["target_psnr"] == pytest.approx(a["psnr_full"] - 1.0)
 
     out = tmp_path / "tokens.npz"
@@ -169,6 +202,9 @@ def test_titok_end_to_end(tmp_path, blob_npz, capsys):
     for row, n in zip(tokens, lengths, strict=True):
         assert (row[:n] >= 0).all() and (row[n:] == -1).all()
     assert main(["detokenize", str(run), str(out), "--out", str(tmp_path / "adaptive.png")]) == 0
+    assert main(["tokenize", str(run), "--adaptive", "--mean-loss-db", "1", "--out", str(out), "--overwrite"]) == 0
+    with np.load(out) as f:
+        assert f["tokens"].shape == (24, 16) and f["lengths"].sum() <= lengths.sum() + 15
     assert main(["tokenize", str(run), "--out", str(tmp_path / "t.npy")]) == 0
     assert np.load(tmp_path / "t.npy").shape == (24, 16)
 
@@ -188,9 +224,11 @@ def test_adaptive_tokenize_refuses_what_it_cannot_do(tmp_path, blob_npz, capsys)
     capsys.readouterr()
     cases = [
         (["--adaptive", "--max-loss-db", "1", "--out", "t.npz"], "--nested-dropout"),  # unordered tokens
-        (["--adaptive", "--out", "t.npz"], "one of --target-psnr DB and --max-loss-db DB"),
+        (["--adaptive", "--out", "t.npz"], "one of --target-psnr DB, --max-loss-db DB and --mean-loss-db DB"),
+        (["--adaptive", "--max-loss-db", "1", "--mean-loss-db", "1", "--out", "t.npz"], "one of --target-psnr DB"),
         (["--adaptive", "--target-psnr", "20", "--out", "t.npy"], "expected an .npz file name"),
         (["--target-psnr", "20", "--out", "t.npy"], "add --adaptive"),
+        (["--mean-loss-db", "1", "--out", "t.npy"], "add --adaptive"),
         (["--adaptive", "--target-psnr", "nan", "--out", "t.npz"], "finite"),
     ]
     for extra, message in cases:

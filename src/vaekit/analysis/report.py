@@ -291,7 +291,8 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
         from ..evaluation.lengths import adaptive_metrics, prefix_chart
 
         a = adaptive_metrics(run.model, run.x_test)
-        for key, what in (("model_target", "one target for all images"), ("image_target", "a target per image")):
+        for key, what in (("model_target", "one target for all images"), ("image_target", "a target per image"),
+                          ("set_target", "a target for the mean, fewest tokens in all")):  # fmt: skip
             c = a[key]
             metrics += [
                 (

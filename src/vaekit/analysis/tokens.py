@@ -28,18 +28,21 @@ def tokenize_run(
     adaptive: bool = False,
     target_psnr: float | None = None,
     max_loss_db: float | None = None,
+    mean_loss_db: float | None = None,
 ) -> tuple[Path, tuple[int, ...]]:
     """Write the tokens of a data split as (N, h, w), (N, h, w, G) or (N, K) int32 to an .npy file; returns (path,
     shape). ``adaptive`` (a nested-dropout TiTok): per image, the shortest prefix that meets ``target_psnr`` or
-    ``max_loss_db``; writes an .npz with ``tokens`` (N, K; -1 past each image's length) and ``lengths`` (N,)."""
+    ``max_loss_db``, or the lengths with the fewest tokens in all whose mean PSNR is ``mean_loss_db`` below the
+    full length's; writes an .npz with ``tokens`` (N, K; -1 past each image's length) and ``lengths`` (N,)."""
     out = Path(out)
+    targets = [t for t in (target_psnr, max_loss_db, mean_loss_db) if t is not None]
     if adaptive:
-        if (target_psnr is None) == (max_loss_db is None):
-            raise ConfigError("--adaptive needs one of --target-psnr DB and --max-loss-db DB")
+        if len(targets) != 1:
+            raise ConfigError("--adaptive needs one of --target-psnr DB, --max-loss-db DB and --mean-loss-db DB")
         if out.suffix != ".npz":
             raise ConfigError(f"--out {out}: --adaptive writes tokens and lengths; expected an .npz file name")
-    elif target_psnr is not None or max_loss_db is not None:
-        raise ConfigError("--target-psnr and --max-loss-db choose lengths; add --adaptive")
+    elif targets:
+        raise ConfigError("--target-psnr, --max-loss-db and --mean-loss-db choose lengths; add --adaptive")
     elif out.suffix != ".npy":
         raise ConfigError(f"--out {out}: expected a .npy file name")
     run = _tokenizer_run(run_dir)
@@ -55,10 +58,13 @@ def tokenize_run(
         ds = load_run_data(run.cfg, quiet=True)
         x, _ = load_data_tensors(run.cfg, run.x_test.device, ds)
     if adaptive:
-        from ..evaluation.lengths import prefix_psnr, shortest_prefix
+        from ..evaluation.lengths import fewest_tokens, prefix_psnr, shortest_prefix
 
         tokens, psnr = prefix_psnr(run.tokenizer, x)
-        lengths = shortest_prefix(psnr, target_psnr, max_loss_db)
+        if mean_loss_db is not None:
+            lengths = fewest_tokens(psnr, mean_loss_db)
+        else:
+            lengths = shortest_prefix(psnr, target_psnr, max_loss_db)
         past = torch.arange(tokens.shape[1], device=tokens.device)[None] >= lengths[:, None]
         arr = tokens.masked_fill(past, -1).cpu().numpy().astype(np.int32)
         lens = lengths.cpu().numpy().astype(np.int32)

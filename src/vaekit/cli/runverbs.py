@@ -281,7 +281,8 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
 
     refuse_to_replace([Path(args.out)], args.overwrite)
     if args.command == "tokenize":
-        path, shape = tokenize_run(args.run, args.out, args.split, args.adaptive, args.target_psnr, args.max_loss_db)
+        path, shape = tokenize_run(args.run, args.out, args.split, args.adaptive, args.target_psnr, args.max_loss_db,
+                                   args.mean_loss_db)  # fmt: skip
         print(f"{path}: tokens of shape {shape}")
     else:
         print(detokenize_file(args.run, args.tokens, args.out, args.n, args.groups_used))

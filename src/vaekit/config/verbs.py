@@ -94,12 +94,16 @@ class ReconSettings:
 
 @dataclass
 class TokenizeSettings:
-    adaptive: bool = setting(False, "titok with --nested-dropout: per image, the shortest prefix of its tokens that "
-                             "meets --target-psnr or --max-loss-db; writes an .npz of tokens and lengths")  # fmt: skip
+    adaptive: bool = setting(False, "titok with --nested-dropout: a prefix of each image's tokens, the shortest "
+                             "that meets --target-psnr or --max-loss-db, or the fewest tokens in all that meet "
+                             "--mean-loss-db; writes an .npz of tokens and lengths")  # fmt: skip
     target_psnr: float | None = setting(None, "--adaptive: the PSNR (dB) each image's prefix must reach",
                                         cast=float, ge=0, le=200)  # fmt: skip
     max_loss_db: float | None = setting(None, "--adaptive: at most this many dB below the image's full length",
                                         cast=float, ge=0, le=200)  # fmt: skip
+    mean_loss_db: float | None = setting(None, "--adaptive: the mean PSNR at most this many dB below the mean "
+                                         "at full length, with the fewest tokens in all", cast=float, ge=0,
+                                         le=200)  # fmt: skip
 
 
 @dataclass

@@ -3,7 +3,8 @@ that meets a target, and whether detailed images take more tokens than plain one
 
 The lecture's GQ-VAE example (a face 128 tokens, a sky 16) is tested here with a nested-dropout TiTok: each
 image's tokens are decoded from a prefix of length 1..K; an image's length is the shortest prefix whose PSNR
-meets the target (an absolute PSNR, or a loss of at most ``max_loss_db`` against the image's full length).
+meets the target (an absolute PSNR, or a loss of at most ``max_loss_db`` against the image's full length), or,
+for a target on the whole set's mean PSNR, the lengths with the fewest tokens in all that meet it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,54 @@ def shortest_prefix(psnr: Tensor, target_psnr: float | None = None, max_loss_db:
     return first.long()
 
 
+def _upper_hull(curve: list[float]) -> list[int]:
+    """The lengths (1-based) on the upper concave hull of one image's PSNR curve, from length 1 to the curve's
+    best PSNR (past it more tokens buy nothing)."""
+    best = max(range(len(curve)), key=lambda i: (curve[i], -i))  # the shortest of the best
+    hull: list[int] = []
+    for i in range(best + 1):
+        while len(hull) >= 2:  # drop the last point while it lies on or under the chord from hull[-2] to i
+            a, b = hull[-2], hull[-1]
+            if (curve[b] - curve[a]) * (i - a) <= (curve[i] - curve[a]) * (b - a):
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return [i + 1 for i in hull]
+
+
+def fewest_tokens(psnr: Tensor, mean_loss_db: float) -> Tensor:
+    """(N,) the prefix lengths with the fewest tokens in all whose mean PSNR is at most ``mean_loss_db`` below
+    the mean full-length PSNR: a target for the set, not for each image.
+
+    Optimal bit allocation (the rate-distortion way of choosing a length per image): every image starts at one
+    token and the tokens go, a hull segment at a time, to whichever image gains the most PSNR per token next,
+    until the mean meets the target. On each image's upper concave hull the gains per token only fall, so taking
+    segments in order of gain is the Lagrangian choice: no other lengths with as few tokens in all reach a
+    higher mean (up to the last segment, which may overshoot). An image whose reconstruction improves fast with
+    tokens (detail the next tokens resolve) gets more of them; one that is already good, or never improves,
+    gets few."""
+    if not mean_loss_db >= 0:
+        raise ConfigError(f"--mean-loss-db must be >= 0, not {mean_loss_db}")
+    table = psnr.double().cpu().numpy()
+    n = table.shape[0]
+    lengths = np.ones(n, dtype=np.int64)
+    need = (table[:, -1].mean() - mean_loss_db) * n  # the sum of the images' PSNR to reach
+    total = table[:, 0].sum()
+    segments = []  # (gain per token, image, from length, to length)
+    for i in range(n):
+        hull = _upper_hull(table[i].tolist())
+        for a, b in zip(hull, hull[1:], strict=False):
+            segments.append(((table[i, b - 1] - table[i, a - 1]) / (b - a), i, a, b))
+    segments.sort(key=lambda s: (-s[0], s[3] - s[2]))  # the most gain per token first (per image: hull order)
+    for gain, i, a, b in segments:
+        if total >= need - 1e-9:
+            break
+        lengths[i] = b
+        total += gain * (b - a)
+    return torch.from_numpy(lengths).to(psnr.device)
+
+
 def png_bytes(image: np.ndarray) -> int:
     """The size of one (H, W) or (H, W, 3) image in [0, 1] as a PNG file: its complexity."""
     from PIL import Image
@@ -85,6 +134,8 @@ def adaptive_metrics(model, x: Tensor, max_loss_db: float = 1.0, progress: bool 
     ``model_target``  one PSNR for every image, ``max_loss_db`` below the model's mean full-length PSNR (an
                       image that never reaches it takes all K tokens)
     ``image_target``  ``max_loss_db`` below each image's own full-length PSNR
+    ``set_target``    the mean PSNR ``max_loss_db`` below the mean full-length PSNR, with the fewest tokens in
+                      all (``fewest_tokens``)
 
     each with the mean length, the length histogram, the PSNR achieved and the correlation of the length with
     the image's PNG size (its complexity)."""
@@ -99,6 +150,7 @@ def adaptive_metrics(model, x: Tensor, max_loss_db: float = 1.0, progress: bool 
         "psnr_full": full,
         "model_target": {"target_psnr": target, **_choice(psnr, shortest_prefix(psnr, target_psnr=target), sizes)},
         "image_target": _choice(psnr, shortest_prefix(psnr, max_loss_db=max_loss_db), sizes),
+        "set_target": _choice(psnr, fewest_tokens(psnr, max_loss_db), sizes),
     }
 
 
