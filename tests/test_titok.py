@@ -14,6 +14,7 @@ from vaekit.config import TiTokConfig
 from vaekit.errors import ConfigError
 from vaekit.evaluation.lengths import fewest_tokens, prefix_psnr, shortest_prefix
 from vaekit.models import TiTok, build_model
+from vaekit.models.attention import attention
 from vaekit.models.titok import ViT
 
 SMALL = dict(width=16, depth=1, heads=2, code_dim=4, codebook_size=32)
@@ -81,6 +82,23 @@ def test_the_vit_is_pytorchs_transformer_encoder_under_its_names():
     grads = dict(ref.named_parameters())
     for name, param in vit.named_parameters():
         torch.testing.assert_close(param.grad, grads[name].grad, msg=name)
+
+
+def test_attention_under_bf16_autocast_is_fp32_attention_of_the_bf16_inputs():
+    """The transformers' attention takes bf16 inputs on a CPU to fp32 (PyTorch's bf16 CPU kernel is slow) and
+    hands bf16 back: the fp32 result of the same (bf16-rounded) inputs, rounded once; gradients reach q, k, v."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4, generator=g).bfloat16().requires_grad_() for _ in range(3))
+    mask = torch.ones(5, 5, dtype=torch.bool).tril()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attention(q, k, v, attn_mask=mask)
+    want = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, want.bfloat16(), rtol=0, atol=0)
+    out.float().sum().backward()
+    assert all(t.grad is not None and t.grad.dtype == torch.bfloat16 and t.grad.abs().sum() > 0 for t in (q, k, v))
+    x = torch.randn(2, 3, 5, 4, generator=g)  # fp32 inputs: PyTorch's kernel as it is
+    torch.testing.assert_close(attention(x, x, x), torch.nn.functional.scaled_dot_product_attention(x, x, x))
 
 
 def test_a_patch_that_does_not_divide_the_image_is_one_line():

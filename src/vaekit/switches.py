@@ -103,7 +103,6 @@ def resolve(
     world: int = 1,
     pinned: dict[str, str] | None = None,
     lr_schedule: str = "constant",
-    cpu_bf16: bool = True,
 ) -> Switches:
     """Resolve the requested switches (``auto`` or explicit) for a model on ``hw``: every rule about precision,
     step and graph is here, and `train`, `sweep`, the study and the bench all ask this function.
@@ -112,8 +111,6 @@ def resolve(
     ``pinned``: the precision and step a resumed run (or sweep) started with; they replace ``auto``.
     ``lr_schedule``: a captured CUDA graph keeps the learning rate it saw, so a schedule other than constant
     turns ``graph auto`` off and makes ``graph on`` an error.
-    ``cpu_bf16``: False for a model that trains slower under bf16 autocast on a CPU even with bf16 units
-    (``auto`` then stays fp32 there; an explicit ``--precision bf16`` is honoured).
     """
     pinned = pinned or {}
     if graph == "on" and lr_schedule != "constant":
@@ -126,7 +123,7 @@ def resolve(
         kept = pinned.get("step")
         step = kept if kept == "autograd" or (kept == "fused" and fused_ok) else "fused" if fused_ok else "autograd"
     if precision == "auto":
-        precision = pinned.get("precision") or _auto_precision(hw, step, cpu_bf16)
+        precision = pinned.get("precision") or _auto_precision(hw, step)
     applies = hw.device == "cuda" and step == "fused" and world == 1
     if graph == "on" and not applies:
         why = (
@@ -140,10 +137,8 @@ def resolve(
     return Switches(precision, step, graph != "off" and applies and lr_schedule == "constant")
 
 
-def _auto_precision(hw: Hardware, step: str, cpu_bf16: bool = True) -> str:
+def _auto_precision(hw: Hardware, step: str) -> str:
     if hw.device == "cuda" and step == "fused":
-        return "fp32"
-    if hw.device == "cpu" and not cpu_bf16:
         return "fp32"
     return "bf16" if hw.fast_bf16 else "fp32"
 

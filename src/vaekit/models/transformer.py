@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from ..config.prior import PriorConfig
 from ..errors import ConfigError
+from .attention import attention
 
 KVCache = list[tuple[Tensor, Tensor]]  # per block: keys and values so far, each (B, heads, t, dim / heads)
 
@@ -57,7 +58,7 @@ class Block(nn.Module):
         # causal: new position i sees every cached position and the new ones up to itself
         mask = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).tril(past)
         drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        y = attention(q, k, v, attn_mask=mask, dropout_p=drop)
         x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
         x = x + self.drop(self.mlp(self.ln2(x)))
         return x, (k, v)

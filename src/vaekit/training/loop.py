@@ -102,7 +102,6 @@ class Trainer:
             self.dist.world,
             pinned,
             t.lr_schedule,
-            cpu_bf16=getattr(self.model, "CPU_BF16", True),
         )
         self.precision, self.step_kind, self.graph = sw.precision, sw.step, sw.graph
         # Convolutions on a CPU run ~1.3x faster with NHWC weights (measured on the conv VAE and the tokenizers);
