@@ -73,7 +73,8 @@ def test_evaluate_samples_on_a_gaussian_vae_and_conditional_tokenizer_samples_ca
     tok = tmp_path / "vq"
     small = ["--width", "8", "--code-dim", "4", "--codebook-size", "16", "--batch-size", "32", "--lr", "3e-3"]
     assert main(["train", *common, "--model", "vq", "--epochs", "4", *small, "--out", str(tok)]) == 0
-    prior = ["--layers", "1", "--heads", "2", "--dim", "32", "--batch-size", "32", "--lr", "3e-3", "--epochs", "8"]
+    prior = ["--layers", "1", "--heads", "2", "--dim", "32", "--batch-size", "32", "--lr", "3e-3", "--epochs", "8",
+             "--precision", "fp32"]  # fmt: skip
     assert main(["prior", str(tok), *prior, "--conditional", "--device", "cpu", "--quiet", "--no-report"]) == 0
     from vaekit.analysis.sampling import sample_tokens_images
 

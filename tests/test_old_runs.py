@@ -63,3 +63,4 @@ def test_an_old_token_prior_samples_and_resumes(old_runs):
     assert (old_runs / "s.png").stat().st_size > 0
     assert run_cli("prior", "vq", "--resume", "--epochs", "2", "--quiet", "--no-report", "--device", "cpu") == 0
     assert len(read_metrics(old_runs / "vq" / "prior")) == 2
+    assert read_metrics(old_runs / "vq" / "prior")[-1]["precision"] == "fp32"  # what it was fitted in, on any CPU

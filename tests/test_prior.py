@@ -104,7 +104,26 @@ def vq_run(tmp_path, blob_npz):
     return run
 
 
-PRIOR = "--layers 1 --heads 2 --dim 16 --batch-size 16 --device cpu --quiet --no-report".split()
+PRIOR = "--layers 1 --heads 2 --dim 16 --batch-size 16 --device cpu --precision fp32 --quiet --no-report".split()
+
+
+def test_a_bf16_prior_resumes_bit_for_bit_and_keeps_its_precision(tmp_path, vq_run):
+    """--precision bf16 (what auto picks on a CPU with bf16 units): the products under autocast; the saved config
+    holds the precision, so a resume keeps it whatever it is asked, and equals an uninterrupted fit."""
+    bf16 = [*PRIOR[: PRIOR.index("--precision")], "--precision", "bf16", *PRIOR[PRIOR.index("--precision") + 2 :]]
+    assert main(["prior", str(vq_run), *bf16, "--epochs", "1"]) == 0
+    assert main(["prior", str(vq_run), *PRIOR, "--epochs", "2", "--resume"]) == 0  # PRIOR asks for fp32
+    d = vq_run / "prior"
+    assert json.loads((d / "config.json").read_text())["train"]["precision"] == "bf16"
+    assert [json.loads(x)["precision"] for x in (d / "metrics.jsonl").read_text().splitlines()] == ["bf16"] * 2
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (straight / name).write_bytes((vq_run / name).read_bytes())
+    assert main(["prior", str(straight), *bf16, "--epochs", "2"]) == 0
+    resumed = load_file(str(d / "model.safetensors"))
+    for k, v in load_file(str(straight / "prior" / "model.safetensors")).items():
+        assert torch.equal(v, resumed[k]), k
 
 
 def test_prior_fit_sample_evaluate_and_resume_bit_for_bit(tmp_path, vq_run, capsys):

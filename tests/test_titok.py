@@ -226,7 +226,8 @@ def test_titok_end_to_end(tmp_path, blob_npz, capsys):
     assert main(["tokenize", str(run), "--out", str(tmp_path / "t.npy")]) == 0
     assert np.load(tmp_path / "t.npy").shape == (24, 16)
 
-    assert main(["prior", str(run), "--epochs", "1", "--layers", "1", "--dim", "16", "--heads", "2", "--quiet"]) == 0
+    assert main(["prior", str(run), "--epochs", "1", "--layers", "1", "--dim", "16", "--heads", "2", "--quiet",
+                 "--precision", "fp32"]) == 0  # fmt: skip
     assert main(["sample", str(run), "--out", str(tmp_path / "s.png"), "-n", "8"]) == 0
     assert (tmp_path / "s.png").stat().st_size > 0
     assert main(["export", str(run), "--out", str(tmp_path / "onnx")]) == 0  # parity: tests/test_onnx_export.py
@@ -236,7 +237,7 @@ def test_titok_end_to_end(tmp_path, blob_npz, capsys):
 def test_adaptive_tokenize_refuses_what_it_cannot_do(tmp_path, blob_npz, capsys):
     run = tmp_path / "plain"
     args = ["train", "--model", "titok", "--dataset", str(blob_npz), "--tokens", "16", "--patch", "4", "--width",
-            "16", "--depth", "1", "--heads", "2", "--epochs", "1", "--out", str(run), "--quiet",
+            "16", "--depth", "1", "--heads", "2", "--epochs", "1", "--precision", "fp32", "--out", str(run), "--quiet",
             "--no-report"]  # fmt: skip
     assert main(args) == 0
     capsys.readouterr()

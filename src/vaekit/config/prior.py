@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from .fields import check_all, setting
+from .run import PRECISIONS
 
 
 @dataclass
@@ -42,6 +43,9 @@ class PriorTrainConfig:
     lr: float = setting(5e-4, "AdamW peak learning rate (linear warm-up over the first 200 steps)", gt=0, le=10)
     weight_decay: float = setting(0.01, "AdamW weight decay, on matrices only", ge=0, le=10)
     seed: int = setting(0, "initialisation and shuffling", ge=0, le=2**63 - 1)
+    precision: str = setting("auto", "fp32, or bf16 products under autocast, the attention and the loss in fp32 "
+                             "(auto: bf16 where the hardware is fast at it; a resumed prior keeps its own)",
+                             choices=PRECISIONS)  # fmt: skip
 
     def validate(self) -> PriorTrainConfig:
         check_all("prior", self)

@@ -51,6 +51,7 @@ def read_prior_config(run_dir: str | Path) -> tuple[PriorConfig, PriorTrainConfi
         raise RunError(f"{Path(run_dir)} has no token prior; train one with `vaekit prior {run_dir}`")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        data["train"].setdefault("precision", "fp32")  # priors saved before the setting trained in fp32
         prior = from_table(PriorConfig, data["prior"], "prior").validate()
         return prior, from_table(PriorTrainConfig, data["train"], "prior").validate()
     except (*MALFORMED, ConfigError) as e:

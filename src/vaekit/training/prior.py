@@ -2,8 +2,9 @@
 
 The run's tokenizer turns the training and test images into token sequences once (raster order; multi-group
 VQ with each position's G indices next to each other), then the transformer is trained with AdamW on the
-next-token cross-entropy. Each epoch writes the weights, the training state and a metrics line atomically
-into ``RUN/prior/``, so an interrupted fit resumes (``resume=True``) where it stopped, bit for bit.
+next-token cross-entropy (``precision`` bf16: the products under bf16 autocast, the attention and the loss in
+fp32; the test NLL always in fp32). Each epoch writes the weights, the training state and a metrics line
+atomically into ``RUN/prior/``, so an interrupted fit resumes (``resume=True``) where it stopped, bit for bit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .. import switches
 from ..errors import ConfigError, TrainingDiverged
 from ..models.tokenizer import Tokenizer
 from ..models.transformer import PriorConfig, TokenTransformer
@@ -96,10 +98,13 @@ def train_prior(
     tokenizer = run.tokenizer
     tcfg.validate()
     out = files.prior_dir(run.path)
+    device = run.x_test.device
     if resume:
         cfg, saved = files.read_prior_config(run.path)
         tcfg = replace(saved, epochs=max(tcfg.epochs, saved.epochs))  # only the length may change
     else:  # checked before anything is written: an old prior is replaced only by one that trains
+        sw = switches.resolve(tcfg.precision, "autograd", "off", switches.detect(device), fused_ok=False)
+        tcfg = replace(tcfg, precision=sw.precision)  # saved resolved: a resume keeps it on any machine
         classes = 0
         if base.classes:
             if y_train is None or run.y_test is None:
@@ -117,7 +122,7 @@ def train_prior(
     )
     with session:
         files.save_prior_config(session.dir, cfg, tcfg)
-        device = run.x_test.device
+        bf16 = tcfg.precision == "bf16"
         gen = torch.Generator(device="cpu").manual_seed(tcfg.seed)
         torch.manual_seed(tcfg.seed)
         prior = TokenTransformer(cfg).to(device)
@@ -154,7 +159,8 @@ def train_prior(
                 idx = order[i * bs : (i + 1) * bs]
                 xb = seq[idx]
                 lb = None if labels is None else labels[idx]
-                logits = prior(xb, lb)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    logits = prior(xb, lb)
                 loss = F.cross_entropy(logits.reshape(-1, cfg.vocab).float(), xb.reshape(-1))
                 for g in optim.param_groups:
                     g["lr"] = tcfg.lr * min(1.0, (counters["step"] + 1) / WARMUP_STEPS)
@@ -178,6 +184,7 @@ def train_prior(
                 "train_nll": total / max(steps, 1) * cfg.length,  # nats per image
                 "test_nll": sequence_nll(prior, test_seq, test_labels),
                 "seconds": seconds,
+                "precision": tcfg.precision,
             }
             records.append(record)
             files.save_prior(session.dir, prior)
