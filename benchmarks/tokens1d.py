@@ -40,7 +40,7 @@ def _rows(titok: list[str], k32_epochs: str, conv: list[str]) -> dict[str, tuple
 
 # dataset -> (rows, fid samples, prior epochs)
 DATASETS: dict[str, tuple[dict[str, tuple[str, list[str], bool]], int, int]] = {
-    "emoji": (_rows(["--model", "titok", "--dataset", "emoji", "--batch-size", "64", "--epochs", "70"], "100",
+    "emoji": (_rows(["--model", "titok", "--dataset", "emoji", "--batch-size", "64", "--epochs", "90"], "100",
                     ["--dataset", "emoji"]), 379, 10),
     "mnist": (_rows(["--model", "titok", "--dataset", "mnist", "--patch", "4", "--epochs", "10"], "15",
                     ["--dataset", "mnist"]), 2000, 5),
