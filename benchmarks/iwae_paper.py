@@ -49,7 +49,10 @@ def train(run: Path, args: list[str], seconds: float | None) -> None:
         cmd = ["train", "--resume", "--out", str(run)]
     else:
         cmd = ["train", "--config", CONFIG, *args, "--out", str(run), "--overwrite"]
-    proc = subprocess.Popen([sys.executable, "-m", "vaekit", *cmd, "--quiet", "--no-report"])
+    # the child takes Ctrl-C as vaekit's stop even where this script was started with SIGINT ignored (nohup, a
+    # background job), which the child would otherwise inherit
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", *cmd, "--quiet", "--no-report"],
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         rc = proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
