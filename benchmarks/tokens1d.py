@@ -1,7 +1,7 @@
 """Measure 1-D tokens on emoji or MNIST: TiTok at K = 64 (plain and nested, each with a token prior), 32 and 16,
 against a conv Gaussian VAE; write what was measured to docs/data/tokens1d-DATASET.json.
 
-    python benchmarks/tokens1d.py --runs DIR [--dataset emoji|mnist] [--out JSON]
+    python benchmarks/tokens1d.py --runs DIR [--dataset emoji|mnist] [--only ROW,ROW] [--out JSON]
 
 A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run; its prior likewise. Each row
 is evaluated on the test split: PSNR, SSIM, codebook usage, the prior's NLL, fid of samples against the test set
@@ -79,13 +79,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, help="folder of the runs (kept, reused when finished)")
     p.add_argument("--dataset", default="emoji", choices=sorted(DATASETS))
+    p.add_argument("--only", help="rows to measure, of k64n, k64, k32, k16, convvae (default: all); the JSON keeps "
+                   "the others")  # fmt: skip
     p.add_argument("--out", help="the JSON (default docs/data/tokens1d-DATASET.json)")
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    rows = {name: measure(runs, name, args.dataset) for name in DATASETS[args.dataset][0]}
-    samples = DATASETS[args.dataset][1]
+    table, samples, _ = DATASETS[args.dataset]
     out = Path(args.out or f"docs/data/tokens1d-{args.dataset}.json")
+    rows = json.loads(out.read_text())["rows"] if out.is_file() else {}
+    for name in (args.only or ",".join(table)).split(","):
+        rows[name] = measure(runs, name, args.dataset)
+    rows = {name: rows[name] for name in table if name in rows}  # the table's order
     data = {"dataset": args.dataset, "samples": samples, "rows": rows, "machine": machine()}
     out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {out}")
