@@ -91,7 +91,8 @@ def tokens1d_table(name: str) -> str:
         fid = f"{e['fid']:.2f}" if "fid" in e else "–"
         lines.append(
             f"| {r['model']} | {tokens} | **{e['psnr']:.2f}** | {e['ssim']:.3f} | {bicubic} | {usage} | {prior} | "
-            f"{fid} | {sample} | {s['params']:,} | {s['train_seconds'] / 60:.1f} min |"
+            f"{fid} | {sample} | {s['params']:,} | {s['train_seconds'] / 60:.1f} min "
+            f"({_threads(s['engine']['threads'])}, {s['engine']['precision']}) |"
         )
         if "adaptive" in e:
             a = e["adaptive"]
@@ -116,7 +117,7 @@ def tokens1d_table(name: str) -> str:
         f" The fid floor ({samples:,} training images against the test set) is {floor['fid_floor']:.2f}; the reference"
         f" classifier's test accuracy is {floor['classifier_accuracy']:.3f}."
     )
-    return text + f" Measured on {_machine(data['machine'])}.\n"
+    return text + f" Measured on {_machine(data['machine'] | {'threads': 'the threads in each row'})}.\n"
 
 
 def _threads(n: int) -> str:
