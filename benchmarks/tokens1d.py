@@ -7,14 +7,17 @@ A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished ru
 is evaluated on the test split: PSNR, SSIM, codebook usage, the prior's NLL, fid of samples against the test set
 (emoji: 379, the whole test split; MNIST: 2,000), and for the nested run the lengths chosen per image (1 dB below
 full length). The evaluation is kept as DIR/NAME.eval.json and reused while the run is unchanged. `python
-benchmarks/tables.py` writes the tables in docs/tokenizers.md from the JSON. Emoji: about 90 minutes on 2 cores
-of an Intel Xeon with AMX. MNIST (patch 4: 7 x 7 patches; 10 epochs of 60,000 images): several hours.
+benchmarks/tables.py` writes the tables in docs/tokenizers.md from the JSON; the K = 64 prior's samples and the
+nested run's PSNR per prefix go to docs/prior-samples-titok-DATASET.png and docs/prefix-psnr-titok-DATASET.png.
+Emoji: about an hour on 2 cores of an Intel Xeon with AMX. MNIST (patch 4: 7 x 7 patches; 10 epochs of 60,000
+images): several hours.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from common import machine, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
+from vaekit.evaluation.lengths import prefix_chart
 
 
 def _rows(titok: list[str], k32_epochs: str, conv: list[str]) -> dict[str, tuple[str, list[str], bool]]:
@@ -94,6 +98,11 @@ def main() -> None:
     data = {"dataset": args.dataset, "samples": samples, "rows": rows, "machine": machine()}
     out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {out}")
+    # the docs' pictures: the K = 64 prior's samples, and the nested run's PSNR per prefix and chosen lengths
+    if (runs / "k64-samples.png").is_file():
+        shutil.copyfile(runs / "k64-samples.png", f"docs/prior-samples-titok-{args.dataset}.png")
+    if "adaptive" in rows.get("k64n", {}).get("evaluate", {}):
+        print(prefix_chart(rows["k64n"]["evaluate"]["adaptive"], f"docs/prefix-psnr-titok-{args.dataset}.png"))
 
 
 if __name__ == "__main__":

@@ -155,12 +155,12 @@ def adaptive_metrics(model, x: Tensor, max_loss_db: float = 1.0, progress: bool 
 
 
 def prefix_chart(adaptive: dict[str, Any], path: str | Path) -> Path:
-    """PSNR against the number of tokens decoded (mean over the test images), with the chosen lengths' histogram."""
+    """PSNR against the number of tokens decoded (mean over the test images), with the histograms of the lengths
+    chosen for one target for every image and for the target on the mean."""
     from ..plots import pyplot, save_figure
 
     plt = pyplot()
     curve, chosen = adaptive["psnr_at_length"], adaptive["model_target"]
-    hist = chosen["length_histogram"]
     lengths = np.arange(1, len(curve) + 1)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.4))
     ax.plot(lengths, curve, marker=".")
@@ -169,9 +169,15 @@ def prefix_chart(adaptive: dict[str, Any], path: str | Path) -> Path:
     ax.set_ylabel("PSNR (dB), test mean")
     ax.set_title("any prefix decodes")
     ax.grid(alpha=0.3)
-    bx.bar(lengths, hist, width=1.0, color="#4c72b0")
-    bx.set_xlabel(f"chosen length (one target: {chosen['target_psnr']:.2f} dB)")
+    for key, what, colour in (("model_target", "one target", "#4c72b0"), ("set_target", "target on the mean",
+                                                                          "#dd8452")):  # fmt: skip
+        if key in adaptive:
+            c = adaptive[key]
+            bx.bar(lengths, c["length_histogram"], width=1.0, color=colour, alpha=0.6,
+                   label=f"{what}: mean {c['mean_length']:.1f}, r = {c['length_vs_png_bytes']:.2f}")  # fmt: skip
+    bx.set_xlabel(f"chosen length ({adaptive['max_loss_db']:g} dB below full length)")
     bx.set_ylabel("test images")
-    bx.set_title(f"mean {chosen['mean_length']:.1f} tokens; r(length, PNG size) = {chosen['length_vs_png_bytes']:.2f}")
+    bx.set_title("lengths chosen; r: with the PNG size")
+    bx.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
