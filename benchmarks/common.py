@@ -1,5 +1,5 @@
-"""What the measuring scripts share: a run trained once into its folder, the record of a finished run, and the
-machine it ran on."""
+"""What the measuring scripts share: a run and its token prior trained once into their folders, the record of a
+finished run, and the machine it ran on."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ def train_once(run: Path, args: list[str], resume: bool = False) -> None:
         assert vaekit(["train", "--resume", "--epochs", epochs, "--out", str(run), "--quiet", "--no-report"]) == 0
     else:
         assert vaekit(["train", *args, "--out", str(run), "--quiet", "--no-report", "--overwrite"]) == 0
+
+
+def prior_once(run: Path, epochs: int) -> None:
+    """``vaekit prior RUN --epochs N`` unless RUN's token prior has finished N epochs; an interrupted one (its
+    weights after fewer epochs) resumes instead of counting as done."""
+    done = len(read_metrics(prior_dir(run))) if has_prior(run) else 0
+    if done >= epochs:
+        return
+    how = ["--resume"] if done else ["--overwrite"]
+    assert vaekit(["prior", str(run), "--epochs", str(epochs), *how, "--quiet", "--no-report"]) == 0
 
 
 def run_record(run: Path, what: str, args: list[str]) -> dict[str, Any]:

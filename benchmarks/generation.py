@@ -18,11 +18,10 @@ import argparse
 import json
 from pathlib import Path
 
-from common import machine, run_record, train_once
+from common import machine, prior_once, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
-from vaekit.runs.prior import has_prior
 
 PLAIN = ["--net", "plain", "--epochs", "3"]
 # name -> (what it is, `vaekit train` arguments, a token prior or not)
@@ -49,9 +48,8 @@ def measure(runs: Path, name: str, dataset: str, smoke: bool, images: Path | Non
     args = [*(_with_epochs(args, 1) if smoke else args), "--dataset", dataset]
     run = runs / name
     train_once(run, args)
-    if prior and not has_prior(run):
-        epochs = "1" if smoke else str(PRIOR_EPOCHS)
-        assert vaekit(["prior", str(run), "--epochs", epochs, "--quiet", "--no-report", "--overwrite"]) == 0
+    if prior:
+        prior_once(run, 1 if smoke else PRIOR_EPOCHS)
     row = run_record(run, what, args) | {"evaluate": evaluate_run(run, samples=100 if smoke else SAMPLES)}
     if images is not None:
         assert vaekit(["sample", str(run), "-n", "64", "--out", str(images), "--overwrite"]) == 0

@@ -20,13 +20,11 @@ import json
 from pathlib import Path
 
 import torch
-from common import machine, run_record, train_once
+from common import machine, prior_once, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
-from vaekit.cli import main as vaekit
 from vaekit.plots import save_grid
 from vaekit.runs.open import open_run
-from vaekit.runs.prior import has_prior
 
 # dataset -> (the settings every row shares, the nested rows' unmasked epochs, fid samples): emoji at f = 4
 # (16 x 16 tokens), 25 epochs; MNIST in the plain layout of the grid tokenizers' MNIST rows (7 x 7 tokens), 5
@@ -79,8 +77,8 @@ def _with(common: list[str], args: list[str]) -> list[str]:
 def measure(run: Path, what: str, args: list[str], prior_epochs: int, samples: int) -> dict:
     train_once(run, args)
     grouped = "mgvq" in args
-    if prior_epochs and grouped and not has_prior(run):
-        assert vaekit(["prior", str(run), "--epochs", str(prior_epochs), "--quiet", "--no-report", "--overwrite"]) == 0
+    if prior_epochs and grouped:
+        prior_once(run, prior_epochs)
     samples = samples if prior_epochs and grouped else 0
     return run_record(run, what, args) | {"evaluate": evaluate_run(run, samples=samples)}
 

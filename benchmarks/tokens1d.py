@@ -21,7 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import machine, run_record, train_once
+from common import machine, prior_once, run_record, train_once
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
@@ -60,8 +60,8 @@ def measure(runs: Path, name: str, dataset: str) -> dict:
     what, args, prior = rows[name]
     run = runs / name
     train_once(run, args)
-    if prior and not (run / "prior" / "model.safetensors").is_file():
-        assert vaekit(["prior", str(run), "--epochs", str(prior_epochs), "--quiet", "--no-report", "--overwrite"]) == 0
+    if prior:
+        prior_once(run, prior_epochs)
     timing = runs / f"{name}.sampletime.json"
     if prior and not _fresh(timing, run):
         start = time.perf_counter()
