@@ -14,14 +14,14 @@ from vaekit.runs.prior import has_prior, prior_dir
 from vaekit.switches import detect, resolve_device
 
 
-def train_once(run: Path, args: list[str], resume: bool = False) -> None:
-    """``vaekit train ARGS --out RUN`` unless RUN holds a finished run (its summary.json). ``resume``: an
-    interrupted run (a checkpoint, no summary) continues to the epochs ``args`` name instead of starting over."""
+def train_once(run: Path, args: list[str]) -> None:
+    """``vaekit train ARGS --out RUN`` unless RUN holds a finished run (its summary.json); an interrupted run (a
+    checkpoint, no summary) continues to the epochs ``args`` name instead of starting over."""
     if (run / "summary.json").is_file():
         return
-    if resume and (run / "train_state.safetensors").is_file():
-        epochs = args[args.index("--epochs") + 1]
-        assert vaekit(["train", "--resume", "--epochs", epochs, "--out", str(run), "--quiet", "--no-report"]) == 0
+    if (run / "train_state.safetensors").is_file():
+        epochs = ["--epochs", args[args.index("--epochs") + 1]] if "--epochs" in args else []
+        assert vaekit(["train", "--resume", *epochs, "--out", str(run), "--quiet", "--no-report"]) == 0
     else:
         assert vaekit(["train", *args, "--out", str(run), "--quiet", "--no-report", "--overwrite"]) == 0
 

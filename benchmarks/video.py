@@ -82,7 +82,7 @@ def main() -> None:
                         [*IMAGE, "--width", "11", *frames], runs / "image-small"),
     }  # fmt: skip
     for _, targs, run in rows.values():
-        train_once(run, targs, resume=True)
+        train_once(run, targs)
     test = load_builtin("moving-mnist").x_test[:, :FRAMES, ..., 0]
     clips = torch.from_numpy(test).float().div_(255.0)  # (N, T, H, W)
     out: dict = {"rows": {}, "machine": machine()}
