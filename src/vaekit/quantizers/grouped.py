@@ -69,6 +69,5 @@ class GroupedVQ(nn.Module):
 
     def codes(self, indices: Tensor, groups_used: int | None = None) -> Tensor:
         """(B, ..., G) tokens -> (B, ..., D) code vectors; groups from ``groups_used`` on are zeros."""
-        keep = self.groups if groups_used is None else groups_used
-        parts = [vq.vectors()[indices[..., g]] for g, vq in enumerate(self.vqs)]
-        return torch.cat([p if g < keep else torch.zeros_like(p) for g, p in enumerate(parts)], -1)
+        z_q = torch.cat([vq.vectors()[indices[..., g]] for g, vq in enumerate(self.vqs)], -1)
+        return z_q if groups_used is None else self.keep_prefix(z_q, groups_used)
