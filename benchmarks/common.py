@@ -26,6 +26,12 @@ def train_once(run: Path, args: list[str]) -> None:
         assert vaekit(["train", *args, "--out", str(run), "--quiet", "--no-report", "--overwrite"]) == 0
 
 
+def with_epochs(args: list[str], epochs: int | str) -> list[str]:
+    """`vaekit train` arguments with their ``--epochs`` value replaced."""
+    i = args.index("--epochs")
+    return [*args[: i + 1], str(epochs), *args[i + 2 :]]
+
+
 def prior_once(run: Path, epochs: int) -> None:
     """``vaekit prior RUN --epochs N`` unless RUN's token prior has finished N epochs; an interrupted one (its
     weights after fewer epochs) resumes instead of counting as done."""

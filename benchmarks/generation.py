@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from common import machine, prior_once, run_record, train_once
+from common import machine, prior_once, run_record, train_once, with_epochs
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
@@ -38,14 +38,9 @@ SAMPLES = 2000
 PRIOR_EPOCHS = 5
 
 
-def _with_epochs(args: list[str], epochs: int) -> list[str]:
-    i = args.index("--epochs")
-    return [*args[: i + 1], str(epochs), *args[i + 2 :]]
-
-
 def measure(runs: Path, name: str, dataset: str, smoke: bool, images: Path | None) -> dict:
     what, args, prior = ROWS[name]
-    args = [*(_with_epochs(args, 1) if smoke else args), "--dataset", dataset]
+    args = [*(with_epochs(args, 1) if smoke else args), "--dataset", dataset]
     run = runs / name
     train_once(run, args)
     if prior:

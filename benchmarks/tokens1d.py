@@ -21,7 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import machine, prior_once, run_record, train_once
+from common import machine, prior_once, run_record, train_once, with_epochs
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
@@ -31,7 +31,7 @@ from vaekit.evaluation.lengths import prefix_chart
 def _rows(titok: list[str], k32_epochs: str, conv: list[str]) -> dict[str, tuple[str, list[str], bool]]:
     """name -> (what it is, `vaekit train` arguments, a token prior or not); fid for every row that can sample
     (a prior, or the Gaussian VAE). K = 32 and 16 cost less per epoch than K = 64 and train for ``k32_epochs``."""
-    k32 = [*titok[: titok.index("--epochs") + 1], k32_epochs, *titok[titok.index("--epochs") + 2 :]]
+    k32 = with_epochs(titok, k32_epochs)
     return {
         "k64n": ("TiTok K = 64, `--nested-dropout`", [*titok, "--tokens", "64", "--nested-dropout"], True),
         "k64": ("TiTok K = 64", [*titok, "--tokens", "64"], True),
