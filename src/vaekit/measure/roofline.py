@@ -9,7 +9,7 @@ that the variant is magic). So every number here is the best the machine gave:
     - BLAS (``torch.mm``: MKL on x86 builds) in the three operand layouts a step uses (A @ B, A @ B^T with B
       stored transposed, A^T @ B),
     - the batched product (``torch.bmm`` with one matrix, the fused step's own call),
-    - oneDNN's matmul (``mkldnn._linear_pointwise``, on CPUs whose PyTorch has it),
+    - oneDNN's matmul (``mkldnn._linear_pointwise``, where this PyTorch and CPU run it in the dtype),
   each with all threads and with one thread (a small product can lose more to the thread handoff than it
   gains), and each path's time is its best of several repeats.
 * **Memory.** Adam's unavoidable traffic (it reads the parameter, its gradient and both moments and writes
@@ -77,11 +77,12 @@ def time_repeats(fn: Callable[[], Any], device: torch.device, repeats: int = 7, 
     return times
 
 
-def onednn_matmul() -> bool:
-    """True when this PyTorch has oneDNN's matmul as an operator (``mkldnn._linear_pointwise``)."""
+def onednn_matmul(dtype: torch.dtype = torch.float32) -> bool:
+    """True when this PyTorch has oneDNN's matmul as an operator (``mkldnn._linear_pointwise``) and this CPU
+    runs it in ``dtype`` (oneDNN has no bf16 product on a CPU without bf16 units, such as an AVX2-only one)."""
     try:
-        a = torch.ones(2, 3)
-        torch.ops.mkldnn._linear_pointwise(a, torch.ones(4, 3), None, "none", [], "")
+        a = torch.ones(2, 3, dtype=dtype)
+        torch.ops.mkldnn._linear_pointwise(a, torch.ones(4, 3, dtype=dtype), None, "none", [], "")
     except (AttributeError, RuntimeError, NotImplementedError):
         return False
     return True
@@ -99,7 +100,7 @@ def gemm_paths(m: int, k: int, n: int, dtype: torch.dtype, device: torch.device)
         "blas-at": lambda: torch.mm(a_t.t(), b, out=c),
         "bmm": lambda: torch.bmm(a.unsqueeze(0), b.unsqueeze(0), out=c.unsqueeze(0)),
     }
-    if device.type == "cpu" and onednn_matmul():
+    if device.type == "cpu" and onednn_matmul(dtype):
         paths["onednn"] = lambda: torch.ops.mkldnn._linear_pointwise(a, b_t, None, "none", [], "")
     return paths
 
