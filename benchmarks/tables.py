@@ -15,7 +15,7 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   mgvq-*     docs/data/mgvq-*.json      written by benchmarks/mgvq.py (nested multi-group VQ on emoji and MNIST)
   smile-*    docs/data/smile-*.json     written by benchmarks/smile.py (the smile vector on emoji faces)
   study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
-  tiny       docs/data/tiny.json        written by benchmarks/tiny.py (the candidates for `vaekit tiny`, the checklist)
+  tiny*      docs/data/tiny*.json       written by benchmarks/tiny.py (the candidates for `vaekit tiny`, the checklist)
   iwae-paper docs/data/iwae-paper.json  written by benchmarks/iwae_paper.py (the IWAE paper's MNIST row)
 """
 
@@ -313,7 +313,7 @@ def iwae_paper_table(name: str) -> str:
     def scored(key: str) -> None:
         row = data["rows"].get(key)
         for s in row["scored"] if row else []:
-            total = s["passes"] if s["finished"] else f"{s['passes']:,} (stopped there; the run goes on)"
+            total = s["passes"] if s["finished"] else f"{s['passes']:,} (stopped there)"
             k = "" if s["iw_samples"] == 5000 else f" (K = {s['iw_samples']})"
             lines.append(
                 f"| {row['model']} | {total} | **{s['nll_iw']:.2f}**{k} | {s['loss']:.2f} | {s['active_units']} | "
@@ -332,7 +332,7 @@ def iwae_paper_table(name: str) -> str:
 def render(name: str) -> str:
     if name == "iwae-paper":
         return iwae_paper_table(name)
-    if name == "tiny":
+    if name.startswith("tiny"):
         return tiny_table(name)
     if name.startswith("smile"):
         return smile_table(name)
