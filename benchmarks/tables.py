@@ -37,7 +37,8 @@ def _machine(m: dict) -> str:
     flags = ", ".join(f"`{f}`" for f in m.get("bf16_flags", [])) or "no bf16 units"
     threads = m.get("threads", "?")
     threads = _threads(threads) if isinstance(threads, int) else threads
-    return f"{m.get('cpu', '?')} ({flags}), {threads}, torch {m.get('torch', '?')}"
+    cpu = m.get("cpu", "?") + (f" ({m['cpu_id']})" if "cpu_id" in m else "")
+    return f"{cpu} ({flags}), {threads}, torch {m.get('torch', '?')}"
 
 
 def results_table() -> str:

@@ -228,3 +228,14 @@ def test_jax_peer_trains_in_chunks_and_compiles_without_training():
     assert not torch.equal(before["encoder.0.weight"], peer.state_dict()["encoder.0.weight"])
     peer.run_epoch()
     assert peer.steps == 15
+
+
+def test_the_machine_record_names_the_cpu_family_and_model():
+    """A bare model name ("AMD EPYC" under a hypervisor) says nothing of the generation; the numbers do."""
+    from vaekit.measure.compare import cpu_identity
+
+    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n\n"
+    text += "processor\t: 1\ncpu family\t: 23\nmodel\t\t: 49\nmodel name\t: other\n"
+    assert cpu_identity(text) == {"cpu": "AMD EPYC", "cpu_id": "family 25 model 1"}
+    assert cpu_identity("model name\t: Some CPU\n") == {"cpu": "Some CPU"}
+    assert cpu_identity("") == {}

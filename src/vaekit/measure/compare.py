@@ -408,6 +408,23 @@ def _race_one(runner: Runner, target: float, every: int, max_epochs: int, clock:
     return curve, reached
 
 
+def cpu_identity(cpuinfo: str) -> dict[str, str]:
+    """The first CPU's model name and, as ``cpu_id``, its family and model numbers from /proc/cpuinfo's text:
+    under a hypervisor the name can be as bare as "AMD EPYC", which the numbers tell apart (family 23 is Zen 1
+    and 2, family 25 Zen 3 and 4)."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if not key and fields:  # a blank line ends the first CPU's block
+            break
+        fields.setdefault(key, value.strip())
+    info = {"cpu": fields["model name"]} if "model name" in fields else {}
+    if "cpu family" in fields and "model" in fields:
+        info["cpu_id"] = f"family {fields['cpu family']} model {fields['model']}"
+    return info
+
+
 def machine_info(device: torch.device, hw: switches.Hardware | None = None) -> dict[str, Any]:
     import platform
 
@@ -417,10 +434,7 @@ def machine_info(device: torch.device, hw: switches.Hardware | None = None) -> d
         info["bf16_flags"] = sorted(f for f in hw.cpu_flags if f in switches.BF16_CPU_FLAGS)
         info["denormals"] = "flush" if device.type == "cpu" else "device default"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
+        info |= cpu_identity(Path("/proc/cpuinfo").read_text())
     except OSError:
         pass
     if device.type == "cuda":
