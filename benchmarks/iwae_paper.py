@@ -7,7 +7,9 @@ docs/collapse-study.md from it.
     OMP_NUM_THREADS=1 python benchmarks/iwae_paper.py --runs DIR [--only NAME,...] [--minutes M]
 
 Rows (NAME): ``vae-750`` and ``iwae-450`` (the stages stretched over 750 and 450 passes: about an hour each
-on one core of an Intel Xeon with AMX), and ``paper`` (the paper's 3,280 passes: about 3.7 hours there). Each
+on one core of an idle Intel Xeon with AMX; on an AMD EPYC Zen 3, two rows at a time on one core each, a pass
+took ~10 s for the VAE and ~17.5 s for the IWAE, so 2.1 and 2.2 hours), and ``paper`` (the paper's 3,280
+passes: about 3.7 hours on that Xeon). Each
 call trains every row that is not finished for at most M minutes (default: no limit), resuming from its last
 finished pass, then scores the pass it reached unless the JSON already holds that pass; the JSON keeps every
 scored pass, so a long row is measured over several calls and its table shows where it stood each time.
