@@ -67,16 +67,26 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def cpu_fields(text: str) -> dict[str, str]:
+    """The ``key: value`` fields of the first CPU listed in /proc/cpuinfo's ``text`` (its block ends at the first
+    blank line)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if not key and fields:
+            break
+        fields.setdefault(key, value.strip())
+    return fields
+
+
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
     """The flags of the first CPU listed in ``cpuinfo`` (empty where the file cannot be read)."""
     try:
-        text = Path(cpuinfo).read_text()
+        fields = cpu_fields(Path(cpuinfo).read_text())
     except OSError:
         return frozenset()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+    return frozenset(fields.get("flags", fields.get("Features", "")).split())  # x86, Arm
 
 
 def detect(device: torch.device) -> Hardware:

@@ -412,13 +412,7 @@ def cpu_identity(cpuinfo: str) -> dict[str, str]:
     """The first CPU's model name and, as ``cpu_id``, its family and model numbers from /proc/cpuinfo's text:
     under a hypervisor the name can be as bare as "AMD EPYC", which the numbers tell apart (family 23 is Zen 1
     and 2, family 25 Zen 3 and 4)."""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if not key and fields:  # a blank line ends the first CPU's block
-            break
-        fields.setdefault(key, value.strip())
+    fields = switches.cpu_fields(cpuinfo)
     info = {"cpu": fields["model name"]} if "model name" in fields else {}
     if "cpu family" in fields and "model" in fields:
         info["cpu_id"] = f"family {fields['cpu family']} model {fields['model']}"
