@@ -3,12 +3,13 @@ token-prior samples (VQ, FSQ, multi-group VQ in the plain layout, 3 epochs, each
 likelihood bound, fid of 2,000 samples and the reference classifier's labels of them; write
 docs/data/generation-DATASET.json and the sample grids docs/samples-*.png, docs/prior-samples-*.png.
 
-    python benchmarks/generation.py --runs DIR [--dataset mnist|fashion-mnist] [--smoke DATA.npz]
+    python benchmarks/generation.py --runs DIR [--dataset mnist|fashion-mnist] [--only ROW,ROW] [--smoke DATA.npz]
 
 A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run (the grid tokenizers are
 the runs benchmarks/grid.py trains, so DIR may be the same folder); its prior likewise. `python
 benchmarks/tables.py` writes the tables in docs/tokenizers.md from the JSON. About 45 minutes per dataset on 2
-cores of an Intel Xeon with AMX. ``--smoke DATA.npz``: every step at a test's size on that data (1 epoch, 1
+cores of an Intel Xeon with AMX. ``--only`` measures some rows and keeps the JSON's others (it is read again just
+before writing, so two processes can measure different rows side by side). ``--smoke DATA.npz``: every step at a test's size on that data (1 epoch, 1
 prior epoch, 100 samples), written under DIR only.
 """
 
@@ -55,17 +56,25 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, help="folder of the runs (kept, reused when finished)")
     p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--only", help=f"rows to measure, of {', '.join(ROWS)} (default: all); the JSON keeps the others")
     p.add_argument("--smoke", help="an .npz: every step at a test's size, written under --runs only")
     args = p.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     tag = {"mnist": "mnist", "fashion-mnist": "fmnist"}[args.dataset]
     docs = runs if args.smoke else Path("docs")
+    names = (args.only or ",".join(ROWS)).split(",")
+    if unknown := sorted(set(names) - set(ROWS)):
+        p.error(f"unknown rows {', '.join(unknown)}: use {', '.join(ROWS)}")
     rows = {}
-    for name, (_, _, prior) in ROWS.items():
+    for name in names:
+        prior = ROWS[name][2]
         picture = docs / (f"prior-samples-{name}-{tag}.png" if prior else f"samples-{name}-{tag}.png")
         rows[name] = measure(runs, name, args.smoke or args.dataset, bool(args.smoke), picture)
     out = (runs if args.smoke else docs / "data") / f"generation-{tag}.json"
+    if out.is_file():  # read now, not at the start: another process may have written its rows meanwhile
+        rows = json.loads(out.read_text())["rows"] | rows
+    rows = {name: rows[name] for name in ROWS if name in rows}  # the table's order
     out.write_text(json.dumps({"dataset": args.dataset, "rows": rows, "machine": machine()}, indent=1) + "\n")
     print(f"wrote {out}")
 
