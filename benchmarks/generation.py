@@ -5,11 +5,11 @@ docs/data/generation-DATASET.json and the sample grids docs/samples-*.png, docs/
 
     python benchmarks/generation.py --runs DIR [--dataset mnist|fashion-mnist] [--only ROW,ROW] [--smoke DATA.npz]
 
-A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run (the grid tokenizers are
-the runs benchmarks/grid.py trains, so DIR may be the same folder); its prior likewise. `python
-benchmarks/tables.py` writes the tables in docs/tokenizers.md from the JSON. About 45 minutes per dataset on 2
-cores of an Intel Xeon with AMX. ``--only`` measures some rows and keeps the JSON's others (it is read again just
-before writing, so two processes can measure different rows side by side). ``--smoke DATA.npz``: every step at a test's size on that data (1 epoch, 1
+A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run (the grid tokenizers are the runs
+benchmarks/grid.py trains, so DIR may be the same folder); its prior likewise. `python benchmarks/tables.py` writes
+the tables in docs/tokenizers.md from the JSON. About 45 minutes per dataset on 2 cores of an Intel Xeon with AMX.
+``--only`` measures some rows and keeps the JSON's others (it is read again just before writing, so two processes
+can measure different rows side by side). ``--smoke DATA.npz``: every step at a test's size on that data (1 epoch, 1
 prior epoch, 100 samples), written under DIR only.
 """
 

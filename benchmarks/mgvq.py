@@ -5,12 +5,13 @@ docs/data/mgvq-DATASET.json and docs/mgvq-groups-DATASET.png.
 
     python benchmarks/mgvq.py --runs DIR [--dataset emoji|mnist] [--prior-epochs N] [--only ROW,ROW]
 
-A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run, then scored on the test
-split decoded from the first k groups, k = 1 ... G (`vaekit evaluate --json`). ``--prior-epochs N`` also fits a
-token prior to each multi-group run (`vaekit prior RUN --epochs N`, kept like the run) and adds its NLL and the
-fid of its samples (2,000 on MNIST, the 379 test images' worth on emoji); the FSQ row gets none (a softmax over
-262,144 codes per token). Rows already in the JSON that ``--only`` leaves out are kept. `python
-benchmarks/tables.py` writes the table in docs/tokenizers.md from the JSON.
+A row's run is trained into DIR/NAME unless DIR/NAME already holds a finished run, then scored on the test split
+decoded from the first k groups, k = 1 ... G (`vaekit evaluate --json`). ``--prior-epochs N`` also fits a token
+prior to each multi-group run (`vaekit prior RUN --epochs N`, kept like the run) and adds its NLL and the fid of its
+samples (2,000 on MNIST, the 379 test images' worth on emoji); the FSQ row gets none (a softmax over 262,144 codes
+per token). Rows already in the JSON that ``--only`` leaves out are kept (the JSON is read again just before
+writing, so two processes can measure different rows side by side). `python benchmarks/tables.py` writes the table
+in docs/tokenizers.md from the JSON.
 """
 
 from __future__ import annotations
@@ -98,11 +99,16 @@ def main() -> None:
     table: dict[str, tuple[str, list[str]]] = {}
     for name, row in ROWS.items():  # the emoji sweep after the other nested 16, 64, 256 rows
         table |= {name: row} | (ROWS_EMOJI if name == "lecture-nested-full" and args.dataset == "emoji" else {})
-    rows = json.loads(out.read_text())["rows"] if out.is_file() else {}
-    for name in (args.only or ",".join(table)).split(","):
+    names = (args.only or ",".join(table)).split(",")
+    if unknown := sorted(set(names) - set(table)):
+        p.error(f"unknown rows {', '.join(unknown)} for {args.dataset}: use {', '.join(table)}")
+    rows = {}
+    for name in names:
         what, targs = table[name]
         targs = [str(finetune) if a == "FT" else a for a in targs]
         rows[name] = measure(runs / name, what, _with(common, targs), args.prior_epochs, samples)
+    if out.is_file():  # read now, not at the start: another process may have written its rows meanwhile
+        rows = json.loads(out.read_text())["rows"] | rows
     rows = {name: rows[name] for name in table if name in rows}  # the table's order
     out.write_text(json.dumps({"rows": rows, "machine": machine()}, indent=1) + "\n")
     print(f"wrote {out}")
