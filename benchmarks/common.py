@@ -3,10 +3,13 @@ finished run, and the machine it ran on."""
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vaekit._io import atomic_write
 from vaekit.cli import main as vaekit
 from vaekit.measure.compare import machine_info
 from vaekit.runs.checkpoint import read_metrics
@@ -54,6 +57,28 @@ def run_record(run: Path, what: str, args: list[str]) -> dict[str, Any]:
     if has_prior(run):
         record["prior_seconds"] = sum(r["seconds"] for r in read_metrics(prior_dir(run)))
     return record
+
+
+def chosen_rows(parser: argparse.ArgumentParser, only: str | None, table: Iterable[str]) -> list[str]:
+    """The rows ``--only ROW,ROW`` names (None: all of ``table``); an unknown name is the parser's one-line error."""
+    table = list(table)
+    names = (only or ",".join(table)).split(",")
+    if unknown := sorted(set(names) - set(table)):
+        parser.error(f"unknown rows {', '.join(unknown)}: use {', '.join(table)}")
+    return names
+
+
+def write_rows(out: Path, rows: dict[str, Any], order: Iterable[str], **fields: Any) -> dict[str, Any]:
+    """Write a result JSON atomically: ``fields``, then ``rows`` over the rows ``out`` holds now, in the table's
+    ``order``, then the machine; returns the rows written. ``out`` is read just before writing, not when the
+    script starts, so two processes that measure different rows side by side keep each other's."""
+    if out.is_file():
+        rows = json.loads(out.read_text())["rows"] | rows
+    rows = {name: rows[name] for name in order if name in rows}
+    text = json.dumps({**fields, "rows": rows, "machine": machine()}, indent=1) + "\n"
+    atomic_write(out, lambda path: path.write_text(text))
+    print(f"wrote {out}")
+    return rows
 
 
 def machine() -> dict[str, Any]:

@@ -16,10 +16,9 @@ prior epoch, 100 samples), written under DIR only.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from common import machine, prior_once, run_record, train_once, with_epochs
+from common import chosen_rows, prior_once, run_record, train_once, with_epochs, write_rows
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
@@ -63,20 +62,14 @@ def main() -> None:
     runs.mkdir(parents=True, exist_ok=True)
     tag = {"mnist": "mnist", "fashion-mnist": "fmnist"}[args.dataset]
     docs = runs if args.smoke else Path("docs")
-    names = (args.only or ",".join(ROWS)).split(",")
-    if unknown := sorted(set(names) - set(ROWS)):
-        p.error(f"unknown rows {', '.join(unknown)}: use {', '.join(ROWS)}")
+    names = chosen_rows(p, args.only, ROWS)
     rows = {}
     for name in names:
         prior = ROWS[name][2]
         picture = docs / (f"prior-samples-{name}-{tag}.png" if prior else f"samples-{name}-{tag}.png")
         rows[name] = measure(runs, name, args.smoke or args.dataset, bool(args.smoke), picture)
     out = (runs if args.smoke else docs / "data") / f"generation-{tag}.json"
-    if out.is_file():  # read now, not at the start: another process may have written its rows meanwhile
-        rows = json.loads(out.read_text())["rows"] | rows
-    rows = {name: rows[name] for name in ROWS if name in rows}  # the table's order
-    out.write_text(json.dumps({"dataset": args.dataset, "rows": rows, "machine": machine()}, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_rows(out, rows, ROWS, dataset=args.dataset)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,10 @@ in docs/tokenizers.md from the JSON.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
-from common import machine, prior_once, run_record, train_once
+from common import chosen_rows, prior_once, run_record, train_once, write_rows
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.plots import save_grid
@@ -99,19 +98,13 @@ def main() -> None:
     table: dict[str, tuple[str, list[str]]] = {}
     for name, row in ROWS.items():  # the emoji sweep after the other nested 16, 64, 256 rows
         table |= {name: row} | (ROWS_EMOJI if name == "lecture-nested-full" and args.dataset == "emoji" else {})
-    names = (args.only or ",".join(table)).split(",")
-    if unknown := sorted(set(names) - set(table)):
-        p.error(f"unknown rows {', '.join(unknown)} for {args.dataset}: use {', '.join(table)}")
+    names = chosen_rows(p, args.only, table)
     rows = {}
     for name in names:
         what, targs = table[name]
         targs = [str(finetune) if a == "FT" else a for a in targs]
         rows[name] = measure(runs / name, what, _with(common, targs), args.prior_epochs, samples)
-    if out.is_file():  # read now, not at the start: another process may have written its rows meanwhile
-        rows = json.loads(out.read_text())["rows"] | rows
-    rows = {name: rows[name] for name in table if name in rows}  # the table's order
-    out.write_text(json.dumps({"rows": rows, "machine": machine()}, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_rows(out, rows, table)
     if not all((runs / name / "summary.json").is_file() for name in ("lecture-nested", "lecture")):
         return
     # the nested lecture run's first 8 test images decoded from 1, 2 and 3 groups, beside the non-nested run's

@@ -21,7 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import machine, prior_once, run_record, train_once, with_epochs
+from common import chosen_rows, prior_once, run_record, train_once, with_epochs, write_rows
 
 from vaekit.analysis.evaluate import evaluate_run
 from vaekit.cli import main as vaekit
@@ -91,13 +91,8 @@ def main() -> None:
     runs.mkdir(parents=True, exist_ok=True)
     table, samples, _ = DATASETS[args.dataset]
     out = Path(args.out or f"docs/data/tokens1d-{args.dataset}.json")
-    rows = json.loads(out.read_text())["rows"] if out.is_file() else {}
-    for name in (args.only or ",".join(table)).split(","):
-        rows[name] = measure(runs, name, args.dataset)
-    rows = {name: rows[name] for name in table if name in rows}  # the table's order
-    data = {"dataset": args.dataset, "samples": samples, "rows": rows, "machine": machine()}
-    out.write_text(json.dumps(data, indent=1) + "\n")
-    print(f"wrote {out}")
+    rows = {name: measure(runs, name, args.dataset) for name in chosen_rows(p, args.only, table)}
+    rows = write_rows(out, rows, table, dataset=args.dataset, samples=samples)
     # the docs' pictures: the K = 64 prior's samples, and the nested run's PSNR per prefix and chosen lengths
     if (runs / "k64-samples.png").is_file():
         shutil.copyfile(runs / "k64-samples.png", f"docs/prior-samples-titok-{args.dataset}.png")
