@@ -4,6 +4,7 @@ finished run, and the machine it ran on."""
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -71,12 +72,16 @@ def chosen_rows(parser: argparse.ArgumentParser, only: str | None, table: Iterab
 def write_rows(out: Path, rows: dict[str, Any], order: Iterable[str], **fields: Any) -> dict[str, Any]:
     """Write a result JSON atomically: ``fields``, then ``rows`` over the rows ``out`` holds now, in the table's
     ``order``, then the machine; returns the rows written. ``out`` is read just before writing, not when the
-    script starts, so two processes that measure different rows side by side keep each other's."""
-    if out.is_file():
-        rows = json.loads(out.read_text())["rows"] | rows
-    rows = {name: rows[name] for name in order if name in rows}
-    text = json.dumps({**fields, "rows": rows, "machine": machine()}, indent=1) + "\n"
-    atomic_write(out, lambda path: path.write_text(text))
+    script starts, and under an exclusive lock on ``out``.lock from that read to the write, so two processes that
+    measure different rows side by side keep each other's."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits for the other writer; released when the file closes
+        if out.is_file():
+            rows = json.loads(out.read_text())["rows"] | rows
+        rows = {name: rows[name] for name in order if name in rows}
+        text = json.dumps({**fields, "rows": rows, "machine": machine()}, indent=1) + "\n"
+        atomic_write(out, lambda path: path.write_text(text))
     print(f"wrote {out}")
     return rows
 
