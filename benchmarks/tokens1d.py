@@ -10,8 +10,8 @@ full length). The evaluation is kept as DIR/NAME.eval.json and reused while the 
 benchmarks/tables.py` writes the tables in docs/tokenizers.md from the JSON; the K = 64 prior's samples and the
 nested run's PSNR per prefix go to docs/prior-samples-titok-DATASET.png and docs/prefix-psnr-titok-DATASET.png.
 Emoji: about an hour on 2 cores of an Intel Xeon with AMX. MNIST (patch 4: 7 x 7 patches; 5 epochs of 60,000
-images for every TiTok, 3 of the priors'): about three and a half core-hours on an AMD EPYC Zen 3 in fp32, so split
-the rows over two processes with --only.
+images for every TiTok and each prior): about three core-hours on an AMD EPYC Zen 3 in fp32, so split the rows over
+two processes with --only.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ DATASETS: dict[str, tuple[dict[str, tuple[str, list[str], bool]], int, int]] = {
     "emoji": (_rows(["--model", "titok", "--dataset", "emoji", "--batch-size", "64", "--epochs", "90"], "100",
                     ["--dataset", "emoji"]), 379, 10),
     "mnist": (_rows(["--model", "titok", "--dataset", "mnist", "--patch", "4", "--epochs", "5"], "5",
-                    ["--dataset", "mnist"]), 2000, 3),
+                    ["--dataset", "mnist"]), 2000, 5),
 }  # fmt: skip
 
 
