@@ -73,14 +73,20 @@ def write_rows(out: Path, rows: dict[str, Any], order: Iterable[str], **fields: 
     """Write a result JSON atomically: ``fields``, then ``rows`` over the rows ``out`` holds now, in the table's
     ``order``, then the machine; returns the rows written. ``out`` is read just before writing, not when the
     script starts, and under an exclusive lock on ``out``.lock from that read to the write, so two processes that
-    measure different rows side by side keep each other's."""
+    measure different rows side by side keep each other's.
+
+    Each row carries the machine that measured it: ``rows`` get this process's, and rows written before rows
+    carried one get the machine the JSON named then, so rows from two machines in one table stay told apart."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    here = machine()
+    rows = {name: {**row, "machine": row.get("machine", here)} for name, row in rows.items()}
     with open(out.with_name(out.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # waits for the other writer; released when the file closes
         if out.is_file():
-            rows = json.loads(out.read_text())["rows"] | rows
+            saved = json.loads(out.read_text())
+            rows = {name: {"machine": saved["machine"]} | row for name, row in saved["rows"].items()} | rows
         rows = {name: rows[name] for name in order if name in rows}
-        text = json.dumps({**fields, "rows": rows, "machine": machine()}, indent=1) + "\n"
+        text = json.dumps({**fields, "rows": rows, "machine": here}, indent=1) + "\n"
         atomic_write(out, lambda path: path.write_text(text))
     print(f"wrote {out}")
     return rows

@@ -41,6 +41,30 @@ def _machine(m: dict) -> str:
     return f"{cpu} ({flags}), {threads}, torch {m.get('torch', '?')}"
 
 
+def _where(data: dict, threads: str | None = "the threads in each row") -> str:
+    """The sentence "Measured on ...": the one machine of a result JSON's rows, or each machine with its rows
+    (counted from 1) when they differ. A row names its machine, or (written before rows did) shares the JSON's;
+    ``threads``, when given, replaces their thread counts (a column of the table shows them)."""
+    rows: dict[str, list[int]] = {}
+    for i, r in enumerate(data["rows"].values(), 1):
+        m = r.get("machine", data["machine"]) | ({"threads": threads} if threads else {})
+        rows.setdefault(_machine(m), []).append(i)
+    if len(rows) == 1:
+        return f"Measured on {next(iter(rows))}."
+    return "Measured on " + "; ".join(f"{m} (row{'s' * (len(ix) > 1)} {_spans(ix)})" for m, ix in rows.items()) + "."
+
+
+def _spans(numbers: list[int]) -> str:
+    """[1, 2, 3, 5, 7, 8] -> "1-3, 5, 7-8"."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
+
+
 def results_table() -> str:
     rows = json.loads((DATA / "results.json").read_text())["rows"]
     lines = [
@@ -118,7 +142,7 @@ def tokens1d_table(name: str) -> str:
         f" The fid floor ({samples:,} training images against the test set) is {floor['fid_floor']:.2f}; the reference"
         f" classifier's test accuracy is {floor['classifier_accuracy']:.3f}."
     )
-    return text + f" Measured on {_machine(data['machine'] | {'threads': 'the threads in each row'})}.\n"
+    return text + f" {_where(data)}\n"
 
 
 def _threads(n: int) -> str:
@@ -219,8 +243,7 @@ def generation_table(name: str) -> str:
             f"| {r['model']} | {e['loss']:.2f} | {e['recon']:.2f} | {third:.2f} | {e['fid']:.2f} | {labels} | {took} |"
         )
     accuracy = 100 * first["classifier_accuracy"]
-    return ("\n".join(lines) + f"\n\nThe reference classifier's test accuracy: {accuracy:.2f} %. Measured on "
-            f"{_machine(data['machine'])}.\n")  # fmt: skip
+    return "\n".join(lines) + f"\n\nThe reference classifier's test accuracy: {accuracy:.2f} %. {_where(data, None)}\n"
 
 
 def mgvq_table(name: str) -> str:
@@ -249,8 +272,7 @@ def mgvq_table(name: str) -> str:
             f"**{cells[2]}** | {e['ssim']:.3f} | {usage} | {' | '.join(extra) + ' | ' if prior else ''}"
             f"{s['params']:,} | {took} |"
         )
-    where = _machine(data["machine"] | {"threads": "the threads in each row"})
-    return "\n".join(lines) + f"\n\nMeasured on {where}.\n"
+    return "\n".join(lines) + f"\n\n{_where(data)}\n"
 
 
 def tiny_table(name: str) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from common import chosen_rows, write_rows  # noqa: E402
+from common import chosen_rows, machine, write_rows  # noqa: E402
+from tables import _where  # noqa: E402
 
 TABLE = ["a", "b", "c"]
 
@@ -32,9 +33,11 @@ def test_rows_merge_in_table_order_with_what_the_json_holds_when_written(tmp_pat
     rows = write_rows(out, {"a": {"v": 1}}, TABLE, dataset="x")
     assert list(rows) == ["a", "c"]
     saved = json.loads(out.read_text())
-    assert saved["dataset"] == "x" and saved["rows"] == {"a": {"v": 1}, "c": {"v": 3}} and "machine" in saved
+    here = machine()
+    assert saved["dataset"] == "x" and saved["machine"] == here
+    assert saved["rows"] == {"a": {"v": 1, "machine": here}, "c": {"v": 3, "machine": here}}
     write_rows(out, {"a": {"v": 10}}, TABLE)  # a row measured again replaces its old value
-    assert json.loads(out.read_text())["rows"]["a"] == {"v": 10}
+    assert json.loads(out.read_text())["rows"]["a"] == {"v": 10, "machine": here}
 
 
 def test_a_second_writer_waits_for_the_first_and_keeps_its_row(tmp_path):
@@ -51,4 +54,25 @@ def test_a_second_writer_waits_for_the_first_and_keeps_its_row(tmp_path):
         out.write_text(json.dumps(saved))
     writer.join(30)
     assert not writer.is_alive()
-    assert json.loads(out.read_text())["rows"] == {"a": {"v": 1}, "b": {"v": 2}, "c": {"v": 3}}
+    assert {k: r["v"] for k, r in json.loads(out.read_text())["rows"].items()} == {"a": 1, "b": 2, "c": 3}
+
+
+XEON = {"cpu": "Intel Xeon", "bf16_flags": ["amx_bf16"], "threads": 2, "torch": "2.13.0"}
+ZEN = {"cpu": "AMD EPYC", "bf16_flags": [], "threads": 1, "torch": "2.13.0"}
+
+
+def test_rows_from_another_machine_keep_it_and_the_table_names_both(tmp_path):
+    """A JSON written before rows named their machine: its rows keep the machine it named when a row measured on
+    another machine joins, and the table's footer gives each machine its rows."""
+    out = tmp_path / "t.json"
+    out.write_text(json.dumps({"rows": {"a": {"v": 1}, "c": {"v": 3}}, "machine": XEON}))
+    assert _where(json.loads(out.read_text())) == (
+        "Measured on Intel Xeon (`amx_bf16`), the threads in each row, torch 2.13.0."
+    )
+    write_rows(out, {"b": {"v": 2, "machine": ZEN}}, TABLE)
+    saved = json.loads(out.read_text())
+    assert [r["machine"]["cpu"] for r in saved["rows"].values()] == ["Intel Xeon", "AMD EPYC", "Intel Xeon"]
+    assert _where(saved, None) == (
+        "Measured on Intel Xeon (`amx_bf16`), 2 threads, torch 2.13.0 (rows 1, 3); "
+        "AMD EPYC (no bf16 units), 1 thread, torch 2.13.0 (row 2)."
+    )
