@@ -131,6 +131,10 @@ def test_shortest_prefix_on_a_hand_made_table():
     assert shortest_prefix(psnr, target_psnr=14.0).tolist() == [3, 1, 4]  # none meets: the full length
     assert shortest_prefix(psnr, max_loss_db=1.0).tolist() == [3, 2, 3]  # 15 >= 16 - 1; 20.5 >= 21.2 - 1; 7 >= 8 - 1
     assert shortest_prefix(psnr, max_loss_db=0.0).tolist() == [4, 4, 4]
+    # both: at least 14 dB and within 1 dB of the image's own best; the second image reaches 14 at once but its
+    # best is 21.2, so it stops at 20.5; the third never reaches 14 and keeps every token
+    assert shortest_prefix(psnr, target_psnr=14.0, max_loss_db=1.0).tolist() == [3, 2, 4]
+    assert shortest_prefix(psnr, target_psnr=15.5, max_loss_db=1.0).tolist() == [4, 2, 4]  # the target binds
     with pytest.raises(ConfigError):
         shortest_prefix(psnr)
 
@@ -206,9 +210,12 @@ def test_titok_end_to_end(tmp_path, blob_npz, capsys):
     assert main(["evaluate", str(run), "--json"]) == 0
     a = json.loads(capsys.readouterr().out)["adaptive"]
     assert len(a["psnr_at_length"]) == 16 and a["psnr_full"] == pytest.approx(a["psnr_at_length"][-1], abs=1e-3)
-    for key in ("model_target", "image_target", "set_target"):
+    for key in ("model_target", "image_target", "both_targets", "set_target"):
         assert sum(a[key]["length_histogram"]) == 24 and 1 <= a[key]["mean_length"] <= 16  # the blob test split
     assert a["image_target"]["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6  # each image within 1 dB of its own
+    both, one = a["both_targets"], a["model_target"]
+    assert both["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6  # so is the mean with both targets
+    assert both["mean_length"] >= max(one["mean_length"], a["image_target"]["mean_length"]) - 1e-9
     assert a["set_target"]["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6  # the mean within 1 dB
     assert a["model_target"]["target_psnr"] == pytest.approx(a["psnr_full"] - 1.0)
 
@@ -220,6 +227,10 @@ def test_titok_end_to_end(tmp_path, blob_npz, capsys):
     for row, n in zip(tokens, lengths, strict=True):
         assert (row[:n] >= 0).all() and (row[n:] == -1).all()
     assert main(["detokenize", str(run), str(out), "--out", str(tmp_path / "adaptive.png")]) == 0
+    both = ["--adaptive", "--target-psnr", f"{a['psnr_full'] - 1:.3f}", "--max-loss-db", "1"]
+    assert main(["tokenize", str(run), *both, "--out", str(tmp_path / "both.npz")]) == 0
+    with np.load(tmp_path / "both.npz") as f:
+        assert (f["lengths"] >= lengths).all()  # the per-image loss still holds: never shorter than it alone
     assert main(["tokenize", str(run), "--adaptive", "--mean-loss-db", "1", "--out", str(out), "--overwrite"]) == 0
     with np.load(out) as f:
         assert f["tokens"].shape == (24, 16) and f["lengths"].sum() <= lengths.sum() + 15
@@ -243,8 +254,8 @@ def test_adaptive_tokenize_refuses_what_it_cannot_do(tmp_path, blob_npz, capsys)
     capsys.readouterr()
     cases = [
         (["--adaptive", "--max-loss-db", "1", "--out", "t.npz"], "--nested-dropout"),  # unordered tokens
-        (["--adaptive", "--out", "t.npz"], "one of --target-psnr DB, --max-loss-db DB and --mean-loss-db DB"),
-        (["--adaptive", "--max-loss-db", "1", "--mean-loss-db", "1", "--out", "t.npz"], "one of --target-psnr DB"),
+        (["--adaptive", "--out", "t.npz"], "--target-psnr DB, --max-loss-db DB (or both), or --mean-loss-db DB alone"),
+        (["--adaptive", "--max-loss-db", "1", "--mean-loss-db", "1", "--out", "t.npz"], "--mean-loss-db DB alone"),
         (["--adaptive", "--target-psnr", "20", "--out", "t.npy"], "expected an .npz file name"),
         (["--target-psnr", "20", "--out", "t.npy"], "add --adaptive"),
         (["--mean-loss-db", "1", "--out", "t.npy"], "add --adaptive"),

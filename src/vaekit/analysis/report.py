@@ -292,6 +292,7 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
 
         a = adaptive_metrics(run.model, run.x_test)
         for key, what in (("model_target", "one target for all images"), ("image_target", "a target per image"),
+                          ("both_targets", "one target and at most that loss per image"),
                           ("set_target", "a target for the mean, fewest tokens in all")):  # fmt: skip
             c = a[key]
             metrics += [

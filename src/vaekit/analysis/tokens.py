@@ -31,14 +31,15 @@ def tokenize_run(
     mean_loss_db: float | None = None,
 ) -> tuple[Path, tuple[int, ...]]:
     """Write the tokens of a data split as (N, h, w), (N, h, w, G) or (N, K) int32 to an .npy file; returns (path,
-    shape). ``adaptive`` (a nested-dropout TiTok): per image, the shortest prefix that meets ``target_psnr`` or
-    ``max_loss_db``, or the lengths with the fewest tokens in all whose mean PSNR is ``mean_loss_db`` below the
+    shape). ``adaptive`` (a nested-dropout TiTok): per image, the shortest prefix that meets ``target_psnr``,
+    ``max_loss_db`` or both, or the lengths with the fewest tokens in all whose mean PSNR is ``mean_loss_db`` below the
     full length's; writes an .npz with ``tokens`` (N, K; -1 past each image's length) and ``lengths`` (N,)."""
     out = Path(out)
     targets = [t for t in (target_psnr, max_loss_db, mean_loss_db) if t is not None]
     if adaptive:
-        if len(targets) != 1:
-            raise ConfigError("--adaptive needs one of --target-psnr DB, --max-loss-db DB and --mean-loss-db DB")
+        if not targets or (mean_loss_db is not None and len(targets) > 1):
+            raise ConfigError("--adaptive needs --target-psnr DB, --max-loss-db DB (or both), or --mean-loss-db DB "
+                              "alone")  # fmt: skip
         if out.suffix != ".npz":
             raise ConfigError(f"--out {out}: --adaptive writes tokens and lengths; expected an .npz file name")
     elif targets:

@@ -64,7 +64,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         n_tok = len(a["psnr_at_length"])
         marks = (1, max(1, n_tok // 4), max(1, n_tok // 2), n_tok)
         rows.append(("psnr at 1, K/4, K/2, K", " ".join(f"{a['psnr_at_length'][i - 1]:.2f}" for i in marks)))
-        for key, what in (("model_target", "one target"), ("image_target", "per-image target")):
+        for key, what in (("model_target", "one target"), ("image_target", "per-image target"),
+                          ("both_targets", "both targets")):  # fmt: skip
             c = a[key]
             text = (
                 f"mean {c['mean_length']:.1f} of {n_tok}, psnr {c['psnr_adaptive']:.2f} (full {a['psnr_full']:.2f}), "

@@ -95,7 +95,7 @@ class ReconSettings:
 @dataclass
 class TokenizeSettings:
     adaptive: bool = setting(False, "titok with --nested-dropout: a prefix of each image's tokens, the shortest "
-                             "that meets --target-psnr or --max-loss-db, or the fewest tokens in all that meet "
+                             "that meets --target-psnr, --max-loss-db or both, or the fewest tokens in all that meet "
                              "--mean-loss-db; writes an .npz of tokens and lengths")  # fmt: skip
     target_psnr: float | None = setting(None, "--adaptive: the PSNR (dB) each image's prefix must reach",
                                         cast=float, ge=0, le=200)  # fmt: skip
