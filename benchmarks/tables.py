@@ -125,6 +125,7 @@ def tokens1d_table(name: str) -> str:
             for key, what in (
                 ("model_target", f"one target for every image, {a['model_target']['target_psnr']:.2f} dB"),
                 ("image_target", "a target per image, 1 dB below its own full-length PSNR"),
+                ("both_targets", "both targets at once: the one target, and at most 1 dB below the image's own best"),
                 ("set_target", "a target for the mean, 1 dB below full length, with the fewest tokens in all"),
             ):
                 if key not in a:  # measured before the set target existed
@@ -265,7 +266,7 @@ def mgvq_table(name: str) -> str:
         cells = [f"{v:.2f}" if v is not None else "–" for v in psnr]
         bits = sum(math.log2(k) for k in sizes)
         took = f"{s['train_seconds']:.0f} s" + (f" + {r['prior_seconds']:.0f} s" if "prior_seconds" in r else "")
-        took += f" ({_threads(s['engine']['threads'])})"
+        took += f" ({_threads(s['engine']['threads'])}, {s['engine']['precision']})"
         extra = [f"{e['prior_nll']:.1f}", f"{e['fid']:.2f}"] if "prior_nll" in e else ["–", "–"]
         lines.append(
             f"| {r['model']} | {', '.join(f'{k:,}' for k in sizes)} | {bits:.0f} | {cells[0]} | {cells[1]} | "
