@@ -125,7 +125,7 @@ def tokens1d_table(name: str) -> str:
             for key, what in (
                 ("model_target", f"one target for every image, {a['model_target']['target_psnr']:.2f} dB"),
                 ("image_target", "a target per image, 1 dB below its own full-length PSNR"),
-                ("both_targets", "both targets at once: the one target, and at most 1 dB below the image's own best"),
+                ("both_targets", "both targets at once: the one target, and at most 1 dB below its own full length"),
                 ("set_target", "a target for the mean, 1 dB below full length, with the fewest tokens in all"),
             ):
                 if key not in a:  # measured before the set target existed
