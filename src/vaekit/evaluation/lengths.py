@@ -161,7 +161,7 @@ def adaptive_metrics(model, x: Tensor, max_loss_db: float = 1.0, progress: bool 
 
 def prefix_chart(adaptive: dict[str, Any], path: str | Path) -> Path:
     """PSNR against the number of tokens decoded (mean over the test images), with the histograms of the lengths
-    chosen for one target for every image and for the target on the mean."""
+    chosen for one target for every image, for both targets and for the target on the mean."""
     from ..plots import pyplot, save_figure
 
     plt = pyplot()
@@ -174,8 +174,8 @@ def prefix_chart(adaptive: dict[str, Any], path: str | Path) -> Path:
     ax.set_ylabel("PSNR (dB), test mean")
     ax.set_title("any prefix decodes")
     ax.grid(alpha=0.3)
-    for key, what, colour in (("model_target", "one target", "#4c72b0"), ("set_target", "target on the mean",
-                                                                          "#dd8452")):  # fmt: skip
+    for key, what, colour in (("model_target", "one target", "#4c72b0"), ("both_targets", "both targets", "#55a868"),
+                              ("set_target", "target on the mean", "#dd8452")):  # fmt: skip
         if key in adaptive:
             c = adaptive[key]
             bx.bar(lengths, c["length_histogram"], width=1.0, color=colour, alpha=0.6,
