@@ -47,7 +47,7 @@ def _where(data: dict, threads: str | None = "the threads in each row") -> str:
     ``threads``, when given, replaces their thread counts (a column of the table shows them)."""
     rows: dict[str, list[int]] = {}
     for i, r in enumerate(data["rows"].values(), 1):
-        m = r.get("machine", data["machine"]) | ({"threads": threads} if threads else {})
+        m = (r.get("machine") or data["machine"]) | ({"threads": threads} if threads else {})
         rows.setdefault(_machine(m), []).append(i)
     if len(rows) == 1:
         return f"Measured on {next(iter(rows))}."
@@ -66,12 +66,12 @@ def _spans(numbers: list[int]) -> str:
 
 
 def results_table() -> str:
-    rows = json.loads((DATA / "results.json").read_text())["rows"]
+    data = json.loads((DATA / "results.json").read_text())
+    rows = data["rows"]
     lines = [
         "| model | test loss (−ELBO) | recon (BCE) | KL | IW-NLL | active units | params | train time | step |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    machines = set()
     for r in rows.values():
         s, e = r["summary"], r["summary"]["engine"]
         iw = f"{s['nll_iw']:.2f} (K={s['iw_samples']})" if "nll_iw" in s else "–"
@@ -81,9 +81,8 @@ def results_table() -> str:
             f"{s['active_units']}/{latent} | {s['params']:,} | {s['train_seconds']:.0f} s | "
             f"{e['step']}, {e['precision']} |"
         )
-        machines.add(_machine(r["machine"]))
     recipe = next(iter(rows.values()))["recipe"]
-    return "\n".join(lines) + f"\n\nRecipe: {recipe}. Measured on {'; '.join(sorted(machines))}.\n"
+    return "\n".join(lines) + f"\n\nRecipe: {recipe}. {_where(data, threads=None)}\n"
 
 
 def bench_table(name: str) -> str:
@@ -122,15 +121,14 @@ def tokens1d_table(name: str) -> str:
         if "adaptive" in e:
             a = e["adaptive"]
             k = len(a["psnr_at_length"])
-            for key, what in (
-                ("model_target", f"one target for every image, {a['model_target']['target_psnr']:.2f} dB"),
-                ("image_target", "a target per image, 1 dB below its own full-length PSNR"),
-                ("both_targets", "both targets at once: the one target, and at most 1 dB below its own full length"),
-                ("set_target", "a target for the mean, 1 dB below full length, with the fewest tokens in all"),
-            ):
-                if key not in a:  # measured before the set target existed
+            from vaekit.evaluation.lengths import LENGTH_RULES, rule_text
+
+            for key in LENGTH_RULES:
+                if key not in a:  # measured before the rule existed
                     continue
-                c = a[key]
+                c, what = a[key], rule_text(key, a["max_loss_db"])
+                if key == "model_target":
+                    what += f", {c['target_psnr']:.2f} dB"
                 notes.append(
                     f"{r['model']}, lengths chosen per image ({what}): mean {c['mean_length']:.1f} of {k} tokens "
                     f"({c['full_length']} images take all {k}), PSNR {c['psnr_adaptive']:.2f} dB against "

@@ -288,17 +288,15 @@ def _tokenizer_report(run: Run, out_dir: Path, records: list[dict], summary: dic
             _img(chart, "PSNR and SSIM against the number of groups used"),
         ]
     if isinstance(cfg.model, TiTokConfig) and cfg.model.nested_dropout:
-        from ..evaluation.lengths import adaptive_metrics, prefix_chart
+        from ..evaluation.lengths import LENGTH_RULES, adaptive_metrics, prefix_chart, rule_text
 
         a = adaptive_metrics(run.model, run.x_test)
-        for key, what in (("model_target", "one target for all images"), ("image_target", "a target per image"),
-                          ("both_targets", "one target and at most that loss per image"),
-                          ("set_target", "a target for the mean, fewest tokens in all")):  # fmt: skip
+        for key in LENGTH_RULES:
             c = a[key]
             metrics += [
                 (
-                    f"lengths chosen at {a['max_loss_db']:g} dB below full length, {what}: mean tokens, PSNR "
-                    "(full length), correlation with the PNG size",
+                    f"lengths chosen per image, {rule_text(key, a['max_loss_db'])}: mean tokens, PSNR (full length), "
+                    "correlation with the PNG size",
                     f"{c['mean_length']:.1f}, {c['psnr_adaptive']:.2f} dB ({a['psnr_full']:.2f}), "
                     f"r = {c['length_vs_png_bytes']:.2f}",
                 )

@@ -60,12 +60,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if "groups" in m:
         rows.append(("psnr, groups 1 ... G", " ".join(f"{v:.2f}" for v in m["groups"]["psnr"])))
     if "adaptive" in m:
+        from ..evaluation.lengths import LENGTH_RULES
+
         a = m["adaptive"]
         n_tok = len(a["psnr_at_length"])
         marks = (1, max(1, n_tok // 4), max(1, n_tok // 2), n_tok)
         rows.append(("psnr at 1, K/4, K/2, K", " ".join(f"{a['psnr_at_length'][i - 1]:.2f}" for i in marks)))
-        for key, what in (("model_target", "one target"), ("image_target", "per-image target"),
-                          ("both_targets", "both targets")):  # fmt: skip
+        for key, (what, _) in LENGTH_RULES.items():
+            if key not in a:  # an evaluation written before the rule existed
+                continue
             c = a[key]
             text = (
                 f"mean {c['mean_length']:.1f} of {n_tok}, psnr {c['psnr_adaptive']:.2f} (full {a['psnr_full']:.2f}), "

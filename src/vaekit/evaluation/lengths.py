@@ -20,6 +20,23 @@ from torch import Tensor
 from ..errors import ConfigError
 from .metrics import eval_batch, psnr_per_image
 
+# The rules `adaptive_metrics` chooses lengths by, keyed as it reports them, in the order they are shown: a short
+# name, and what the rule is ({loss}: the dB allowed below full length). `evaluate`, the report, the prefix chart
+# and the docs' tables read them, so a new rule is one entry here and one in `adaptive_metrics`.
+LENGTH_RULES: dict[str, tuple[str, str]] = {
+    "model_target": ("one target", "one target for every image, {loss:g} dB below the model's mean full-length PSNR"),
+    "image_target": ("a target per image", "a target per image, {loss:g} dB below its own full-length PSNR"),
+    "both_targets": ("both targets", "both targets at once: the one target, and at most {loss:g} dB below the "
+                     "image's own full length"),
+    "set_target": ("a target on the mean", "a target for the mean, {loss:g} dB below full length, with the fewest "
+                   "tokens in all"),
+}  # fmt: skip
+
+
+def rule_text(key: str, max_loss_db: float) -> str:
+    """What the length rule ``key`` of `LENGTH_RULES` is, at ``max_loss_db``."""
+    return LENGTH_RULES[key][1].format(loss=max_loss_db)
+
 
 def prefix_psnr(model, x: Tensor, batch_size: int = 0, progress: bool = False) -> tuple[Tensor, Tensor]:
     """(tokens (N, K), psnr (N, K)): psnr[i, L-1] is image i's PSNR (dB) decoded from its first L tokens."""
@@ -174,10 +191,9 @@ def prefix_chart(adaptive: dict[str, Any], path: str | Path) -> Path:
     ax.set_ylabel("PSNR (dB), test mean")
     ax.set_title("any prefix decodes")
     ax.grid(alpha=0.3)
-    for key, what, colour in (("model_target", "one target", "#4c72b0"), ("both_targets", "both targets", "#55a868"),
-                              ("set_target", "target on the mean", "#dd8452")):  # fmt: skip
+    for key, colour in (("model_target", "#4c72b0"), ("both_targets", "#55a868"), ("set_target", "#dd8452")):
         if key in adaptive:
-            c = adaptive[key]
+            c, what = adaptive[key], LENGTH_RULES[key][0]
             bx.bar(lengths, c["length_histogram"], width=1.0, color=colour, alpha=0.6,
                    label=f"{what}: mean {c['mean_length']:.1f}, r = {c['length_vs_png_bytes']:.2f}")  # fmt: skip
     bx.set_xlabel(f"chosen length ({adaptive['max_loss_db']:g} dB below full length)")
