@@ -52,7 +52,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "fsq18": ("fsq 8,8,8,8,8,8 (one codebook, 18 bits)", ["--model", "fsq", "--levels", "8,8,8,8,8,8"]),
 }
 # emoji only: the paper's second stage (unmasked) made longer, 12, 15 and 18 of the 25 epochs (after the other
-# nested 16, 64, 256 rows); and, at the table's end, the nested and plain 16, 64, 256 runs trained twice as long
+# nested 16, 64, 256 rows); and, at the table's end, the nested and plain 16, 64, 256 runs trained twice as long,
+# from two seeds each (the cost of nesting is a difference of two runs: a second seed shows its spread)
 FINETUNE_EMOJI = {
     f"lecture-nested-ft{n}": (
         f"mgvq 16, 64, 256, nested, {n} of 25 epochs unmasked",
@@ -66,6 +67,16 @@ LONGER_EMOJI = {
                           ["--model", "mgvq", "--group-codes", "16,64,256", "--nested-groups", "--finetune-epochs",
                            "10", "--epochs", "50"]),
 }  # fmt: skip
+
+
+def seed1(rows: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[str, list[str]]]:
+    """The same rows trained from `--seed 1` (named NAME-seed1)."""
+    return {f"{name}-seed1": (f"{what}, seed 1", [*args, "--seed", "1"]) for name, (what, args) in rows.items()}
+
+
+LONGER_EMOJI |= seed1(LONGER_EMOJI)
+# MNIST only, at the table's end: the nested and plain 16, 64, 256 rows from a second seed
+SEEDS_MNIST = seed1({name: ROWS[name] for name in ("lecture-nested", "lecture")})
 
 
 def _with(common: list[str], args: list[str]) -> list[str]:
@@ -90,7 +101,7 @@ def main() -> None:
     p.add_argument("--runs", required=True, help="folder of the runs (kept, reused when finished)")
     p.add_argument("--dataset", default="emoji", choices=sorted(COMMON))
     p.add_argument("--prior-epochs", type=int, default=0, help="fit a token prior to each mgvq run (0: none)")
-    rows = [*ROWS, *FINETUNE_EMOJI, *LONGER_EMOJI]
+    rows = [*ROWS, *FINETUNE_EMOJI, *LONGER_EMOJI, *SEEDS_MNIST]
     p.add_argument("--only", help=f"rows to measure, of {', '.join(rows)} (default: the dataset's)")
     p.add_argument("--out", help="the JSON (default docs/data/mgvq-DATASET.json)")
     args = p.parse_args()
@@ -102,7 +113,7 @@ def main() -> None:
     emoji = args.dataset == "emoji"
     for name, row in ROWS.items():  # the emoji sweep after the other nested 16, 64, 256 rows
         table |= {name: row} | (FINETUNE_EMOJI if name == "lecture-nested-full" and emoji else {})
-    table |= LONGER_EMOJI if emoji else {}
+    table |= LONGER_EMOJI if emoji else SEEDS_MNIST
     names = chosen_rows(p, args.only, table)
     rows = {}
     for name in names:
