@@ -61,12 +61,18 @@ FINETUNE_EMOJI = {
     )
     for n in (12, 15, 18)
 }
-LONGER_EMOJI = {
-    "lecture-50": ("mgvq 16, 64, 256, 50 epochs", ["--model", "mgvq", "--group-codes", "16,64,256", "--epochs", "50"]),
-    "lecture-nested-50": ("mgvq 16, 64, 256, nested, 50 epochs, the last fifth unmasked",
-                          ["--model", "mgvq", "--group-codes", "16,64,256", "--nested-groups", "--finetune-epochs",
-                           "10", "--epochs", "50"]),
-}  # fmt: skip
+
+
+def longer(epochs: int) -> dict[str, tuple[str, list[str]]]:
+    """The plain and nested 16, 64, 256 rows trained for ``epochs`` (the nested one's last fifth unmasked)."""
+    lecture, length = ["--model", "mgvq", "--group-codes", "16,64,256"], ["--epochs", str(epochs)]
+    return {
+        f"lecture-{epochs}": (f"mgvq 16, 64, 256, {epochs} epochs", [*lecture, *length]),
+        f"lecture-nested-{epochs}": (
+            f"mgvq 16, 64, 256, nested, {epochs} epochs, the last fifth unmasked",
+            [*lecture, "--nested-groups", "--finetune-epochs", str(epochs // 5), *length],
+        ),
+    }
 
 
 def seed1(rows: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[str, list[str]]]:
@@ -74,7 +80,7 @@ def seed1(rows: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[str, list[s
     return {f"{name}-seed1": (f"{what}, seed 1", [*args, "--seed", "1"]) for name, (what, args) in rows.items()}
 
 
-LONGER_EMOJI |= seed1(LONGER_EMOJI)
+LONGER_EMOJI = longer(50) | seed1(longer(50)) | longer(100)
 # MNIST only, at the table's end: the nested and plain 16, 64, 256 rows from a second seed
 SEEDS_MNIST = seed1({name: ROWS[name] for name in ("lecture-nested", "lecture")})
 
