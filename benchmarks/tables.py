@@ -95,6 +95,8 @@ def bench_table(name: str) -> str:
 
 
 def tokens1d_table(name: str) -> str:
+    from vaekit.evaluation.lengths import LENGTH_RULES, rule_text  # (imports torch: only the tables that need it)
+
     data = json.loads((DATA / f"{name}.json").read_text())
     samples = data.get("samples", 379)  # the first emoji JSON did not name its count
     m = next(r["config"]["model"] for r in data["rows"].values() if r["config"]["model"]["kind"] == "titok")
@@ -121,8 +123,6 @@ def tokens1d_table(name: str) -> str:
         if "adaptive" in e:
             a = e["adaptive"]
             k = len(a["psnr_at_length"])
-            from vaekit.evaluation.lengths import LENGTH_RULES, rule_text
-
             for key in LENGTH_RULES:
                 if key not in a:  # measured before the rule existed
                     continue

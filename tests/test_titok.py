@@ -12,7 +12,7 @@ from conftest import assert_resume_is_uninterrupted
 from vaekit.cli import main
 from vaekit.config import TiTokConfig
 from vaekit.errors import ConfigError
-from vaekit.evaluation.lengths import fewest_tokens, prefix_psnr, shortest_prefix
+from vaekit.evaluation.lengths import LENGTH_RULES, fewest_tokens, prefix_psnr, shortest_prefix
 from vaekit.models import TiTok, build_model
 from vaekit.models.attention import attention
 from vaekit.models.titok import ViT
@@ -210,7 +210,11 @@ def test_titok_end_to_end(tmp_path, blob_npz, capsys):
     assert main(["evaluate", str(run), "--json"]) == 0
     a = json.loads(capsys.readouterr().out)["adaptive"]
     assert len(a["psnr_at_length"]) == 16 and a["psnr_full"] == pytest.approx(a["psnr_at_length"][-1], abs=1e-3)
-    for key in ("model_target", "image_target", "both_targets", "set_target"):
+    assert set(LENGTH_RULES) == set(a) - {"max_loss_db", "psnr_at_length", "psnr_full"}  # every rule is named
+    assert main(["evaluate", str(run)]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"lengths, {name}" in printed for name, _ in LENGTH_RULES.values())
+    for key in LENGTH_RULES:
         assert sum(a[key]["length_histogram"]) == 24 and 1 <= a[key]["mean_length"] <= 16  # the blob test split
     assert a["image_target"]["psnr_adaptive"] >= a["psnr_full"] - 1.0 - 1e-6  # each image within 1 dB of its own
     both, one = a["both_targets"], a["model_target"]
