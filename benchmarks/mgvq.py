@@ -80,9 +80,27 @@ def seed1(rows: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[str, list[s
     return {f"{name}-seed1": (f"{what}, seed 1", [*args, "--seed", "1"]) for name, (what, args) in rows.items()}
 
 
-LONGER_EMOJI = longer(25) | longer(50) | seed1(longer(50)) | longer(100)
-# MNIST only, at the table's end: the nested and plain 16, 64, 256 rows from a second seed
+def per_image(rows: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[str, list[str]]]:
+    """The same nested rows with the kept groups drawn per image, not per step (named NAME-image)."""
+    return {
+        f"{name}-image": (f"{what}, a draw per image", [*args, "--nested-draw", "image"])
+        for name, (what, args) in rows.items()
+    }
+
+
+def nested(rows: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[str, list[str]]]:
+    """The nested rows of ``rows``."""
+    return {name: row for name, row in rows.items() if "--nested-groups" in row[1]}
+
+
+# and the nested rows again with a draw per image: 25, 50 (two seeds) and 100 epochs
+LONGER_EMOJI = longer(25) | longer(50) | seed1(longer(50)) | longer(100) | per_image(nested(longer(25)))
+LONGER_EMOJI |= per_image(nested(longer(50))) | seed1(per_image(nested(longer(50)))) | per_image(nested(longer(100)))
+# MNIST only, at the table's end: the nested and plain 16, 64, 256 rows from a second seed, and the nested one
+# with its kept groups drawn per image, from both seeds
 SEEDS_MNIST = seed1({name: ROWS[name] for name in ("lecture-nested", "lecture")})
+SEEDS_MNIST |= per_image({"lecture-nested": ROWS["lecture-nested"]})
+SEEDS_MNIST |= seed1(per_image({"lecture-nested": ROWS["lecture-nested"]}))
 
 
 def _with(common: list[str], args: list[str]) -> list[str]:

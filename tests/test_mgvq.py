@@ -35,6 +35,32 @@ def test_nested_masking_drops_only_suffixes_at_the_stated_rates():
     assert all(p.abs().sum() > 0 for p in q(z).z_q.chunk(4, dim=-1))  # evaluation keeps every group
 
 
+def test_a_draw_per_image_drops_only_suffixes_at_the_stated_rates_and_each_image_its_own():
+    """``per_image`` (--nested-draw image): each image keeps a prefix of the groups, the counts follow the same
+    probabilities as one draw per step, one batch mixes counts, and evaluation keeps every group."""
+    q = GroupedVQ((4, 8, 16, 32), 8, drop=(0.0, 0.2, 0.3, 0.4), per_image=True).train()
+    q.generator = torch.Generator().manual_seed(0)
+    z = torch.randn(400, 3, 8)
+    full = q(z, 4).z_q
+    out = q(z)
+    kept = []
+    for image, codes in zip(out.z_q, full, strict=True):  # (3, 8) each
+        parts = image.chunk(4, dim=-1)
+        k = next((g for g, p in enumerate(parts) if not p.abs().sum()), 4)
+        assert torch.equal(image[:, : 2 * k], codes[:, : 2 * k]) and not image[:, 2 * k :].abs().sum()  # a suffix
+        kept.append(k)
+    freq = torch.bincount(torch.tensor(kept), minlength=5)[1:] / len(kept)
+    assert torch.allclose(freq, torch.tensor([0.2, 0.1, 0.1, 0.6]), atol=0.06), freq
+    assert (out.indices < torch.tensor([4, 8, 16, 32])).all()  # the dropped groups are still quantised
+    assert all(p.abs().sum() > 0 for p in q.eval()(z).z_q.chunk(4, dim=-1))
+    for bad, match in (
+        ({"nested_draw": "image"}, "add --nested-groups"),
+        ({"nested_draw": "image", "nested_groups": True, "nested_full": True}, "--nested-draw step"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            TokenizerConfig(kind="mgvq", **bad).validate()  # fmt: skip
+
+
 def _mgvq(**kw):
     torch.manual_seed(0)
     cfg = TokenizerConfig(kind="mgvq", input_shape=(16, 16), width=8, code_dim=6, **kw)

@@ -76,6 +76,9 @@ class TokenizerConfig(QuantizedConfig):
                                    "stage)", ge=0, le=10**6)  # fmt: skip
     nested_full: bool = setting(False, "mgvq --nested-groups: a step that drops groups also decodes every group and "
                                 "adds that reconstruction's loss (vaekit's, not the paper's)")  # fmt: skip
+    nested_draw: str = setting("step", "mgvq --nested-groups: how many groups are kept is drawn once per training "
+                               "step for the whole batch (the paper's) or once per image (vaekit's)",
+                               choices=("step", "image"))  # fmt: skip
 
     def __post_init__(self) -> None:
         self.preset = self.preset or self.kind  # a tokenizer's architecture is named after its kind
@@ -113,6 +116,9 @@ class TokenizerConfig(QuantizedConfig):
             raise ConfigError(f"--group-drop needs one probability per group ({self.groups}), got {n}")
         if self.group_drop and self.group_drop[0] != 0:
             raise ConfigError("--group-drop: the first group is never dropped; start the list with 0")
-        if (self.group_drop or self.finetune_epochs or self.nested_full) and not self.nested_groups:
-            raise ConfigError("--group-drop, --finetune-epochs and --nested-full shape nested training; add "
-                              "--nested-groups")  # fmt: skip
+        per_image = self.nested_draw == "image"
+        if (self.group_drop or self.finetune_epochs or self.nested_full or per_image) and not self.nested_groups:
+            raise ConfigError("--group-drop, --finetune-epochs, --nested-full and --nested-draw shape nested "
+                              "training; add --nested-groups")  # fmt: skip
+        if per_image and self.nested_full:
+            raise ConfigError("--nested-full decodes one kept prefix per step; use it with --nested-draw step")

@@ -61,7 +61,9 @@ class Tokenizer(nn.Module, metaclass=ABCMeta):
         else:
             assert isinstance(cfg, TokenizerConfig)
             paper = cfg.mgvq_paper  # l2-normalised codes, and nested training where asked
-            self.quantizer = GroupedVQ(cfg.group_sizes, cfg.code_dim, drop=cfg.drop_probs, cosine=paper, **vq_kw)
+            per_image = cfg.nested_draw == "image"
+            self.quantizer = GroupedVQ(cfg.group_sizes, cfg.code_dim, drop=cfg.drop_probs, per_image=per_image,
+                                       cosine=paper, **vq_kw)  # fmt: skip
             d = cfg.code_dim
         self.code_dim = d
         self.generator: torch.Generator | None = None  # set by the trainer: k-means and restarts draw from it

@@ -9,6 +9,11 @@ of the batch alike as in the reference code, how many groups are kept: group g >
 for it or any earlier group, so what is dropped is always a suffix; a dropped group's codes are zeros and it
 adds no loss. The first groups must then carry the coarse image. ``groups_used = k`` decodes from the first k
 groups the same way (the rest zeros).
+
+``per_image`` (vaekit's, not the paper's): each image of the batch draws its own u, with the same
+probabilities, so every step trains the full image on most of the batch and a prefix on the rest. Every group
+is then quantised for every image and the dropped groups' codes are zeroed afterwards; their codebook and
+commitment losses still count (the encoder output exists; only the decoder does not see it).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ class GroupedVQ(nn.Module):
     """Quantise (B, ..., D) by splitting D into ``len(sizes)`` equal parts, one VectorQuantizer of ``sizes[g]``
     codes per part."""
 
-    def __init__(self, sizes: tuple[int, ...], dim: int, drop: tuple[float, ...] = (), **vq_kwargs):
+    def __init__(self, sizes: tuple[int, ...], dim: int, drop: tuple[float, ...] = (), per_image: bool = False,
+                 **vq_kwargs):  # fmt: skip
         super().__init__()
         groups = len(sizes)
         if groups < 1 or dim % groups:
@@ -32,6 +38,7 @@ class GroupedVQ(nn.Module):
         self.groups, self.dim, self.sizes = groups, dim, tuple(sizes)
         self.drop = tuple(drop) or (0.0,) * groups
         self.nested = any(p > 0 for p in self.drop)  # the trainer turns it off for the fine-tuning epochs
+        self.per_image = per_image  # one draw of kept groups per image instead of per step
         self.quantizers = nn.ModuleList(VectorQuantizer(k, dim // groups, **vq_kwargs) for k in sizes)
         self.generator: torch.Generator | None = None  # the draw of kept groups comes from it when set
 
@@ -48,7 +55,19 @@ class GroupedVQ(nn.Module):
         dropped = [g for g in range(1, self.groups) if u < max(self.drop[1 : g + 1])]
         return dropped[0] if dropped else self.groups
 
+    def kept_per_image(self, n: int, device: torch.device) -> Tensor:
+        """(n,) groups each image keeps in this training step: the rule of ``kept_groups``, one draw per image."""
+        u = torch.rand(n, generator=self.generator, device=device)
+        keep = torch.full((n,), self.groups, dtype=torch.long, device=device)
+        for g in range(self.groups - 1, 0, -1):  # the smallest g whose probability exceeds u wins
+            keep = torch.where(u < max(self.drop[1 : g + 1]), g, keep)
+        return keep
+
     def forward(self, z_e: Tensor, groups_used: int | None = None) -> VQOutput:
+        if groups_used is None and self.training and self.nested and self.per_image:
+            full = self(z_e, self.groups)
+            kept = self.kept_per_image(z_e.shape[0], z_e.device)
+            return VQOutput(self.keep_prefix(full.z_q, kept), full.indices, full.loss, full.commitment, full.codebook)
         keep = self.kept_groups(z_e.device) if groups_used is None else groups_used
         parts = z_e.chunk(self.groups, dim=-1)
         outs = [q(part) for q, part in zip(self.quantizers[:keep], parts[:keep], strict=True)]
@@ -62,8 +81,13 @@ class GroupedVQ(nn.Module):
             sum(o.codebook for o in outs),
         )
 
-    def keep_prefix(self, z_q: Tensor, keep: int) -> Tensor:
-        """(B, ..., D) codes with the groups from ``keep`` on set to zeros, as a step that drops them has them."""
+    def keep_prefix(self, z_q: Tensor, keep: int | Tensor) -> Tensor:
+        """(B, ..., D) codes with the groups from ``keep`` on set to zeros, as a step that drops them has them;
+        ``keep`` is one count for the batch or (B,), one per image."""
+        if isinstance(keep, Tensor):
+            group = torch.arange(self.dim, device=z_q.device) // (self.dim // self.groups)  # (D,) each channel's
+            kept = group < keep.reshape(-1, *[1] * (z_q.dim() - 1))  # (B, 1.., D)
+            return torch.where(kept, z_q, torch.zeros((), dtype=z_q.dtype, device=z_q.device))
         parts = z_q.chunk(self.groups, dim=-1)
         return torch.cat([*parts[:keep], *(torch.zeros_like(p) for p in parts[keep:])], -1)
 
