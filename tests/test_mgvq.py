@@ -177,9 +177,12 @@ def test_nested_mgvq_end_to_end(tmp_path, blob_npz, capsys):
         assert message in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_a_resumed_nested_run_equals_an_uninterrupted_one(tmp_path, blob_npz):
-    """The groups each step keeps are drawn from the run's generator, which the checkpoint keeps. (Without
-    fine-tuning epochs: they count from the end of --epochs, so a run of one epoch has a different plan.)"""
+@pytest.mark.parametrize("draw", ["step", "image"])
+def test_a_resumed_nested_run_equals_an_uninterrupted_one(tmp_path, blob_npz, draw):
+    """The groups each step (or each image) keeps are drawn from the run's generator, which the checkpoint
+    keeps. (Without fine-tuning epochs: they count from the end of --epochs, so a run of one epoch has a
+    different plan.)"""
     args = ["train", "--model", "mgvq", "--dataset", str(blob_npz), "--group-codes", "4,8,16", "--nested-groups",
-            "--code-dim", "6", "--width", "8", "--precision", "fp32", "--quiet", "--no-report"]  # fmt: skip
+            "--nested-draw", draw, "--code-dim", "6", "--width", "8", "--precision", "fp32", "--quiet",
+            "--no-report"]  # fmt: skip
     assert_resume_is_uninterrupted(args, tmp_path)
