@@ -120,6 +120,20 @@ def measure(run: Path, what: str, args: list[str], prior_epochs: int, samples: i
     return run_record(run, what, args) | {"evaluate": evaluate_run(run, samples=samples)}
 
 
+def groups_figure(runs: Path, nested: str, plain: str, path: str) -> None:
+    """The nested run's first 8 test images decoded from 1, 2 and 3 groups, beside the plain run's, when both
+    runs are finished."""
+    if not all((runs / name / "summary.json").is_file() for name in (nested, plain)):
+        return
+    strips = []
+    for name in (nested, plain):
+        run = open_run(runs / name, "cpu")
+        x = run.x_test[:8]
+        strips += [run.tokenizer.reconstruct(x, k) for k in (1, 2, 3)]
+    images = torch.cat([x.reshape(8, *run.image_shape), *strips]).cpu().numpy()
+    print(save_grid(images, path, ncol=8))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, help="folder of the runs (kept, reused when finished)")
@@ -145,16 +159,9 @@ def main() -> None:
         targs = [str(finetune) if a == "FT" else a for a in targs]
         rows[name] = measure(runs / name, what, _with(common, targs), args.prior_epochs, samples)
     write_rows(out, rows, table)
-    if not all((runs / name / "summary.json").is_file() for name in ("lecture-nested", "lecture")):
-        return
-    # the nested lecture run's first 8 test images decoded from 1, 2 and 3 groups, beside the non-nested run's
-    strips = []
-    for name in ("lecture-nested", "lecture"):
-        run = open_run(runs / name, "cpu")
-        x = run.x_test[:8]
-        strips += [run.tokenizer.reconstruct(x, k) for k in (1, 2, 3)]
-    images = torch.cat([x.reshape(8, *run.image_shape), *strips]).cpu().numpy()
-    print(save_grid(images, f"docs/mgvq-groups-{args.dataset}.png", ncol=8))
+    groups_figure(runs, "lecture-nested", "lecture", f"docs/mgvq-groups-{args.dataset}.png")
+    if emoji:
+        groups_figure(runs, "lecture-nested-50-image", "lecture-50", "docs/mgvq-groups-emoji-image.png")
 
 
 if __name__ == "__main__":
