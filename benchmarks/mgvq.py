@@ -1,7 +1,7 @@
 """Measure multi-group VQ as the MGVQ paper builds it, on emoji or MNIST: the lecture's groups of 16, 64 and 256
 codes and equal groups of 64, each nested (coarse to fine) and not, beside one FSQ codebook of the same 18 bits
 per token (8^6 = 262,144 codes; plain VQ with that many codes is out of reach on a CPU); write
-docs/data/mgvq-DATASET.json and docs/mgvq-groups-DATASET.png.
+docs/data/mgvq-DATASET.json and docs/mgvq-groups-DATASET.png (on emoji also mgvq-groups-emoji-image.png).
 
     python benchmarks/mgvq.py --runs DIR [--dataset emoji|mnist] [--prior-epochs N] [--only ROW,ROW]
 
