@@ -51,17 +51,18 @@ class GroupedVQ(nn.Module):
         """How many groups this training step keeps: G, or fewer under nested training (a suffix is dropped)."""
         if not (self.training and self.nested):
             return self.groups
-        u = torch.rand((), generator=self.generator, device=device).item()
-        dropped = [g for g in range(1, self.groups) if u < max(self.drop[1 : g + 1])]
-        return dropped[0] if dropped else self.groups
+        return int(self._kept(torch.rand(1, generator=self.generator, device=device))[0])
 
     def kept_per_image(self, n: int, device: torch.device) -> Tensor:
         """(n,) groups each image keeps in this training step: the rule of ``kept_groups``, one draw per image."""
-        u = torch.rand(n, generator=self.generator, device=device)
-        keep = torch.full((n,), self.groups, dtype=torch.long, device=device)
-        for g in range(self.groups - 1, 0, -1):  # the smallest g whose probability exceeds u wins
-            keep = torch.where(u < max(self.drop[1 : g + 1]), g, keep)
-        return keep
+        return self._kept(torch.rand(n, generator=self.generator, device=device))
+
+    def _kept(self, u: Tensor) -> Tensor:
+        """(n,) uniform draws -> (n,) groups kept: group g >= 1 is dropped when u < p_g or an earlier group's p,
+        so the thresholds rise with g and every group from the first one dropped on is dropped too."""
+        # in float64, so that u compares with each probability as the Python float it was given
+        thresholds = torch.tensor(self.drop[1:], dtype=torch.float64, device=u.device).cummax(0).values  # (G-1,)
+        return self.groups - (u.double()[:, None] < thresholds).sum(1)
 
     def forward(self, z_e: Tensor, groups_used: int | None = None) -> VQOutput:
         if groups_used is None and self.training and self.nested and self.per_image:
@@ -84,12 +85,9 @@ class GroupedVQ(nn.Module):
     def keep_prefix(self, z_q: Tensor, keep: int | Tensor) -> Tensor:
         """(B, ..., D) codes with the groups from ``keep`` on set to zeros, as a step that drops them has them;
         ``keep`` is one count for the batch or (B,), one per image."""
-        if isinstance(keep, Tensor):
-            group = torch.arange(self.dim, device=z_q.device) // (self.dim // self.groups)  # (D,) each channel's
-            kept = group < keep.reshape(-1, *[1] * (z_q.dim() - 1))  # (B, 1.., D)
-            return torch.where(kept, z_q, torch.zeros((), dtype=z_q.dtype, device=z_q.device))
-        parts = z_q.chunk(self.groups, dim=-1)
-        return torch.cat([*parts[:keep], *(torch.zeros_like(p) for p in parts[keep:])], -1)
+        group = torch.arange(self.dim, device=z_q.device) // (self.dim // self.groups)  # (D,) each channel's
+        limit = keep.reshape(-1, *[1] * (z_q.dim() - 1)) if isinstance(keep, Tensor) else keep  # (B, 1.., 1)
+        return torch.where(group < limit, z_q, torch.zeros((), dtype=z_q.dtype, device=z_q.device))
 
     def codes(self, indices: Tensor, groups_used: int | None = None) -> Tensor:
         """(B, ..., G) tokens -> (B, ..., D) code vectors; groups from ``groups_used`` on are zeros."""
