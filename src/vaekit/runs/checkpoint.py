@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load, save_file
 
 from .._io import atomic_write, atomic_write_json
 from ..config import RunConfig, load_json_config
@@ -114,9 +114,12 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     if not path.is_file():
         raise RunError(f"{path}: no checkpoint to resume from; start anew without --resume")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
+        # the bytes read once, from one open file: a writer's atomic replace of the path between two opens
+        # would otherwise pair one version's header with another's data
+        data = path.read_bytes()
+        tensors = load(data)
+        size = int.from_bytes(data[:8], "little")  # the header, valid now that load() parsed it
+        meta = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
     except MALFORMED as e:
         raise RunError(f"{path}: unreadable checkpoint ({first_line(e)})") from None
     if not all(isinstance(v, str) for v in meta.values()):
