@@ -185,7 +185,9 @@ def test_active_units_counts_dimensions_that_vary():
 
     model = GaussianVAE(GaussianConfig(input_shape=(2, 2), hidden=(4,), latent_dim=3))
     with torch.no_grad():
-        last = model.encoder[-1]
+        first, last = model.encoder[0], model.encoder[-1]
+        first.weight.copy_(torch.eye(4))  # hidden = relu(x) = x: no hidden unit is dead, whatever the init drew
+        first.bias.zero_()
         last.weight.zero_()
         last.bias.zero_()
         last.weight[0, 0] = 5.0  # only mu_0 depends on the input
