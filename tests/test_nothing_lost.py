@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 import vaekit.training.loop as engine
+from vaekit._io import atomic_write_bytes
 from vaekit.cli import main
 from vaekit.errors import RunError, TrainingDiverged
-from vaekit.runs.session import RunSession
+from vaekit.runs.session import RunSession, state_stamp
 from vaekit.training.loop import train
 
 
@@ -183,6 +184,42 @@ def test_a_session_refuses_a_file_where_its_folder_should_be(tmp_path):
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(RunError, match="is a file, not a folder"):
         RunSession(tmp_path / "a-file" / "run").__enter__()
+
+
+def test_a_resume_refuses_a_checkpoint_saved_after_it_was_read(finished, monkeypatch, capsys):
+    """`train --resume` reads the checkpoint before it takes the lock (a switch that cannot apply must leave the
+    run be); a second process that saved an epoch in between would lose it to the older weights. Refused."""
+    run, _ = finished
+    real = engine.ckpt.read_train_state
+
+    def read_then_another_saves(run_dir):
+        state = real(run_dir)
+        state_file = run_dir / "train_state.safetensors"
+        atomic_write_bytes(state_file, state_file.read_bytes())  # what a commit does: a new file in its place
+        return state
+
+    monkeypatch.setattr(engine.ckpt, "read_train_state", read_then_another_saves)
+    before = snapshot(run)
+    capsys.readouterr()
+    assert cli("train", "--resume", "--out", run, "--epochs", "2", "--quiet", "--no-report") == 2
+    assert "another process saved a checkpoint while this resume was starting" in one_error_line(capsys)
+    assert snapshot(run) == before
+    monkeypatch.setattr(engine.ckpt, "read_train_state", real)
+    assert cli("train", "--resume", "--out", run, "--epochs", "2", "--quiet", "--no-report") == 0
+
+
+def test_a_session_compares_the_resumed_checkpoint_under_its_lock(tmp_path):
+    state = tmp_path / "train_state.safetensors"
+    state.write_text("epoch 1")
+    stamp = state_stamp(state)
+    assert stamp is not None and state_stamp(tmp_path / "missing") is None
+    with RunSession(tmp_path, resume=True, read_stamp=stamp):  # unchanged: resumes
+        pass
+    atomic_write_bytes(state, b"epoch 2")
+    with pytest.raises(RunError, match="another process saved a checkpoint"):
+        RunSession(tmp_path, resume=True, read_stamp=stamp).__enter__()
+    with RunSession(tmp_path, resume=True, read_stamp=state_stamp(state)):  # the lock was let go; read anew: resumes
+        pass
 
 
 def test_verbs_never_replace_a_users_file_without_overwrite(finished, tmp_path, capsys):

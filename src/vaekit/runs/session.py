@@ -15,6 +15,8 @@ What it guarantees:
     name) are moved aside and deleted, the new ones moved in, and files vaekit did not write are left where they
     are. A run that fails before its first checkpoint leaves ``path`` as it was
   - truthful stop messages: a divergence or Ctrl-C names the checkpoint that exists, or says nothing was saved
+  - on ``resume``, the checkpoint read before the lock was taken is still the one there (``read_stamp``): a
+    second process that saved an epoch in between would otherwise have it overwritten by older weights
   - on ``resume``, metric records past the checkpoint's epoch (written by an epoch that never committed) are
     dropped (``trim_metrics``)
 """
@@ -52,6 +54,16 @@ RUN_OUTPUTS = (
 )  # fmt: skip
 
 
+def state_stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which version of a checkpoint file is at ``path``: (inode, size, modification time in ns), None when there
+    is none. Checkpoints are replaced atomically (a new inode), so a file saved since has another stamp."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class RunSession:
     """One run directory's lock, new / overwrite / resume, first commit and stop messages (see the module doc).
 
@@ -59,7 +71,8 @@ class RunSession:
     ``state``: the checkpoint ``resume`` continues from. ``outputs``: name patterns of what vaekit writes there.
     ``members``: sub-folders that are runs of their own (a sweep's), locked too. ``staged``: False for a study,
     whose parts are runs with sessions of their own. ``resume_command``: how to continue after an interrupt.
-    ``what``: "run", "sweep", "token prior" or "study", for messages.
+    ``what``: "run", "sweep", "token prior" or "study", for messages. ``read_stamp``: ``state_stamp`` of the
+    checkpoint a resume read before the session took the lock; a different one under the lock is refused.
     """
 
     def __init__(
@@ -77,6 +90,7 @@ class RunSession:
         resume_command: str = "",
         diverged_hint: str = "lower --lr or check the data",
         saved_epochs: int = 0,
+        read_stamp: tuple[int, int, int] | None = None,
     ):
         self.path = Path(path)
         self.resume, self.overwrite, self.staged = resume, overwrite, staged and not resume
@@ -84,6 +98,7 @@ class RunSession:
         self.marker, self.state, self.outputs, self.members = marker, state, tuple(outputs), tuple(members)
         self.what, self.resume_command, self.diverged_hint = what, resume_command, diverged_hint
         self.saved_epochs = saved_epochs  # epochs in the checkpoint that exists (a resumed run's, to start)
+        self.read_stamp = read_stamp  # the resumed checkpoint as the caller read it, before the lock
         self.committed = resume or self.unstaged  # True once `path` holds this session's run
         self._held = contextlib.ExitStack()
         self._created: list[Path] = []  # folders this session made, removed again if nothing was committed
@@ -123,6 +138,11 @@ class RunSession:
             if not (self.path / self.state).is_file():
                 raise RunError(
                     f"{self.path}: nothing to resume (no {self.state}); start a new {self.what} without --resume"
+                )
+            if self.read_stamp is not None and state_stamp(self.path / self.state) != self.read_stamp:
+                raise RunError(
+                    f"{self.path}: another process saved a checkpoint while this resume was starting; run the "
+                    "command again to continue from it"
                 )
             return
         if holds and not self.overwrite:

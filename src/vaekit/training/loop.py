@@ -34,7 +34,7 @@ from ..evaluation.metrics import evaluate_model, test_metrics
 from ..losses import iwae_loss, recon_nll, vae_loss
 from ..models import GaussianVAE, Tokenizer, build_model, count_params
 from ..runs import checkpoint as ckpt
-from ..runs.session import RunSession
+from ..runs.session import RunSession, state_stamp
 from ..switches import resolve_device
 from . import optim
 from .charts import loss_curves
@@ -322,6 +322,7 @@ def _train(
     if dataset is None:  # data first: a bad dataset must not cost an existing run its files
         dataset = load_run_data(cfg, quiet=not progress)
     x_train, x_test = load_data_tensors(cfg, device, dataset, for_training=True)
+    stamp = state_stamp(run_dir / ckpt.STATE) if resume else None  # checked again under the run's lock
     state = ckpt.read_train_state(run_dir) if resume and (run_dir / ckpt.STATE).is_file() else None
     # before the run directory: a switch that cannot apply leaves it be
     trainer = Trainer(cfg, x_train, device, dist, pinned=state.engine if state else None)
@@ -334,6 +335,7 @@ def _train(
         overwrite=overwrite,
         resume_command=f"vaekit train --resume --out {run_dir}",
         saved_epochs=state.counters["epoch"] if state else 0,
+        read_stamp=stamp,
     )
     with session if main else contextlib.nullcontext(session):
         dist.barrier()

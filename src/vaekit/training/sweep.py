@@ -37,7 +37,7 @@ from ..evaluation.metrics import elbo_metrics, evaluate_model
 from ..models import GaussianVAE, count_params
 from ..plots import pyplot, save_figure
 from ..runs import checkpoint as ckpt
-from ..runs.session import RUN_OUTPUTS, RunSession
+from ..runs.session import RUN_OUTPUTS, RunSession, state_stamp
 from ..switches import resolve_device
 from .charts import loss_curves
 from .cudagraph import GraphedStep
@@ -100,12 +100,13 @@ def resume_sweep(
 ) -> SweepResult:
     """Continue an interrupted (or finished, with more ``epochs``) sweep from its last checkpoint."""
     out_dir = Path(out_dir)
+    stamp = state_stamp(out_dir / SWEEP_STATE)  # checked again under the sweep's lock
     state = ckpt.read_tensors(out_dir / SWEEP_STATE)
     base = RunConfig.from_dict(json.loads(state[1]["base"]), str(out_dir / SWEEP_STATE))
     if epochs is not None:
         base.train.epochs = epochs
     points = [(float(b), int(s)) for b, s in json.loads(state[1]["points"])]
-    return _sweep(base.validate(), points, out_dir, state, False, progress, dataset, log_every)
+    return _sweep(base.validate(), points, out_dir, state, False, progress, dataset, log_every, stamp)
 
 
 def _sweep(
@@ -117,6 +118,7 @@ def _sweep(
     progress: bool,
     dataset: ImageDataset | None,
     log_every: int,
+    stamp: tuple[int, int, int] | None = None,
 ) -> SweepResult:
     if base.model.kind != "gaussian" or base.train.step == "autograd":
         raise ConfigError("a sweep trains MLP Gaussian VAEs with the fused step; drop --step autograd")
@@ -165,6 +167,7 @@ def _sweep(
         resume_command=f"vaekit sweep --resume --out {out_dir}",
         diverged_hint="lower --lr or drop those betas",
         saved_epochs=counters["epoch"],
+        read_stamp=stamp,
     )
     with session:
         if state is None:
