@@ -45,10 +45,19 @@ def _where(data: dict, threads: str | None = "the threads in each row") -> str:
     """The sentence "Measured on ...": the one machine of a result JSON's rows, or each machine with its rows
     (counted from 1) when they differ. A row names its machine, or (written before rows did) shares the JSON's;
     ``threads``, when given, replaces their thread counts (a column of the table shows them)."""
-    rows: dict[str, list[int]] = {}
+    machines: dict[int, str] = {}
     for i, r in enumerate(data["rows"].values(), 1):
         m = (r.get("machine") or data["machine"]) | ({"threads": threads} if threads else {})
-        rows.setdefault(_machine(m), []).append(i)
+        machines[i] = _machine(m)
+    return _measured_on(machines)
+
+
+def _measured_on(machines: dict[int, str]) -> str:
+    """The sentence for table rows (numbered from 1) and their machines: "Measured on M.", or each machine with
+    its rows when they differ."""
+    rows: dict[str, list[int]] = {}
+    for i, m in machines.items():
+        rows.setdefault(m, []).append(i)
     if len(rows) == 1:
         return f"Measured on {next(iter(rows))}."
     return "Measured on " + "; ".join(f"{m} (row{'s' * (len(ix) > 1)} {_spans(ix)})" for m, ix in rows.items()) + "."
@@ -330,7 +339,7 @@ def iwae_paper_table(name: str) -> str:
         "| model | passes | test NLL (IW, K = 5000) | test -ELBO | active units | training | evaluation |",
         "|---|---|---|---|---|---|---|",
     ]
-    machines = []
+    machines: dict[int, str] = {}  # table row (from 1) -> machine
 
     def scored(key: str) -> None:
         row = data["rows"].get(key)
@@ -341,14 +350,13 @@ def iwae_paper_table(name: str) -> str:
                 f"| {row['model']} | {total} | **{s['nll_iw']:.2f}**{k} | {s['loss']:.2f} | {s['active_units']} | "
                 f"{s['train_seconds'] / 60:.0f} min | {s['eval_seconds'] / 60:.1f} min |"
             )
-            machines.append(_machine(s["machine"]))
+            machines[len(lines) - 2] = _machine(s["machine"])
 
     for ref, keys in (("VAE (k = 1)", ("vae-750", "paper")), ("IWAE (k = 5)", ("iwae-450",))):
         lines.append(f"| Burda et al. 2015, {ref} | 3,280 | {data['paper'][ref]:.2f} | – | – | – | – |")
         for key in keys:
             scored(key)
-    where = sorted(set(machines))
-    return "\n".join(lines) + ("\n\nMeasured on " + "; ".join(where) + ".\n" if where else "\n")
+    return "\n".join(lines) + (f"\n\n{_measured_on(machines)}\n" if machines else "\n")
 
 
 def render(name: str) -> str:
