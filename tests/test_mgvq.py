@@ -3,6 +3,7 @@ the first k groups, and a token prior whose factorisation stays exact over unequ
 
 import itertools
 import json
+import math
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from vaekit.config import TokenizerConfig
 from vaekit.config.prior import PriorConfig
 from vaekit.errors import ConfigError
 from vaekit.models import build_model
-from vaekit.models.transformer import TokenTransformer
+from vaekit.models.group_prior import build_prior
 from vaekit.quantizers import GroupedVQ
 
 
@@ -113,11 +114,13 @@ def test_nested_full_decodes_every_group_and_the_kept_prefix_on_a_masked_step():
         TokenizerConfig(kind="mgvq", nested_full=True).validate()
 
 
-def test_the_prior_over_unequal_groups_is_an_exact_distribution():
+@pytest.mark.parametrize("group_layers", [0, 1], ids=["per-token", "per-position"])
+def test_the_prior_over_unequal_groups_is_an_exact_distribution(group_layers):
     """With group sizes 2, 3, 4 on one grid position, the 24 sequences' probabilities sum to 1, and samples
-    take each position's codes only from its group."""
+    take each position's codes only from its group; for the prior of one step per token and per position."""
     torch.manual_seed(0)
-    prior = TokenTransformer(PriorConfig(vocab=4, length=6, group_vocab=(2, 3, 4), layers=1, heads=2, dim=16)).eval()
+    cfg = PriorConfig(vocab=4, length=6, group_vocab=(2, 3, 4), layers=1, heads=2, dim=16, group_layers=group_layers)
+    prior = build_prior(cfg).eval()
     seqs = torch.tensor(list(itertools.product(range(2), range(3), range(4))))  # (24, 3): one position
     with torch.no_grad():
         # two positions: sum over the first, fix the second to each of its 24 values, check the marginal sums
@@ -167,7 +170,14 @@ def test_nested_mgvq_end_to_end(tmp_path, blob_npz, capsys):
     assert main(["prior", str(run), "--epochs", "1", "--layers", "1", "--dim", "16", "--heads", "2", "--quiet",
                  "--precision", "fp32"]) == 0  # fmt: skip
     assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    # the prior of one step per grid position: fits on the groups of different sizes, samples, scores the test split
+    assert main(["prior", str(run), "--epochs", "1", "--layers", "1", "--dim", "16", "--heads", "2", "--quiet",
+                 "--precision", "fp32", "--group-layers", "1", "--overwrite", "--no-report"]) == 0  # fmt: skip
+    assert json.loads((run / "prior" / "config.json").read_text())["prior"]["group_vocab"] == [4, 8, 16]
+    assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s2.png")]) == 0
     capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    assert math.isfinite(json.loads(capsys.readouterr().out)["prior_nll"])
     for bad, message in [
         (["evaluate", str(run), "--groups-used", "4"], "1 ... 3"),
         (["export", str(run), "--out", str(tmp_path / "x")], "does not write nested"),

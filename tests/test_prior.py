@@ -16,18 +16,28 @@ from vaekit.config import TokenizerConfig
 from vaekit.errors import ConfigError
 from vaekit.losses import recon_nll
 from vaekit.models import ConvTokenizer
-from vaekit.models.transformer import PriorConfig, TokenTransformer
+from vaekit.models.group_prior import build_prior
+from vaekit.models.transformer import PriorBase, PriorConfig, TokenTransformer
 
 
-def _prior(**kw) -> TokenTransformer:
+def _prior(group_layers: int = 0, **kw) -> PriorBase:
+    """A small prior: one step per token, or (``group_layers`` >= 1) one per position of two groups."""
+    cfg = {"vocab": 5, "length": 8, "layers": 2, "heads": 2, "dim": 16} | kw
+    if group_layers:
+        cfg = {"group_vocab": (cfg["vocab"],) * 2} | cfg | {"group_layers": group_layers}
     torch.manual_seed(0)
-    return TokenTransformer(PriorConfig(**({"vocab": 5, "length": 8, "layers": 2, "heads": 2, "dim": 16} | kw))).eval()
+    return build_prior(PriorConfig(**cfg)).eval()
 
 
-def test_a_tokens_logits_do_not_see_later_tokens():
+# the same invariants for the prior of one step per token and the one of one step per grid position
+BOTH = pytest.mark.parametrize("group_layers", [0, 2], ids=["per-token", "per-position"])
+
+
+@BOTH
+def test_a_tokens_logits_do_not_see_later_tokens(group_layers):
     """Position i predicts token i from the start token and tokens < i: changing tokens >= j leaves the logits
     of positions <= j unchanged, and changes a later one."""
-    p = _prior()
+    p = _prior(group_layers)
     t = torch.randint(0, 5, (4, 8), generator=torch.Generator().manual_seed(1))
     for j in range(8):
         u = t.clone()
@@ -38,16 +48,28 @@ def test_a_tokens_logits_do_not_see_later_tokens():
             assert (a[:, j + 1 :] - b[:, j + 1 :]).abs().max() > 1e-4
 
 
-def test_log_prob_is_a_normalised_distribution_over_all_sequences():
-    p = _prior(vocab=3, length=3)
-    every = torch.tensor(list(itertools.product(range(3), repeat=3)))  # all 27 sequences
+@BOTH
+def test_log_prob_is_a_normalised_distribution_over_all_sequences(group_layers):
+    p = _prior(group_layers, vocab=3, length=4)
+    every = torch.tensor(list(itertools.product(range(3), repeat=4)))  # all 81 sequences
     total = torch.logsumexp(p.log_prob(every).double(), 0)
     assert abs(total.item()) < 1e-5  # sum of p = 1
 
 
+@BOTH
+def test_log_prob_over_groups_of_different_sizes_is_a_normalised_distribution(group_layers):
+    """Two positions of groups with 2 and 3 codes: the 36 sequences' probabilities sum to 1 and a code outside
+    its group has probability 0."""
+    p = _prior(group_layers, vocab=3, length=4, group_vocab=(2, 3))
+    every = torch.tensor(list(itertools.product(range(2), range(3), range(2), range(3))))
+    assert abs(torch.logsumexp(p.log_prob(every).double(), 0).item()) < 1e-5
+    assert p.log_prob(torch.tensor([[2, 0, 0, 0]])).item() == float("-inf")
+
+
+@BOTH
 @pytest.mark.parametrize("top_k,temperature", [(0, 1.0), (2, 0.7)])
-def test_kv_cache_sampling_equals_rerunning_the_prefix(top_k, temperature):
-    p = _prior(classes=3)
+def test_kv_cache_sampling_equals_rerunning_the_prefix(top_k, temperature, group_layers):
+    p = _prior(group_layers, classes=3)
     labels = torch.tensor([0, 1, 2, 1, 0, 2])
     kw = dict(labels=labels, top_k=top_k, temperature=temperature)
     cached = p.generate(6, generator=torch.Generator().manual_seed(5), **kw)
@@ -60,8 +82,9 @@ def test_kv_cache_sampling_equals_rerunning_the_prefix(top_k, temperature):
         assert (logits.gather(-1, cached[..., None]).squeeze(-1) >= kth - 1e-5).all()
 
 
-def test_class_conditional_start_tokens():
-    p = _prior(classes=2)
+@BOTH
+def test_class_conditional_start_tokens(group_layers):
+    p = _prior(group_layers, classes=2)
     t = torch.randint(0, 5, (2, 8), generator=torch.Generator().manual_seed(0))
     assert (p(t, torch.tensor([0, 0])) - p(t, torch.tensor([1, 1]))).abs().max() > 1e-4
     with pytest.raises(ConfigError, match="class-conditional"):
@@ -181,6 +204,15 @@ def test_prior_verbs_refuse_what_they_cannot_do(tmp_path, blob_npz, capsys):
     assert "tokenizer" in err and err.count("\n") == 1
     assert main(["sample", str(gauss), "-n", "2", "--out", str(tmp_path / "x.png"), "--top-k", "3"]) == 2
     assert "token prior" in capsys.readouterr().err
+
+
+def test_a_prior_per_position_needs_groups(tmp_path, vq_run, capsys):
+    """--group-layers steps over a position's groups: on a run of one token per position it is refused in one
+    line, and nothing is written."""
+    assert main(["prior", str(vq_run), *PRIOR, "--group-layers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--group-layers" in err and "mgvq" in err and err.count("\n") == 1
+    assert not (vq_run / "prior").exists()
 
 
 def test_sample_without_a_prior_names_the_verb(tmp_path, vq_run, capsys):

@@ -23,6 +23,9 @@ class PriorConfig:
     layers: int = setting(4, "transformer blocks", ge=1, le=64)
     heads: int = setting(4, "attention heads per block", ge=1, le=64)
     dim: int = setting(128, "width of the residual stream", ge=1, le=8192)
+    group_layers: int = setting(0, "mgvq: 0 = one step per token (h*w*G steps); N >= 1 = one step per grid "
+                                "position, then N blocks over its G groups in turn (RQ-Transformer's depth "
+                                "transformer): attention over h*w positions", ge=0, le=64)  # fmt: skip
     classes: int = setting(0, "> 0: class-conditional, one start token per class; set by --conditional",
                            cli=False, ge=0, le=10**6)  # fmt: skip
     dropout: float = setting(0.0, "on attention weights and residual branches while training", ge=0, lt=1)
@@ -31,6 +34,16 @@ class PriorConfig:
         check_all("prior", self)
         if self.dim % self.heads:
             raise ConfigError(f"prior.dim {self.dim} must split evenly into {self.heads} heads")
+        # group_vocab comes from the tokenizer (empty until then); when it is there, it must fit group_layers
+        if (
+            self.group_layers
+            and self.group_vocab
+            and (len(self.group_vocab) < 2 or self.length % len(self.group_vocab))
+        ):
+            raise ConfigError(
+                f"prior.group_layers steps over a grid position's groups: it needs 2 or more groups that divide "
+                f"the length {self.length} (got group_vocab {list(self.group_vocab)})"
+            )
         return self
 
 

@@ -9,8 +9,9 @@ A sequence is one image's tokens in raster order (row by row). Multi-group VQ (m
 grid position next to each other, so T = h * w * G and the vocabulary is one group's codebook: each group
 index is predicted given every earlier position and the earlier groups of the same position. This keeps the
 exact factorisation p(tokens) = prod_t p(t_i | t_<i), and with it an exact ``log_prob``, at the price of a
-G times longer sequence (7 x 7 x 2 = 98 for MNIST); grouped heads that predict a position's G indices at once
-would have to assume them independent given the past. The position embedding tells the groups apart.
+G times longer sequence (7 x 7 x 2 = 98 for MNIST); heads that predicted a position's G indices at once would
+have to assume them independent given the past. The position embedding tells the groups apart. The other
+prior, ``group_prior.py`` (``group_layers`` >= 1), keeps the same factorisation with one step per position.
 Groups of different sizes (16, 64, 256 codes) share one vocabulary of the largest size, and position t may
 only take the codes of its group (t mod G): the head's other logits are -inf there, so each conditional is a
 distribution over exactly its group's codes and the factorisation, and ``log_prob``, stay exact.
@@ -22,6 +23,7 @@ conditional prior; the label picks the start token).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -64,28 +66,29 @@ class Block(nn.Module):
         return x, (k, v)
 
 
-class TokenTransformer(nn.Module):
-    """p(tokens) = prod_i p(t_i | start, t_<i) over sequences of ``cfg.length`` tokens in [0, vocab)."""
+class PriorBase(nn.Module, ABC):
+    """What both token priors share: the start token (one, or one per class), the groups' code masks, GPT-2's
+    initialisation, ``log_prob`` from the logits of ``forward`` (B, T) -> (B, T, vocab), and the blocks' run
+    with a KV cache."""
 
     def __init__(self, cfg: PriorConfig):
         super().__init__()
         self.cfg = cfg.validate()
         self.start = nn.Embedding(max(cfg.classes, 1), cfg.dim)
-        self.tok = nn.Embedding(cfg.vocab, cfg.dim)
-        self.pos = nn.Parameter(torch.zeros(cfg.length, cfg.dim))
-        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
-        self.ln = nn.LayerNorm(cfg.dim)
-        self.head = nn.Linear(cfg.dim, cfg.vocab)
         allowed = None
-        if cfg.group_vocab:  # (T, vocab): the codes position t may take (its group's)
+        if cfg.group_vocab:  # (T, vocab): the codes token t may take (its group's, t mod G)
             sizes = torch.tensor(cfg.group_vocab)[torch.arange(cfg.length) % len(cfg.group_vocab)]
             allowed = torch.arange(cfg.vocab)[None, :] < sizes[:, None]
         self.register_buffer("allowed", allowed, persistent=False)
+
+    def _init_weights(self, *positions: nn.Parameter) -> None:
+        """GPT-2's initialisation, once every layer exists; ``positions``: the learned position tables."""
         self.apply(self._init)
-        nn.init.normal_(self.pos, std=0.02)
+        for pos in positions:
+            nn.init.normal_(pos, std=0.02)
         for blk in self.modules():  # GPT-2: residual projections scaled down with depth
             if isinstance(blk, Block):
-                nn.init.normal_(blk.proj.weight, std=0.02 / math.sqrt(2 * cfg.layers))
+                nn.init.normal_(blk.proj.weight, std=0.02 / math.sqrt(2 * self.cfg.layers))
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -108,14 +111,6 @@ class TokenTransformer(nn.Module):
             idx = torch.zeros(b, dtype=torch.long, device=device)
         return self.start(idx)[:, None]
 
-    def forward(self, tokens: Tensor, labels: Tensor | None = None) -> Tensor:
-        """tokens (B, T) -> logits (B, T, vocab): position i predicts token i from the start and tokens < i."""
-        b, t = tokens.shape
-        x = torch.cat([self._start(b, labels, tokens.device), self.tok(tokens[:, :-1])], 1) + self.pos[:t]
-        for blk in self.blocks:
-            x, _ = blk(x)
-        return self._only_allowed(self.head(self.ln(x)), slice(0, t))
-
     def _only_allowed(self, logits: Tensor, positions: slice | int) -> Tensor:
         """``logits`` (..., vocab) at ``positions``, -inf where a position's group has no such code."""
         allowed = self.allowed
@@ -128,12 +123,59 @@ class TokenTransformer(nn.Module):
         logp = F.log_softmax(self(tokens, labels).float(), -1)
         return logp.gather(-1, tokens[..., None]).squeeze(-1).sum(-1)
 
-    def _step(self, x: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:
-        """New positions' embeddings (B, t, dim) -> logits of the last one (B, vocab), and the grown cache."""
+    @staticmethod
+    def _run(blocks: nn.ModuleList, x: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:
+        """x (B, t, dim) through ``blocks``, after the positions in ``cache``; returns (B, t, dim) and the
+        grown cache."""
         new: KVCache = []
-        for i, blk in enumerate(self.blocks):
+        for i, blk in enumerate(blocks):
             x, kv = blk(x, None if cache is None else cache[i])
             new.append(kv)
+        return x, new
+
+    @abstractmethod
+    def generate(
+        self,
+        n: int,
+        labels: Tensor | None = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        generator: torch.Generator | None = None,
+        cache: bool = True,
+    ) -> Tensor:
+        """``n`` token sequences (n, T) drawn from the prior (``cache``: reuse the keys and values of earlier
+        steps; without it, rerun the whole prefix, the reference)."""
+
+    @staticmethod
+    def _check_draw(temperature: float, top_k: int) -> None:
+        if temperature <= 0:
+            raise ConfigError(f"--temperature must be > 0, got {temperature}")
+        if top_k < 0:
+            raise ConfigError(f"--top-k must be >= 0 (0 = all codes), got {top_k}")
+
+
+class TokenTransformer(PriorBase):
+    """p(tokens) = prod_i p(t_i | start, t_<i) over sequences of ``cfg.length`` tokens in [0, vocab)."""
+
+    def __init__(self, cfg: PriorConfig):
+        super().__init__(cfg)
+        self.tok = nn.Embedding(cfg.vocab, cfg.dim)
+        self.pos = nn.Parameter(torch.zeros(cfg.length, cfg.dim))
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
+        self.ln = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.vocab)
+        self._init_weights(self.pos)
+
+    def forward(self, tokens: Tensor, labels: Tensor | None = None) -> Tensor:
+        """tokens (B, T) -> logits (B, T, vocab): position i predicts token i from the start and tokens < i."""
+        b, t = tokens.shape
+        x = torch.cat([self._start(b, labels, tokens.device), self.tok(tokens[:, :-1])], 1) + self.pos[:t]
+        x, _ = self._run(self.blocks, x, None)
+        return self._only_allowed(self.head(self.ln(x)), slice(0, t))
+
+    def _step(self, x: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:
+        """New positions' embeddings (B, t, dim) -> logits of the last one (B, vocab), and the grown cache."""
+        x, new = self._run(self.blocks, x, cache)
         return self.head(self.ln(x[:, -1])), new
 
     @torch.no_grad()
@@ -149,10 +191,7 @@ class TokenTransformer(nn.Module):
         """``n`` token sequences (n, T), one token at a time. With ``cache`` each step feeds only the newest
         token and reuses the keys and values of the earlier ones; without it, each step reruns the whole prefix
         (the reference the cached path is tested against)."""
-        if temperature <= 0:
-            raise ConfigError(f"--temperature must be > 0, got {temperature}")
-        if top_k < 0:
-            raise ConfigError(f"--top-k must be >= 0 (0 = all codes), got {top_k}")
+        self._check_draw(temperature, top_k)
         self.eval()
         device = self.pos.device
         seq = self._start(n, labels, device)  # (n, 1, dim): inputs so far

@@ -20,7 +20,8 @@ from .._io import atomic_write_json
 from ..config.fields import from_table
 from ..config.prior import PriorConfig, PriorTrainConfig
 from ..errors import ConfigError, RunError, first_line
-from ..models.transformer import TokenTransformer
+from ..models.group_prior import build_prior
+from ..models.transformer import PriorBase
 from .checkpoint import MALFORMED, check_fits, check_rng, read_tensors, write_tensors
 
 PRIOR_DIR = "prior"
@@ -58,13 +59,13 @@ def read_prior_config(run_dir: str | Path) -> tuple[PriorConfig, PriorTrainConfi
         raise RunError(f"{path}: not a vaekit prior config ({first_line(e)}); retrain with --overwrite") from None
 
 
-def save_prior(out: Path, prior: TokenTransformer) -> Path:
+def save_prior(out: Path, prior: PriorBase) -> Path:
     """Write the weights into the prior's folder ``out`` (``RUN/prior``, or where a new prior is staged)."""
     return write_tensors(out / MODEL, prior.state_dict(), {"format": "1"})
 
 
 def save_prior_state(
-    out: Path, prior: TokenTransformer, optim: torch.optim.Optimizer, gen: torch.Generator, counters: dict
+    out: Path, prior: PriorBase, optim: torch.optim.Optimizer, gen: torch.Generator, counters: dict
 ) -> Path:
     """Everything --resume needs: weights, AdamW's moments per parameter name, the RNG, the counters."""
     names = {id(p): n for n, p in prior.named_parameters()}
@@ -80,7 +81,7 @@ def save_prior_state(
 
 
 def load_prior_state(
-    run_dir: str | Path, prior: TokenTransformer, optim: torch.optim.Optimizer, gen: torch.Generator
+    run_dir: str | Path, prior: PriorBase, optim: torch.optim.Optimizer, gen: torch.Generator
 ) -> dict[str, Any]:
     """Restore what ``save_prior_state`` wrote into ``prior``, ``optim`` and ``gen``; returns the counters."""
     path = prior_dir(run_dir) / STATE
@@ -114,14 +115,14 @@ def load_prior_state(
     return counters
 
 
-def load_prior(run_dir: str | Path, device: str | torch.device = "cpu") -> TokenTransformer:
+def load_prior(run_dir: str | Path, device: str | torch.device = "cpu") -> PriorBase:
     """The run's trained token prior, in eval mode; a one-line RunError when there is none or it is damaged."""
     cfg, _ = read_prior_config(run_dir)
     path = prior_dir(run_dir) / MODEL
     if not path.is_file():
         raise RunError(f"{Path(run_dir)} has no trained token prior yet; run `vaekit prior {run_dir}`")
     tensors, _ = read_tensors(path)
-    prior = TokenTransformer(cfg)
+    prior = build_prior(cfg)
     check_fits(tensors, prior, path)
     prior.load_state_dict(tensors)
     return prior.to(device).eval()

@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 
 from .. import switches
 from ..errors import ConfigError, TrainingDiverged
+from ..models.group_prior import build_prior
 from ..models.tokenizer import Tokenizer
-from ..models.transformer import PriorConfig, TokenTransformer
+from ..models.transformer import PriorBase, PriorConfig
 from ..runs import prior as files
 from ..runs.checkpoint import read_metrics, write_metrics
 from ..runs.open import Run
@@ -35,7 +36,7 @@ WARMUP_STEPS = 200
 
 @dataclass
 class PriorResult:
-    prior: TokenTransformer
+    prior: PriorBase
     records: list[dict]  # one per epoch: epoch, train_nll, test_nll (nats per image), seconds
     test_nll: float  # nats per image on the test split, after the last epoch
 
@@ -59,20 +60,27 @@ def sequences_to_grids(tokenizer: Tokenizer, seq: torch.Tensor) -> torch.Tensor:
 
 def prior_config_for(tokenizer: Tokenizer, base: PriorConfig, classes: int) -> PriorConfig:
     """``base`` with the vocabulary, sequence length and class count the tokenizer and its data fix."""
+    sizes = tokenizer.codebook_sizes
+    if base.group_layers and len(sizes) < 2:
+        raise ConfigError(
+            "--group-layers steps over a grid position's groups; this tokenizer has one token per position: "
+            "drop it (it is for mgvq runs)"
+        )
     return PriorConfig(
         vocab=tokenizer.codebook_size,
         length=math.prod(tokenizer.token_shape),
-        group_vocab=sizes if len(set(sizes := tokenizer.codebook_sizes)) > 1 else (),
+        group_vocab=sizes if len(set(sizes)) > 1 or base.group_layers else (),
         layers=base.layers,
         heads=base.heads,
         dim=base.dim,
         classes=classes,
         dropout=base.dropout,
+        group_layers=base.group_layers,
     ).validate()
 
 
 @torch.no_grad()
-def sequence_nll(prior: TokenTransformer, seq: torch.Tensor, labels: torch.Tensor | None, batch: int = 512) -> float:
+def sequence_nll(prior: PriorBase, seq: torch.Tensor, labels: torch.Tensor | None, batch: int = 512) -> float:
     """Mean -log p_prior(sequence) over ``seq`` (N, T), nats per image."""
     prior.eval()
     total = 0.0
@@ -125,7 +133,7 @@ def train_prior(
         bf16 = tcfg.precision == "bf16"
         gen = torch.Generator(device="cpu").manual_seed(tcfg.seed)
         torch.manual_seed(tcfg.seed)
-        prior = TokenTransformer(cfg).to(device)
+        prior = build_prior(cfg).to(device)
         decay = [p for p in prior.parameters() if p.dim() >= 2]
         other = [p for p in prior.parameters() if p.dim() < 2]
         optim = torch.optim.AdamW(
