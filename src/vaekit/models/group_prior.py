@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..config.prior import PriorConfig
 from ..errors import ConfigError
-from .transformer import Block, KVCache, PriorBase, TokenTransformer, _draw
+from .transformer import Block, KVCache, PriorBase, TokenTransformer
 
 
 class GroupStepTransformer(PriorBase):
@@ -91,8 +91,7 @@ class GroupStepTransformer(PriorBase):
             for j in range(g):
                 y, _ = self._run(self.depth, d, None)
                 k = i * g + j
-                out[:, k] = _draw(self._only_allowed(self.head(self.ln(y[:, -1])).float(), k) / temperature,
-                                  top_k, generator)  # fmt: skip
+                out[:, k] = self._draw(self.head(self.ln(y[:, -1])), k, temperature, top_k, generator)
                 if j + 1 < g:
                     d = torch.cat([d, (self.code(out[:, k] + self.offsets[j]) + self.depth_pos[j + 1])[:, None]], 1)
             x = self.tok(out[:, i * g : (i + 1) * g] + self.offsets).sum(1)[:, None]  # (n, 1, dim)

@@ -146,6 +146,17 @@ class PriorBase(nn.Module, ABC):
         """``n`` token sequences (n, T) drawn from the prior (``cache``: reuse the keys and values of earlier
         steps; without it, rerun the whole prefix, the reference)."""
 
+    def _draw(
+        self, logits: Tensor, position: int, temperature: float, top_k: int, generator: torch.Generator | None
+    ) -> Tensor:
+        """One code per row from the logits (B, vocab) of token ``position``: its group's codes only, tempered,
+        and only the ``top_k`` largest when > 0."""
+        logits = self._only_allowed(logits.float(), position) / temperature
+        if top_k and top_k < logits.shape[-1]:
+            kth = torch.topk(logits, top_k, -1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
+
     @staticmethod
     def _check_draw(temperature: float, top_k: int) -> None:
         if temperature <= 0:
@@ -203,15 +214,7 @@ class TokenTransformer(PriorBase):
                 logits, kv = self._step(x + self.pos[i], kv)
             else:
                 logits, _ = self._step(seq + self.pos[: i + 1], None)
-            out[:, i] = _draw(self._only_allowed(logits.float(), i) / temperature, top_k, generator)
+            out[:, i] = self._draw(logits, i, temperature, top_k, generator)
             x = self.tok(out[:, i : i + 1])  # (n, 1, dim)
             seq = torch.cat([seq, x], 1)
         return out
-
-
-def _draw(logits: Tensor, top_k: int, generator: torch.Generator | None) -> Tensor:
-    """One token per row from softmax(logits), keeping only the ``top_k`` largest when > 0."""
-    if top_k and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, -1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
