@@ -36,13 +36,13 @@ def with_epochs(args: list[str], epochs: int | str) -> list[str]:
     return [*args[: i + 1], str(epochs), *args[i + 2 :]]
 
 
-def prior_once(run: Path, epochs: int) -> None:
-    """``vaekit prior RUN --epochs N`` unless RUN's token prior has finished N epochs; an interrupted one (its
-    weights after fewer epochs) resumes instead of counting as done."""
+def prior_once(run: Path, epochs: int, args: Iterable[str] = ()) -> None:
+    """``vaekit prior RUN --epochs N ARGS`` unless RUN's token prior has finished N epochs; an interrupted one (its
+    weights after fewer epochs) resumes (as it was configured) instead of counting as done."""
     done = len(read_metrics(prior_dir(run))) if has_prior(run) else 0
     if done >= epochs:
         return
-    how = ["--resume"] if done else ["--overwrite"]
+    how = ["--resume"] if done else ["--overwrite", *args]
     assert vaekit(["prior", str(run), "--epochs", str(epochs), *how, "--quiet", "--no-report"]) == 0
 
 
