@@ -12,6 +12,7 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   video-*    docs/data/video-*.json     written by benchmarks/video.py (video vs image tokenizer, Moving MNIST)
   grid-*     docs/data/grid-*.json      written by benchmarks/grid.py (the grid tokenizers on MNIST and emoji)
   generation-* docs/data/generation-*.json written by benchmarks/generation.py (samples: Gaussian VAEs, token priors)
+  mgvq-priors-* docs/data/mgvq-priors-*.json written by benchmarks/mgvq_priors.py (both kinds of token prior)
   mgvq-*     docs/data/mgvq-*.json      written by benchmarks/mgvq.py (nested multi-group VQ on emoji and MNIST)
   smile-*    docs/data/smile-*.json     written by benchmarks/smile.py (the smile vector on emoji faces)
   study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -283,6 +285,23 @@ def mgvq_table(name: str) -> str:
     return "\n".join(lines) + f"\n\n{_where(data)}\n"
 
 
+def mgvq_priors_table(name: str) -> str:
+    data = json.loads((DATA / f"{name}.json").read_text())
+    head = ["tokenizer run", "prior", "params", "epochs", "test NLL by epoch (nats per image)", "fid",
+            "s per epoch (median)"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in data["rows"].values():
+        n, e = r["group_layers"], r["evaluate"]
+        kind = "one step per token" if not n else f"one step per position, {n} depth block{'s' * (n > 1)}"
+        nll = ", ".join(f"{v:.1f}" for v in r["test_nll"])
+        fid = f"{e['fid']:.2f} ({e['fid_samples']:,} samples, floor {e['fid_floor']:.2f})" if "fid" in e else "–"
+        lines.append(
+            f"| {r['model']} | {kind} | {r['params']:,} | {len(r['test_nll'])} | {nll} | {fid} | "
+            f"{statistics.median(r['seconds']):.0f} |"
+        )
+    return "\n".join(lines) + f"\n\n{_where(data, None)}\n"
+
+
 def tiny_table(name: str) -> str:
     data = json.loads((DATA / f"{name}.json").read_text())
     most_params, most_loss = data["limits"]["params"], data["limits"]["loss"]
@@ -366,6 +385,8 @@ def render(name: str) -> str:
         return tiny_table(name)
     if name.startswith("smile"):
         return smile_table(name)
+    if name.startswith("mgvq-priors"):
+        return mgvq_priors_table(name)
     if name.startswith("mgvq"):
         return mgvq_table(name)
     if name.startswith("generation"):
