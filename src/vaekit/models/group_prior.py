@@ -61,22 +61,12 @@ class GroupStepTransformer(PriorBase):
         d, _ = self._run(self.depth, d.reshape(b * p, g, dim), None)
         return self._only_allowed(self.head(self.ln(d)).reshape(b, t, -1), slice(0, t))
 
-    @torch.no_grad()
-    def generate(
-        self,
-        n: int,
-        labels: Tensor | None = None,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        generator: torch.Generator | None = None,
-        cache: bool = True,
-    ) -> Tensor:
-        """``n`` token sequences (n, T): per position one spatial step, then its G codes one at a time. With
-        ``cache`` the spatial step feeds only the newest position and reuses the keys and values of the earlier
-        ones; without it, each step reruns the whole prefix (the reference the cached path is tested against).
-        The depth transformer reruns its few (G) inputs for each group."""
-        self._check_draw(temperature, top_k)
-        self.eval()
+    def _generate(
+        self, n: int, labels: Tensor | None, temperature: float, top_k: int, generator: torch.Generator | None,
+        cache: bool,
+    ) -> Tensor:  # fmt: skip
+        """Per position one spatial step (with ``cache``, of the newest position only), then its G codes one at a
+        time; the depth transformer reruns its few (G) inputs for each group."""
         g = self.groups
         seq = self._start(n, labels, self.pos.device)  # (n, 1, dim): spatial inputs so far
         out = torch.empty(n, self.cfg.length, dtype=torch.long, device=seq.device)

@@ -133,7 +133,7 @@ class PriorBase(nn.Module, ABC):
             new.append(kv)
         return x, new
 
-    @abstractmethod
+    @torch.no_grad()
     def generate(
         self,
         n: int,
@@ -143,8 +143,22 @@ class PriorBase(nn.Module, ABC):
         generator: torch.Generator | None = None,
         cache: bool = True,
     ) -> Tensor:
-        """``n`` token sequences (n, T) drawn from the prior (``cache``: reuse the keys and values of earlier
-        steps; without it, rerun the whole prefix, the reference)."""
+        """``n`` token sequences (n, T) drawn from the prior, in eval mode. With ``cache`` each step feeds only
+        the newest input and reuses the keys and values of the earlier ones; without it, each step reruns the
+        whole prefix (the reference the cached path is tested against)."""
+        if temperature <= 0:
+            raise ConfigError(f"--temperature must be > 0, got {temperature}")
+        if top_k < 0:
+            raise ConfigError(f"--top-k must be >= 0 (0 = all codes), got {top_k}")
+        self.eval()
+        return self._generate(n, labels, temperature, top_k, generator, cache)
+
+    @abstractmethod
+    def _generate(
+        self, n: int, labels: Tensor | None, temperature: float, top_k: int, generator: torch.Generator | None,
+        cache: bool,
+    ) -> Tensor:  # fmt: skip
+        """``generate`` once its arguments are checked: (n, T) tokens."""
 
     def _draw(
         self, logits: Tensor, position: int, temperature: float, top_k: int, generator: torch.Generator | None
@@ -156,13 +170,6 @@ class PriorBase(nn.Module, ABC):
             kth = torch.topk(logits, top_k, -1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
         return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
-
-    @staticmethod
-    def _check_draw(temperature: float, top_k: int) -> None:
-        if temperature <= 0:
-            raise ConfigError(f"--temperature must be > 0, got {temperature}")
-        if top_k < 0:
-            raise ConfigError(f"--top-k must be >= 0 (0 = all codes), got {top_k}")
 
 
 class TokenTransformer(PriorBase):
@@ -189,21 +196,11 @@ class TokenTransformer(PriorBase):
         x, new = self._run(self.blocks, x, cache)
         return self.head(self.ln(x[:, -1])), new
 
-    @torch.no_grad()
-    def generate(
-        self,
-        n: int,
-        labels: Tensor | None = None,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        generator: torch.Generator | None = None,
-        cache: bool = True,
-    ) -> Tensor:
-        """``n`` token sequences (n, T), one token at a time. With ``cache`` each step feeds only the newest
-        token and reuses the keys and values of the earlier ones; without it, each step reruns the whole prefix
-        (the reference the cached path is tested against)."""
-        self._check_draw(temperature, top_k)
-        self.eval()
+    def _generate(
+        self, n: int, labels: Tensor | None, temperature: float, top_k: int, generator: torch.Generator | None,
+        cache: bool,
+    ) -> Tensor:  # fmt: skip
+        """One token at a time."""
         device = self.pos.device
         seq = self._start(n, labels, device)  # (n, 1, dim): inputs so far
         out = torch.empty(n, self.cfg.length, dtype=torch.long, device=device)
