@@ -72,6 +72,7 @@ def main() -> None:
                 folder, layers, args.epochs, samples
             )
     out = Path(args.out or f"docs/data/mgvq-priors-{args.dataset}.json")
+    # every kind `--group-layers` allows (0 ... 64), so that rows of kinds this call did not fit stay in the JSON
     order = [f"{name}-layers{k}" for name in table for k in range(65)]
     write_rows(out, rows, order)
 
