@@ -53,7 +53,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
 }
 # emoji only: the paper's second stage (unmasked) made longer, 12, 15 and 18 of the 25 epochs (after the other
 # nested 16, 64, 256 rows); and, at the table's end, the nested and plain 16, 64, 256 runs trained for 25, 50 (from
-# two seeds: the cost of nesting is a difference of two runs, a second seed shows its spread) and 100 epochs
+# two seeds: the cost of nesting is a difference of two runs, a second seed shows its spread) and 100 epochs, then
+# the equal groups' at 50
 FINETUNE_EMOJI = {
     f"lecture-nested-ft{n}": (
         f"mgvq 16, 64, 256, nested, {n} of 25 epochs unmasked",
@@ -63,14 +64,20 @@ FINETUNE_EMOJI = {
 }
 
 
-def longer(epochs: int) -> dict[str, tuple[str, list[str]]]:
-    """The plain and nested 16, 64, 256 rows trained for ``epochs`` (the nested one's last fifth unmasked)."""
-    lecture, length = ["--model", "mgvq", "--group-codes", "16,64,256"], ["--epochs", str(epochs)]
+def longer(epochs: int, groups: str = "lecture") -> dict[str, tuple[str, list[str]]]:
+    """The plain and nested rows of ``groups`` (lecture: 16, 64, 256; equal: 64, 64, 64) trained for ``epochs``
+    (the nested one's last fifth unmasked)."""
+    codes = {"lecture": "16,64,256", "equal": "64,64,64"}[groups]
+    model, length, what = (
+        ["--model", "mgvq", "--group-codes", codes],
+        ["--epochs", str(epochs)],
+        codes.replace(",", ", "),
+    )
     return {
-        f"lecture-{epochs}": (f"mgvq 16, 64, 256, {epochs} epochs", [*lecture, *length]),
-        f"lecture-nested-{epochs}": (
-            f"mgvq 16, 64, 256, nested, {epochs} epochs, the last fifth unmasked",
-            [*lecture, "--nested-groups", "--finetune-epochs", str(epochs // 5), *length],
+        f"{groups}-{epochs}": (f"mgvq {what}, {epochs} epochs", [*model, *length]),
+        f"{groups}-nested-{epochs}": (
+            f"mgvq {what}, nested, {epochs} epochs, the last fifth unmasked",
+            [*model, "--nested-groups", "--finetune-epochs", str(epochs // 5), *length],
         ),
     }
 
@@ -97,6 +104,9 @@ def nested(rows: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[str, list[
 IMAGE_50 = per_image(nested(longer(50)))
 LONGER_EMOJI = longer(25) | longer(50) | seed1(longer(50)) | longer(100) | per_image(nested(longer(25)))
 LONGER_EMOJI |= IMAGE_50 | seed1(IMAGE_50) | per_image(nested(longer(100)))
+# and equal groups of 64 at 50 epochs, plain and nested with a draw per image: the 16, 64, 256 rows' peers
+EQUAL_50 = longer(50, "equal")
+LONGER_EMOJI |= {"equal-50": EQUAL_50["equal-50"]} | per_image(nested(EQUAL_50))
 # MNIST only, at the table's end: the nested and plain 16, 64, 256 rows from a second seed, and the nested one
 # with its kept groups drawn per image, from both seeds
 IMAGE_MNIST = per_image({"lecture-nested": ROWS["lecture-nested"]})
