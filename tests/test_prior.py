@@ -215,6 +215,21 @@ def test_a_prior_per_position_needs_groups(tmp_path, vq_run, capsys):
     assert not (vq_run / "prior").exists()
 
 
+def test_a_saved_prior_per_position_without_groups_is_refused_naming_its_file(tmp_path, vq_run, capsys):
+    """A prior config that asks for one step per position over a run of one token per position (no vaekit
+    writes one; a hand-edited file can) is a one-line error naming the file, not a traceback."""
+    assert main(["prior", str(vq_run), *PRIOR, "--epochs", "1"]) == 0
+    path = vq_run / "prior" / "config.json"
+    saved = json.loads(path.read_text())
+    saved["prior"]["group_layers"] = 1
+    path.write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(["sample", str(vq_run), "-n", "2", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "--group-layers" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_sample_without_a_prior_names_the_verb(tmp_path, vq_run, capsys):
     assert main(["sample", str(vq_run), "-n", "2", "--out", str(tmp_path / "x.png")]) == 2
     assert "vaekit prior" in capsys.readouterr().err

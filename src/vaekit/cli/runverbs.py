@@ -110,14 +110,14 @@ def cmd_prior(args: argparse.Namespace) -> int:
     from ..runs.open import open_run
     from ..runs.prior import CURVES, prior_dir
     from ..training.charts import prior_curves
-    from ..training.prior import train_prior
+    from ..training.prior import prior_config_for, train_prior
 
     base = settings_from(args, PriorConfig, "prior")
     base.classes = 1 if args.conditional else 0
-    base.validate()
     tcfg = settings_from(args, PriorTrainConfig, "prior")
     run = open_run(args.run, args.device)
-    run.tokenizer  # a one-line error for a Gaussian VAE run  # noqa: B018
+    # the flags checked against the run's tokenizer (a one-line error for a Gaussian VAE run) before any work
+    prior_config_for(run.tokenizer, base, base.classes)
     ds = load_run_data(run.cfg, quiet=True)
     x_train, _ = load_data_tensors(run.cfg, run.x_test.device, ds, quiet=True)
     y_train = torch.as_tensor(ds.y_train) if ds.y_train is not None else None

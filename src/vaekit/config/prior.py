@@ -34,15 +34,11 @@ class PriorConfig:
         check_all("prior", self)
         if self.dim % self.heads:
             raise ConfigError(f"prior.dim {self.dim} must split evenly into {self.heads} heads")
-        # group_vocab comes from the tokenizer (empty until then); when it is there, it must fit group_layers
-        if (
-            self.group_layers
-            and self.group_vocab
-            and (len(self.group_vocab) < 2 or self.length % len(self.group_vocab))
-        ):
+        groups = len(self.group_vocab)  # group_vocab comes from the tokenizer (prior_config_for)
+        if self.group_layers and (groups < 2 or self.length % groups):
             raise ConfigError(
-                f"prior.group_layers steps over a grid position's groups: it needs 2 or more groups that divide "
-                f"the length {self.length} (got group_vocab {list(self.group_vocab)})"
+                f"--group-layers steps over a grid position's groups: it needs an mgvq run of 2 or more groups "
+                f"that divide the {self.length} tokens (got {groups} group(s)); drop it for this run"
             )
         return self
 

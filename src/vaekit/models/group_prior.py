@@ -22,7 +22,6 @@ import torch
 from torch import Tensor, nn
 
 from ..config.prior import PriorConfig
-from ..errors import ConfigError
 from .transformer import Block, KVCache, PriorBase, TokenTransformer
 
 
@@ -33,8 +32,6 @@ class GroupStepTransformer(PriorBase):
 
     def __init__(self, cfg: PriorConfig):
         super().__init__(cfg)
-        if not cfg.group_vocab:
-            raise ConfigError("a prior of one step per grid position needs its groups' sizes (group_vocab)")
         groups = self.groups = len(cfg.group_vocab)
         positions = cfg.length // groups
         # every group's codes in one table: group g's code c is row g * vocab + c

@@ -61,11 +61,6 @@ def sequences_to_grids(tokenizer: Tokenizer, seq: torch.Tensor) -> torch.Tensor:
 def prior_config_for(tokenizer: Tokenizer, base: PriorConfig, classes: int) -> PriorConfig:
     """``base`` with the vocabulary, sequence length and class count the tokenizer and its data fix."""
     sizes = tokenizer.codebook_sizes
-    if base.group_layers and len(sizes) < 2:
-        raise ConfigError(
-            "--group-layers steps over a grid position's groups; this tokenizer has one token per position: "
-            "drop it (it is for mgvq runs)"
-        )
     return PriorConfig(
         vocab=tokenizer.codebook_size,
         length=math.prod(tokenizer.token_shape),
