@@ -1,6 +1,7 @@
 """Token priors of both kinds on finished multi-group runs: one step per token (a sequence of h w G tokens, the
 default) against one step per grid position (`vaekit prior --group-layers N`); test NLL by epoch, fid of their
-samples and seconds per epoch. Writes docs/data/mgvq-priors-DATASET.json.
+samples and seconds per epoch. Writes docs/data/mgvq-priors-DATASET.json, and 32 samples of the nested 50-epoch
+run's prior of one step per position to docs/prior-samples-mgvq-nested-DATASET.png when it measures that one.
 
     python benchmarks/mgvq_priors.py --runs DIR [--dataset emoji|mnist] --only ROW,ROW [--group-layers 0,1]
         [--epochs 8]
@@ -17,7 +18,7 @@ import argparse
 import os
 from pathlib import Path
 
-from common import chosen_rows, prior_once, train_once, write_rows
+from common import chosen_rows, prior_once, train_once, vaekit, write_rows
 from mgvq import COMMON, LONGER_EMOJI, ROWS, SEEDS_MNIST, _with
 
 from vaekit.analysis.evaluate import evaluate_run
@@ -25,6 +26,8 @@ from vaekit.runs.checkpoint import read_metrics
 from vaekit.runs.prior import load_prior, prior_dir
 
 RUN_FILES = ("config.json", "model.safetensors", "summary.json", "metrics.jsonl")  # what a prior's folder links
+# the prior whose samples the docs show, drawn again whenever this script measures it (32 samples, seed 0)
+FIGURES = {"lecture-nested-50-image-layers1": "docs/prior-samples-mgvq-nested-{dataset}.png"}
 
 
 def prior_folder(run: Path, folder: Path) -> Path:
@@ -68,9 +71,11 @@ def main() -> None:
         train_once(runs / name, _with(common, [str(finetune) if a == "FT" else a for a in targs]))
         for layers in kinds:
             folder = prior_folder(runs / name, runs / "priors" / f"{name}-layers{layers}")
-            rows[f"{name}-layers{layers}"] = {"model": what, "epochs": args.epochs} | measure(
-                folder, layers, args.epochs, samples
-            )
+            row = f"{name}-layers{layers}"
+            rows[row] = {"model": what, "epochs": args.epochs} | measure(folder, layers, args.epochs, samples)
+            if row in FIGURES:
+                figure = FIGURES[row].format(dataset=args.dataset)
+                assert vaekit(["sample", str(folder), "-n", "32", "--out", figure, "--overwrite"]) == 0
     out = Path(args.out or f"docs/data/mgvq-priors-{args.dataset}.json")
     # every kind `--group-layers` allows (0 ... 64), so that rows of kinds this call did not fit stay in the JSON
     order = [f"{name}-layers{k}" for name in table for k in range(65)]
