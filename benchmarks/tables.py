@@ -287,13 +287,15 @@ def mgvq_table(name: str) -> str:
 
 def mgvq_priors_table(name: str) -> str:
     data = json.loads((DATA / f"{name}.json").read_text())
-    head = ["tokenizer run", "prior", "params", "epochs", "test NLL by epoch (nats per image)", "fid",
-            "s per epoch (median)"]  # fmt: skip
+    head = ["tokenizer run", "prior", "params", "epochs", "test NLL after epoch 1, 2, 4, 8, ... and the last "
+            "(nats per image)", "fid", "s per epoch (median)"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in data["rows"].values():
         n, e = r["group_layers"], r["evaluate"]
         kind = "one step per token" if not n else f"one step per position, {n} depth block{'s' * (n > 1)}"
-        nll = ", ".join(f"{v:.1f}" for v in r["test_nll"])
+        last = len(r["test_nll"])  # epochs 1, 2, 4, 8, ... and the last: every epoch's is in the JSON
+        shown = [e for e in range(1, last + 1) if e & (e - 1) == 0 or e == last]
+        nll = ", ".join(f"{e}: {r['test_nll'][e - 1]:.1f}" for e in shown)
         fid = f"{e['fid']:.2f} ({e['fid_samples']:,} samples, floor {e['fid_floor']:.2f})" if "fid" in e else "–"
         lines.append(
             f"| {r['model']} | {kind} | {r['params']:,} | {len(r['test_nll'])} | {nll} | {fid} | "
