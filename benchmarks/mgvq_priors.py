@@ -4,12 +4,13 @@ samples and seconds per epoch. Writes docs/data/mgvq-priors-DATASET.json, and 32
 run's prior of one step per position to docs/prior-samples-mgvq-nested-DATASET.png when it measures that one.
 
     python benchmarks/mgvq_priors.py --runs DIR [--dataset emoji|mnist] --only ROW,ROW [--group-layers 0,1]
-        [--epochs 8]
+        [--epochs 8] [--sample-sets 3]
 
 DIR holds the runs of `benchmarks/mgvq.py --runs DIR` (ROW names one of its rows; a missing run is trained here
 the same way). A run holds one prior, so each prior is fitted in DIR/priors/ROW-layersN, a folder of hard links
 to the run's files, and kept and resumed like the runs: a prior that has N epochs already is scored again, not
-refitted. `python benchmarks/tables.py` writes the table in docs/tokenizers.md from the JSON.
+refitted. The fid is taken over 3 sets of samples (seeds 0, 1, 2): a few hundred samples give a noisy fid, and
+the spread says how noisy. `python benchmarks/tables.py` writes the table in docs/tokenizers.md from the JSON.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from pathlib import Path
 from common import chosen_rows, prior_once, train_once, vaekit, write_rows
 from mgvq import COMMON, LONGER_EMOJI, ROWS, SEEDS_MNIST, _with
 
-from vaekit.analysis.evaluate import evaluate_run
+from vaekit.analysis.evaluate import evaluate_run, sample_quality
 from vaekit.runs.checkpoint import read_metrics
+from vaekit.runs.open import open_run
 from vaekit.runs.prior import load_prior, prior_dir
 
 RUN_FILES = ("config.json", "model.safetensors", "summary.json", "metrics.jsonl")  # what a prior's folder links
@@ -39,16 +41,21 @@ def prior_folder(run: Path, folder: Path) -> Path:
     return folder
 
 
-def measure(folder: Path, layers: int, epochs: int, samples: int) -> dict:
+def measure(folder: Path, layers: int, epochs: int, samples: int, sample_sets: int) -> dict:
+    """Fit (or resume) the prior, then score it: its NLL by epoch, and the fid of ``sample_sets`` sets of
+    ``samples`` samples (seeds 0, 1, ...; ``fid`` is seed 0's, ``fid_sets`` all of them)."""
     prior_once(folder, epochs, ["--group-layers", str(layers)])
     records = read_metrics(prior_dir(folder))
     scored = evaluate_run(folder, samples=samples)
+    run = open_run(folder)
+    fids = [scored["fid"], *(sample_quality(run, samples, seed)["fid"] for seed in range(1, sample_sets))]
     return {
         "group_layers": layers,
         "test_nll": [r["test_nll"] for r in records],
         "seconds": [r["seconds"] for r in records],
         "params": sum(p.numel() for p in load_prior(folder).parameters()),
-        "evaluate": {k: scored[k] for k in ("prior_nll", "fid", "fid_floor", "fid_samples", "psnr") if k in scored},
+        "evaluate": {k: scored[k] for k in ("prior_nll", "fid", "fid_floor", "fid_samples", "psnr") if k in scored}
+        | {"fid_sets": fids},
     }
 
 
@@ -59,6 +66,7 @@ def main() -> None:
     p.add_argument("--only", required=True, help="mgvq.py's rows whose runs get priors")
     p.add_argument("--group-layers", default="0,1", help="the prior kinds: 0 = one step per token, N >= 1 per position")
     p.add_argument("--epochs", type=int, default=8, help="prior epochs (default 8)")
+    p.add_argument("--sample-sets", type=int, default=3, help="sets of samples the fid is taken over (default 3)")
     p.add_argument("--out", help="the JSON (default docs/data/mgvq-priors-DATASET.json)")
     args = p.parse_args()
     runs = Path(args.runs)
@@ -72,7 +80,9 @@ def main() -> None:
         for layers in kinds:
             folder = prior_folder(runs / name, runs / "priors" / f"{name}-layers{layers}")
             row = f"{name}-layers{layers}"
-            rows[row] = {"model": what, "epochs": args.epochs} | measure(folder, layers, args.epochs, samples)
+            rows[row] = {"model": what, "epochs": args.epochs} | measure(
+                folder, layers, args.epochs, samples, args.sample_sets
+            )
             if row in FIGURES:
                 figure = FIGURES[row].format(dataset=args.dataset)
                 assert vaekit(["sample", str(folder), "-n", "32", "--out", figure, "--overwrite"]) == 0

@@ -296,7 +296,11 @@ def mgvq_priors_table(name: str) -> str:
         last = len(r["test_nll"])  # epochs 1, 2, 4, 8, ... and the last: every epoch's is in the JSON
         shown = [e for e in range(1, last + 1) if e & (e - 1) == 0 or e == last]
         nll = ", ".join(f"{e}: {r['test_nll'][e - 1]:.1f}" for e in shown)
-        fid = f"{e['fid']:.2f} ({e['fid_samples']:,} samples, floor {e['fid_floor']:.2f})" if "fid" in e else "–"
+        fids = e.get("fid_sets", [e["fid"]] if "fid" in e else [])  # rows before fid_sets: seed 0's set alone
+        fid = f"{e['fid']:.2f} ({e['fid_samples']:,} samples, floor {e['fid_floor']:.2f})" if fids else "–"
+        if len(fids) > 1:
+            fid = (f"{statistics.mean(fids):.2f} ({min(fids):.2f}-{max(fids):.2f} over {len(fids)} sets of "
+                   f"{e['fid_samples']:,} samples; floor {e['fid_floor']:.2f})")  # fmt: skip
         lines.append(
             f"| {r['model']} | {kind} | {r['params']:,} | {len(r['test_nll'])} | {nll} | {fid} | "
             f"{statistics.median(r['seconds']):.0f} |"
