@@ -177,7 +177,10 @@ def test_nested_mgvq_end_to_end(tmp_path, blob_npz, capsys):
     assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s2.png")]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
-    assert math.isfinite(json.loads(capsys.readouterr().out)["prior_nll"])
+    m = json.loads(capsys.readouterr().out)
+    assert math.isfinite(m["prior_nll"])  # and it splits into each group's terms, one per group, that sum to it
+    assert len(m["prior_nll_groups"]) == 3 and all(v > 0 for v in m["prior_nll_groups"])
+    assert sum(m["prior_nll_groups"]) == pytest.approx(m["prior_nll"], rel=1e-9)
     for bad, message in [
         (["evaluate", str(run), "--groups-used", "4"], "1 ... 3"),
         (["export", str(run), "--out", str(tmp_path / "x")], "does not write nested"),

@@ -13,7 +13,7 @@ from ..evaluation.metrics import evaluate_model
 from ..models import GaussianVAE, Tokenizer
 from ..runs.open import Run, open_run
 from ..runs.prior import has_prior, load_prior
-from ..training.prior import sequence_nll, token_sequences
+from ..training.prior import token_nll, token_sequences
 from .sampling import sample_tokens_images
 
 
@@ -94,12 +94,18 @@ def sample_quality(run: Run, n: int, seed: int = 0, progress: bool = False) -> d
     }
 
 
-def prior_metrics(run: Run, recon: float) -> dict[str, float]:
+def prior_metrics(run: Run, recon: float) -> dict[str, Any]:
     """With a point-mass posterior at the codes z_q(x), log p(x) >= log p(x | z_q(x)) + log p_prior(z_q(x)):
     ``prior_nll`` = E[-log p_prior(z_q(x))] and ``loss`` = ``recon`` + ``prior_nll``, nats per test image,
     a bound comparable with a Gaussian VAE's negative ELBO (same likelihood, same test images). ``recon``:
-    the tokenizer's -log p(x | z_q(x)) on the test set."""
+    the tokenizer's -log p(x | z_q(x)) on the test set. A multi-group run also gets ``prior_nll_groups``: the
+    terms of ``prior_nll`` that each group's tokens contribute (they sum to it)."""
     prior = load_prior(run.path, run.x_test.device)
     labels = torch.as_tensor(run.y_test, device=run.x_test.device) if prior.cfg.classes else None
-    nll = sequence_nll(prior, token_sequences(run.tokenizer, run.x_test), labels)
-    return {"prior_nll": nll, "loss": recon + nll}
+    per_token = token_nll(prior, token_sequences(run.tokenizer, run.x_test), labels)  # (T,)
+    nll = per_token.sum().item()
+    out: dict[str, Any] = {"prior_nll": nll, "loss": recon + nll}
+    groups = len(run.tokenizer.codebook_sizes)
+    if groups > 1:  # mgvq: a position's G tokens are together, so token t is group t mod G's
+        out["prior_nll_groups"] = per_token.view(-1, groups).sum(0).tolist()
+    return out

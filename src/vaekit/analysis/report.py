@@ -330,6 +330,8 @@ def _prior_section(run: Run, out_dir: Path, metrics: list) -> list[str]:
     metrics += [
         ("token prior: -log p(tokens) on the test set (nats per image)", m["prior_nll"]),
         ("bound on -log p(x): reconstruction + prior (nats per image)", m["loss"]),
+        *([("token prior: the terms of each group 1 ... G (nats per image)",
+            ", ".join(f"{v:.2f}" for v in m["prior_nll_groups"]))] if "prior_nll_groups" in m else []),
         ("token prior", f"{cfg.layers} blocks x {cfg.dim} wide, {cfg.heads} heads, {tcfg.epochs} epochs"
                         + (f", conditional on {cfg.classes} classes" if cfg.classes else "")),
     ]  # fmt: skip

@@ -54,6 +54,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         rows = [("loss (recon + prior)" if "prior_nll" in m else "loss (recon + quant)", f"{m['loss']:.3f} nats")]
         rows += [(k, f"{m[k]:.3f} nats") for k in ("recon", "prior_nll", "quant") if k in m]
+        if "prior_nll_groups" in m:
+            rows.append(("prior_nll, groups 1 ... G", " ".join(f"{v:.2f}" for v in m["prior_nll_groups"])))
         rows += [("mse", f"{m['mse']:.5f}"), ("codebook usage", f"{m['codebook_usage']:.3f}")]
         rows += [("perplexity", f"{m['perplexity']:.1f}"), ("dead codes", str(m["dead_codes"]))]
     rows += [(k, f"{m[k]:.3f}") for k in ("psnr", "psnr_bicubic", "ssim") if k in m]

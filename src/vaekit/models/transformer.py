@@ -120,8 +120,12 @@ class PriorBase(nn.Module, ABC):
 
     def log_prob(self, tokens: Tensor, labels: Tensor | None = None) -> Tensor:
         """(B, T) tokens -> (B,) log p(tokens) in nats."""
+        return self.token_log_probs(tokens, labels).sum(-1)
+
+    def token_log_probs(self, tokens: Tensor, labels: Tensor | None = None) -> Tensor:
+        """(B, T) tokens -> (B, T) log p(t_i | t_<i) in nats: the terms of ``log_prob``."""
         logp = F.log_softmax(self(tokens, labels).float(), -1)
-        return logp.gather(-1, tokens[..., None]).squeeze(-1).sum(-1)
+        return logp.gather(-1, tokens[..., None]).squeeze(-1)
 
     @staticmethod
     def _run(blocks: nn.ModuleList, x: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:

@@ -75,14 +75,19 @@ def prior_config_for(tokenizer: Tokenizer, base: PriorConfig, classes: int) -> P
 
 
 @torch.no_grad()
-def sequence_nll(prior: PriorBase, seq: torch.Tensor, labels: torch.Tensor | None, batch: int = 512) -> float:
-    """Mean -log p_prior(sequence) over ``seq`` (N, T), nats per image."""
+def token_nll(prior: PriorBase, seq: torch.Tensor, labels: torch.Tensor | None, batch: int = 512) -> torch.Tensor:
+    """(T,) float64: mean -log p_prior(t_i | t_<i) over ``seq`` (N, T) at each position i, nats per image."""
     prior.eval()
-    total = 0.0
+    total = torch.zeros(seq.shape[1], dtype=torch.float64, device=seq.device)
     for i in range(0, len(seq), batch):
         lab = None if labels is None else labels[i : i + batch]
-        total -= prior.log_prob(seq[i : i + batch], lab).double().sum().item()
+        total -= prior.token_log_probs(seq[i : i + batch], lab).double().sum(0)
     return total / len(seq)
+
+
+def sequence_nll(prior: PriorBase, seq: torch.Tensor, labels: torch.Tensor | None, batch: int = 512) -> float:
+    """Mean -log p_prior(sequence) over ``seq`` (N, T), nats per image."""
+    return token_nll(prior, seq, labels, batch).sum().item()
 
 
 def train_prior(
