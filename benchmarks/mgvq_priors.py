@@ -54,7 +54,11 @@ def measure(folder: Path, layers: int, epochs: int, samples: int, sample_sets: i
         "test_nll": [r["test_nll"] for r in records],
         "seconds": [r["seconds"] for r in records],
         "params": sum(p.numel() for p in load_prior(folder).parameters()),
-        "evaluate": {k: scored[k] for k in ("prior_nll", "fid", "fid_floor", "fid_samples", "psnr") if k in scored}
+        "evaluate": {
+            k: scored[k]
+            for k in ("prior_nll", "prior_nll_groups", "fid", "fid_floor", "fid_samples", "psnr")
+            if k in scored
+        }
         | {"fid_sets": fids},
     }
 

@@ -261,8 +261,8 @@ def mgvq_table(name: str) -> str:
     rows = list(data["rows"].values())
     prior = any("prior_nll" in r["evaluate"] for r in rows)  # the prior's columns once a row has them
     head = ["model", "codes per group", "bits per token", "PSNR from group 1", "groups 1-2", "all groups (dB)",
-            "SSIM (all)", "codebook usage per group", *(["prior NLL (nats)", "fid"] if prior else []), "params",
-            "train time"]  # fmt: skip
+            "SSIM (all)", "codebook usage per group",
+            *(["prior NLL (nats): groups 1 + ... + G", "fid"] if prior else []), "params", "train time"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         e, m, s = r["evaluate"], r["config"]["model"], r["summary"]
@@ -276,7 +276,7 @@ def mgvq_table(name: str) -> str:
         bits = sum(math.log2(k) for k in sizes)
         took = f"{s['train_seconds']:.0f} s" + (f" + {r['prior_seconds']:.0f} s" if "prior_seconds" in r else "")
         took += f" ({_threads(s['engine']['threads'])}, {s['engine']['precision']})"
-        extra = [f"{e['prior_nll']:.1f}", f"{e['fid']:.2f}"] if "prior_nll" in e else ["–", "–"]
+        extra = [_prior_nll(e), f"{e['fid']:.2f}"] if "prior_nll" in e else ["–", "–"]
         lines.append(
             f"| {r['model']} | {', '.join(f'{k:,}' for k in sizes)} | {bits:.0f} | {cells[0]} | {cells[1]} | "
             f"**{cells[2]}** | {e['ssim']:.3f} | {usage} | {' | '.join(extra) + ' | ' if prior else ''}"
@@ -285,10 +285,16 @@ def mgvq_table(name: str) -> str:
     return "\n".join(lines) + f"\n\n{_where(data)}\n"
 
 
+def _prior_nll(scored: dict) -> str:
+    """A prior's test NLL, and its terms per group when the evaluation has them (written before: the sum alone)."""
+    terms = " + ".join(f"{v:.1f}" for v in scored.get("prior_nll_groups", []))
+    return f"{scored['prior_nll']:.1f}" + (f" = {terms}" if terms else "")
+
+
 def mgvq_priors_table(name: str) -> str:
     data = json.loads((DATA / f"{name}.json").read_text())
     head = ["tokenizer run", "prior", "params", "epochs", "test NLL after epoch 1, 2, 4, 8, ... and the last "
-            "(nats per image)", "fid", "s per epoch (median)"]  # fmt: skip
+            "(nats per image)", "the last = groups 1 + ... + G", "fid", "s per epoch (median)"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in data["rows"].values():
         n, e = r["group_layers"], r["evaluate"]
@@ -302,7 +308,8 @@ def mgvq_priors_table(name: str) -> str:
             fid = (f"{statistics.mean(fids):.2f} ({min(fids):.2f}-{max(fids):.2f} over {len(fids)} sets of "
                    f"{e['fid_samples']:,} samples; floor {e['fid_floor']:.2f})")  # fmt: skip
         lines.append(
-            f"| {r['model']} | {kind} | {r['params']:,} | {len(r['test_nll'])} | {nll} | {fid} | "
+            f"| {r['model']} | {kind} | {r['params']:,} | {len(r['test_nll'])} | {nll} | "
+            f"{_prior_nll(e) if 'prior_nll_groups' in e else '–'} | {fid} | "
             f"{statistics.median(r['seconds']):.0f} |"
         )
     return "\n".join(lines) + f"\n\n{_where(data, None)}\n"
