@@ -181,6 +181,14 @@ def test_nested_mgvq_end_to_end(tmp_path, blob_npz, capsys):
     assert math.isfinite(m["prior_nll"])  # and it splits into each group's terms, one per group, that sum to it
     assert len(m["prior_nll_groups"]) == 3 and all(v > 0 for v in m["prior_nll_groups"])
     assert sum(m["prior_nll_groups"]) == pytest.approx(m["prior_nll"], rel=1e-9)
+    from vaekit.runs.open import open_run
+    from vaekit.runs.prior import load_prior
+    from vaekit.training.prior import token_sequences
+
+    opened = open_run(run)  # group g's tokens are every G-th of the sequence, from g
+    logp = load_prior(run).token_log_probs(token_sequences(opened.tokenizer, opened.x_test))  # (N, h w G)
+    by_slice = [-logp[:, g::3].sum(1).mean().item() for g in range(3)]
+    assert m["prior_nll_groups"] == pytest.approx(by_slice, rel=1e-4)
     for bad, message in [
         (["evaluate", str(run), "--groups-used", "4"], "1 ... 3"),
         (["export", str(run), "--out", str(tmp_path / "x")], "does not write nested"),
