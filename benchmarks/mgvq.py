@@ -68,11 +68,9 @@ def longer(epochs: int, groups: str = "lecture") -> dict[str, tuple[str, list[st
     """The plain and nested rows of ``groups`` (lecture: 16, 64, 256; equal: 64, 64, 64) trained for ``epochs``
     (the nested one's last fifth unmasked)."""
     codes = {"lecture": "16,64,256", "equal": "64,64,64"}[groups]
-    model, length, what = (
-        ["--model", "mgvq", "--group-codes", codes],
-        ["--epochs", str(epochs)],
-        codes.replace(",", ", "),
-    )
+    model = ["--model", "mgvq", "--group-codes", codes]
+    length = ["--epochs", str(epochs)]
+    what = codes.replace(",", ", ")
     return {
         f"{groups}-{epochs}": (f"mgvq {what}, {epochs} epochs", [*model, *length]),
         f"{groups}-nested-{epochs}": (

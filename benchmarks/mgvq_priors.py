@@ -46,20 +46,17 @@ def measure(folder: Path, layers: int, epochs: int, samples: int, sample_sets: i
     ``samples`` samples (seeds 0, 1, ...; ``fid`` is seed 0's, ``fid_sets`` all of them)."""
     prior_once(folder, epochs, ["--group-layers", str(layers)])
     records = read_metrics(prior_dir(folder))
-    scored = evaluate_run(folder, samples=samples)
+    scored = evaluate_run(folder)
     run = open_run(folder)
-    fids = [scored["fid"], *(sample_quality(run, samples, seed)["fid"] for seed in range(1, sample_sets))]
+    sets = [sample_quality(run, samples, seed) for seed in range(sample_sets)]  # seed 0's is evaluate's own
     return {
         "group_layers": layers,
         "test_nll": [r["test_nll"] for r in records],
         "seconds": [r["seconds"] for r in records],
         "params": sum(p.numel() for p in load_prior(folder).parameters()),
-        "evaluate": {
-            k: scored[k]
-            for k in ("prior_nll", "prior_nll_groups", "fid", "fid_floor", "fid_samples", "psnr")
-            if k in scored
-        }
-        | {"fid_sets": fids},
+        "evaluate": {k: scored[k] for k in ("prior_nll", "prior_nll_groups", "psnr") if k in scored}
+        | {k: sets[0][k] for k in ("fid", "fid_floor", "fid_samples")}
+        | {"fid_sets": [q["fid"] for q in sets]},
     }
 
 

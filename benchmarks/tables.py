@@ -300,11 +300,14 @@ def mgvq_priors_table(name: str) -> str:
         n, e = r["group_layers"], r["evaluate"]
         kind = "one step per token" if not n else f"one step per position, {n} depth block{'s' * (n > 1)}"
         last = len(r["test_nll"])  # epochs 1, 2, 4, 8, ... and the last: every epoch's is in the JSON
-        shown = [e for e in range(1, last + 1) if e & (e - 1) == 0 or e == last]
-        nll = ", ".join(f"{e}: {r['test_nll'][e - 1]:.1f}" for e in shown)
+        shown = [k for k in range(1, last + 1) if k & (k - 1) == 0 or k == last]
+        nll = ", ".join(f"{k}: {r['test_nll'][k - 1]:.1f}" for k in shown)
         fids = e.get("fid_sets", [e["fid"]] if "fid" in e else [])  # rows before fid_sets: seed 0's set alone
-        fid = f"{e['fid']:.2f} ({e['fid_samples']:,} samples, floor {e['fid_floor']:.2f})" if fids else "–"
-        if len(fids) > 1:
+        if not fids:
+            fid = "–"
+        elif len(fids) == 1:
+            fid = f"{fids[0]:.2f} ({e['fid_samples']:,} samples, floor {e['fid_floor']:.2f})"
+        else:
             fid = (f"{statistics.mean(fids):.2f} ({min(fids):.2f}-{max(fids):.2f} over {len(fids)} sets of "
                    f"{e['fid_samples']:,} samples; floor {e['fid_floor']:.2f})")  # fmt: skip
         lines.append(

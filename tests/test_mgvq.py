@@ -16,6 +16,9 @@ from vaekit.errors import ConfigError
 from vaekit.models import build_model
 from vaekit.models.group_prior import build_prior
 from vaekit.quantizers import GroupedVQ
+from vaekit.runs.open import open_run
+from vaekit.runs.prior import load_prior
+from vaekit.training.prior import token_sequences
 
 
 def test_nested_masking_drops_only_suffixes_at_the_stated_rates():
@@ -181,10 +184,6 @@ def test_nested_mgvq_end_to_end(tmp_path, blob_npz, capsys):
     assert math.isfinite(m["prior_nll"])  # and it splits into each group's terms, one per group, that sum to it
     assert len(m["prior_nll_groups"]) == 3 and all(v > 0 for v in m["prior_nll_groups"])
     assert sum(m["prior_nll_groups"]) == pytest.approx(m["prior_nll"], rel=1e-9)
-    from vaekit.runs.open import open_run
-    from vaekit.runs.prior import load_prior
-    from vaekit.training.prior import token_sequences
-
     opened = open_run(run)  # group g's tokens are every G-th of the sequence, from g
     logp = load_prior(run).token_log_probs(token_sequences(opened.tokenizer, opened.x_test))  # (N, h w G)
     by_slice = [-logp[:, g::3].sum(1).mean().item() for g in range(3)]
