@@ -333,6 +333,10 @@ def tiny_table(name: str) -> str:
             f"| {r['model']} | {s['params']:,} | **{s['loss']:.2f}** | {s['recon']:.2f} | {s['kl']:.2f} | "
             f"{s['train_seconds']:.0f} s ({_threads(s['engine']['threads'])}) | {ok} |"
         )
+    if not data["rows"]:  # the checklist alone (`--only checklist`)
+        c = data["checklist"]
+        where = _machine(data["machine"] | {"threads": _threads(c["summary"]["engine"]["threads"])})
+        return "```text\n$ vaekit tiny\n" + "\n".join(c["lines"]) + f"\n```\n\nMeasured on {where}.\n"
     where = _machine(data["machine"] | {"threads": "the threads in each row"})
     text = "\n".join(lines) + f"\n\nMeasured on {where}.\n"
     if "checklist" in data:

@@ -13,7 +13,15 @@ from vaekit.losses import vae_loss
 from vaekit.measure import compare as bench_mod
 from vaekit.measure import jaxpeer
 from vaekit.measure import roofline as roof_mod
-from vaekit.measure.compare import bench, bench_chart, markdown_table, race, race_chart, race_table
+from vaekit.measure.compare import (
+    bench,
+    bench_chart,
+    markdown_table,
+    paired_speedup,
+    race,
+    race_chart,
+    race_table,
+)
 from vaekit.measure.roofline import best_product, last_level_cache_bytes, product_shapes, triad
 from vaekit.models import GaussianVAE
 
@@ -62,7 +70,7 @@ def test_every_variant_is_measured_against_the_roofline(mnist_sized_npz):
         assert v["floor_s"] == roof[v["precision"]]["floor_s"]
         assert v["efficiency"] == pytest.approx(v["floor_s"] / v["sec_per_epoch"])
     assert report["variants"]["bf16"]["precision"] == "bf16" and report["variants"]["jax"]["precision"] == "fp32"
-    assert report["speedup"]["naive"] == 1.0
+    assert report["speedup"]["naive"] == 1.0 and report["paired_speedup"]["naive"] == 1.0
     assert report["machine"]["denormals"] == "flush"
     table = markdown_table(report)
     assert all(f"| {name} |" in table for name in variants)
@@ -239,3 +247,20 @@ def test_the_machine_record_names_the_cpu_family_and_model():
     assert cpu_identity(text) == {"cpu": "AMD EPYC", "cpu_id": "family 25 model 1"}
     assert cpu_identity("model name\t: Some CPU\n") == {"cpu": "Some CPU"}
     assert cpu_identity("") == {}
+
+
+def test_the_paired_speedup_compares_epochs_of_the_same_round():
+    """Rounds 2-3 ran on a slowed machine (both variants 1.5x slower), and a second slow spell began in round 4
+    between the naive epoch and the fp32 one: the ratio of the medians says 1.35x, the rounds' own ratios 2x."""
+    naive = [2.7, 4.2, 4.0, 2.6, 2.65]
+    fp32 = [1.35, 2.1, 2.0, 2.05, 1.3]
+    assert statistics.median(naive) / statistics.median(fp32) == pytest.approx(1.35)
+    assert paired_speedup(naive, fp32) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        paired_speedup(naive, fp32[:3])
+    report = {"variants": {n: {"precision": "fp32", "floor_s": 1.0, "efficiency": 1.0 / statistics.median(t),
+                               "sec_per_epoch": statistics.median(t), "spread": 0.0, "warmup_sec": 1.0,
+                               "test_loss": 100.0, "peak_rss_mb": 1.0, "rss_added_mb": 1.0, "epoch_seconds": t}
+                           for n, t in (("naive", naive), ("fp32", fp32))},
+              "speedup": {"naive": 1.0, "fp32": statistics.median(naive) / statistics.median(fp32)}}  # fmt: skip
+    assert "| 1.35x | 2.00x |" in markdown_table(report)  # a report without paired_speedup: from its epochs
