@@ -105,6 +105,23 @@ LONGER_EMOJI |= IMAGE_50 | seed1(IMAGE_50) | per_image(nested(longer(100)))
 # and equal groups of 64 at 50 epochs, plain and nested with a draw per image: the 16, 64, 256 rows' peers
 EQUAL_50 = longer(50, "equal")
 LONGER_EMOJI |= {"equal-50": EQUAL_50["equal-50"]} | per_image(nested(EQUAL_50))
+
+
+def finetune_image(epochs: int, unmasked: int, groups: str = "lecture") -> dict[str, tuple[str, list[str]]]:
+    """The nested row of ``groups`` at ``epochs`` with ``unmasked`` of them unmasked and a draw per image, in fp32
+    like the table's other emoji rows (named GROUPS-nested-EPOCHS-ftN-image): the two changes that each closed
+    part of the cost of nesting, together."""
+    codes = {"lecture": "16,64,256", "equal": "64,64,64"}[groups]
+    what = f"mgvq {codes.replace(',', ', ')}, nested, {unmasked} of {epochs} epochs unmasked, a draw per image"
+    args = ["--model", "mgvq", "--group-codes", codes, "--nested-groups", "--finetune-epochs", str(unmasked)]
+    args += ["--nested-draw", "image", "--epochs", str(epochs), "--precision", "fp32"]
+    return {f"{groups}-nested-{epochs}-ft{unmasked}-image": (what, args)}
+
+
+# and both together: a longer unmasked stage (about 3/5 of the epochs, the best share with a draw per step at 25
+# epochs) with a draw per image, at 25, 50 and 100 epochs, and for equal groups at 50
+BOTH = ((25, 12, "lecture"), (25, 15, "lecture"), (50, 30, "lecture"), (100, 60, "lecture"), (50, 30, "equal"))
+LONGER_EMOJI |= {name: row for e, u, g in BOTH for name, row in finetune_image(e, u, g).items()}
 # MNIST only, at the table's end: the nested and plain 16, 64, 256 rows from a second seed, and the nested one
 # with its kept groups drawn per image, from both seeds
 IMAGE_MNIST = per_image({"lecture-nested": ROWS["lecture-nested"]})
