@@ -1,7 +1,8 @@
 """Measure multi-group VQ as the MGVQ paper builds it, on emoji or MNIST: the lecture's groups of 16, 64 and 256
 codes and equal groups of 64, each nested (coarse to fine) and not, beside one FSQ codebook of the same 18 bits
 per token (8^6 = 262,144 codes; plain VQ with that many codes is out of reach on a CPU); write
-docs/data/mgvq-DATASET.json and docs/mgvq-groups-DATASET.png (on emoji also mgvq-groups-emoji-image.png).
+docs/data/mgvq-DATASET.json and docs/mgvq-groups-DATASET.png (on emoji also mgvq-groups-emoji-image.png and
+mgvq-groups-emoji-ft.png).
 
     python benchmarks/mgvq.py --runs DIR [--dataset emoji|mnist] [--prior-epochs N] [--only ROW,ROW]
 
@@ -122,6 +123,11 @@ def finetune_image(epochs: int, unmasked: int, groups: str = "lecture") -> dict[
 # epochs) with a draw per image, at 25, 50 and 100 epochs, and for equal groups at 50
 BOTH = ((25, 12, "lecture"), (25, 15, "lecture"), (50, 30, "lecture"), (100, 60, "lecture"), (50, 30, "equal"))
 LONGER_EMOJI |= {name: row for e, u, g in BOTH for name, row in finetune_image(e, u, g).items()}
+# and the 25-epoch pair again from a second seed, the plain run in fp32 like the nested one
+LONGER_EMOJI |= seed1(
+    {"lecture-25-fp32": ("mgvq 16, 64, 256, 25 epochs, fp32", [*longer(25)["lecture-25"][1], "--precision", "fp32"])}
+)
+LONGER_EMOJI |= seed1(finetune_image(25, 12))
 # MNIST only, at the table's end: the nested and plain 16, 64, 256 rows from a second seed, and the nested one
 # with its kept groups drawn per image, from both seeds
 IMAGE_MNIST = per_image({"lecture-nested": ROWS["lecture-nested"]})
@@ -187,6 +193,9 @@ def main() -> None:
     groups_figure(runs, "lecture-nested", "lecture", f"docs/mgvq-groups-{args.dataset}.png")
     if emoji:
         groups_figure(runs, "lecture-nested-50-image", "lecture-50", "docs/mgvq-groups-emoji-image.png")
+        groups_figure(
+            runs, "lecture-nested-25-ft12-image-seed1", "lecture-25-fp32-seed1", "docs/mgvq-groups-emoji-ft.png"
+        )
 
 
 if __name__ == "__main__":
