@@ -458,7 +458,7 @@ def markdown_table(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     wrong = set(report.get("floor_wrong", []))
-    paired = report.get("paired_speedup", {})
+    paired = dict(report.get("paired_speedup", {}))  # a copy: the older reports' entries are added below
     naive = report["variants"].get("naive", {}).get("epoch_seconds")
     for name, v in report["variants"].items():
         if name not in paired and naive and len(v.get("epoch_seconds", [])) == len(naive):  # an older report
