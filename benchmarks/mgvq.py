@@ -65,10 +65,13 @@ FINETUNE_EMOJI = {
 }
 
 
+GROUP_CODES = {"lecture": "16,64,256", "equal": "64,64,64"}  # the two layouts of 18 bits a token
+
+
 def longer(epochs: int, groups: str = "lecture") -> dict[str, tuple[str, list[str]]]:
     """The plain and nested rows of ``groups`` (lecture: 16, 64, 256; equal: 64, 64, 64) trained for ``epochs``
     (the nested one's last fifth unmasked)."""
-    codes = {"lecture": "16,64,256", "equal": "64,64,64"}[groups]
+    codes = GROUP_CODES[groups]
     model = ["--model", "mgvq", "--group-codes", codes]
     length = ["--epochs", str(epochs)]
     what = codes.replace(",", ", ")
@@ -112,7 +115,7 @@ def finetune_image(epochs: int, unmasked: int, groups: str = "lecture") -> dict[
     """The nested row of ``groups`` at ``epochs`` with ``unmasked`` of them unmasked and a draw per image, in fp32
     like the table's other emoji rows (named GROUPS-nested-EPOCHS-ftN-image): the two changes that each closed
     part of the cost of nesting, together."""
-    codes = {"lecture": "16,64,256", "equal": "64,64,64"}[groups]
+    codes = GROUP_CODES[groups]
     what = f"mgvq {codes.replace(',', ', ')}, nested, {unmasked} of {epochs} epochs unmasked, a draw per image"
     args = ["--model", "mgvq", "--group-codes", codes, "--nested-groups", "--finetune-epochs", str(unmasked)]
     args += ["--nested-draw", "image", "--epochs", str(epochs), "--precision", "fp32"]
