@@ -318,8 +318,16 @@ def mgvq_priors_table(name: str) -> str:
     return "\n".join(lines) + f"\n\n{_where(data, None)}\n"
 
 
+def _checklist(c: dict) -> tuple[str, str]:
+    """`vaekit tiny`'s lines as a block, and the threads it ran on."""
+    return "```text\n$ vaekit tiny\n" + "\n".join(c["lines"]) + "\n```\n", _threads(c["summary"]["engine"]["threads"])
+
+
 def tiny_table(name: str) -> str:
     data = json.loads((DATA / f"{name}.json").read_text())
+    if not data["rows"]:  # the checklist alone (`--only checklist`)
+        block, threads = _checklist(data["checklist"])
+        return block + f"\nMeasured on {_machine(data['machine'] | {'threads': threads})}.\n"
     most_params, most_loss = data["limits"]["params"], data["limits"]["loss"]
     lines = [
         f"| candidate | params | test loss (−ELBO, nats) | recon | KL | train time | under {most_params:,} and at "
@@ -333,16 +341,11 @@ def tiny_table(name: str) -> str:
             f"| {r['model']} | {s['params']:,} | **{s['loss']:.2f}** | {s['recon']:.2f} | {s['kl']:.2f} | "
             f"{s['train_seconds']:.0f} s ({_threads(s['engine']['threads'])}) | {ok} |"
         )
-    if not data["rows"]:  # the checklist alone (`--only checklist`)
-        c = data["checklist"]
-        where = _machine(data["machine"] | {"threads": _threads(c["summary"]["engine"]["threads"])})
-        return "```text\n$ vaekit tiny\n" + "\n".join(c["lines"]) + f"\n```\n\nMeasured on {where}.\n"
     where = _machine(data["machine"] | {"threads": "the threads in each row"})
     text = "\n".join(lines) + f"\n\nMeasured on {where}.\n"
     if "checklist" in data:
-        c = data["checklist"]
-        threads = _threads(c["summary"]["engine"]["threads"])
-        text += f"\nThe checklist itself ({threads}):\n\n```text\n$ vaekit tiny\n" + "\n".join(c["lines"]) + "\n```\n"
+        block, threads = _checklist(data["checklist"])
+        text += f"\nThe checklist itself ({threads}):\n\n" + block
     return text
 
 
