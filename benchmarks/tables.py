@@ -18,6 +18,7 @@ A table sits between ``<!-- table: NAME -->`` and ``<!-- /table -->`` in a markd
   study-*    docs/data/study-*.json     `vaekit study collapse`'s study.json, with the machine it ran on
   tiny*      docs/data/tiny*.json       written by benchmarks/tiny.py (the candidates for `vaekit tiny`, the checklist)
   iwae-paper docs/data/iwae-paper.json  written by benchmarks/iwae_paper.py (the IWAE paper's MNIST row)
+  step-bound-* docs/data/step-bound-*.json written by benchmarks/step_bound.py (the fused step against its bound)
 """
 
 from __future__ import annotations
@@ -401,7 +402,32 @@ def iwae_paper_table(name: str) -> str:
     return "\n".join(lines) + (f"\n\n{_measured_on(machines)}\n" if machines else "\n")
 
 
+def step_bound_table(name: str) -> str:
+    sys.path.insert(0, str(ROOT / "src"))
+    from step_bound import targets  # (imports torch: only the tables that need it)
+
+    data = json.loads((DATA / f"{name}.json").read_text())
+    med, rounds = data["median_ms"], data["rounds_ms"]
+    lines = [
+        f"| per step (batch {data['batch']}) | " + " | ".join(med) + " |",
+        "|---" * (len(med) + 1) + "|",
+        "| ms, median | " + " | ".join(f"{v:.3f}" for v in med.values()) + " |",
+        "",
+        "| target | a step of at most | bound | its share | fused step | its share |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in targets(rounds):
+        lines.append(
+            f"| {t['target']} | {t['allowed_ms']:.3f} ms | {t['bound']}: {t['bound_ms']:.3f} ms | "
+            f"**{t['bound_share']:.2f}** | {t['step_ms']:.3f} ms | {t['step_share']:.2f} |"
+        )
+    runs = f"{len(next(iter(rounds.values())))} interleaved rounds of {data['steps']} steps"
+    return "\n".join(lines) + f"\n\nMedians of {runs}. Measured on {_machine(data['machine'])}.\n"
+
+
 def render(name: str) -> str:
+    if name.startswith("step-bound"):
+        return step_bound_table(name)
     if name == "iwae-paper":
         return iwae_paper_table(name)
     if name.startswith("tiny"):

@@ -76,3 +76,20 @@ def test_rows_from_another_machine_keep_it_and_the_table_names_both(tmp_path):
         "Measured on Intel Xeon (`amx_bf16`), 2 threads, torch 2.13.0 (rows 1, 3); "
         "AMD EPYC (no bf16 units), 1 thread, torch 2.13.0 (row 2)."
     )
+
+
+def test_step_bound_targets_pair_each_round_with_itself():
+    """The speed targets' shares (benchmarks/step_bound.py) are medians of same-round ratios: a slow spell that
+    doubles every timing of two rounds leaves them unchanged, and a bound of exactly JAX's step / 1.2 is 1."""
+    from step_bound import targets
+
+    fast = {"jax": 3.6, "fp32": 4.0, "fp32 products": 2.8, "adam": 0.2, "naive": 6.0, "bf16": 3.0,
+            "bf16 products": 1.5, "casts": 0.1}  # fmt: skip
+    rounds = {name: [v, v, v, 2 * v, 2 * v] for name, v in fast.items()}
+    fp32, bf16 = targets(rounds)
+    assert fp32["target"].startswith("fused fp32") and bf16["target"].startswith("fused bf16")
+    assert fp32["bound_share"] == pytest.approx(1.0) and fp32["step_share"] == pytest.approx(4.0 / 3.0)
+    assert bf16["bound_share"] == pytest.approx(1.8 / 2.0) and bf16["step_share"] == pytest.approx(1.5)
+    assert fp32["allowed_ms"] == pytest.approx(3.0) and bf16["bound_ms"] == pytest.approx(1.8)
+    del rounds["jax"]  # without the JAX peer, only the bf16 target
+    assert [t["target"] for t in targets(rounds)] == [bf16["target"]]
