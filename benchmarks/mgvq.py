@@ -126,11 +126,18 @@ def finetune_image(epochs: int, unmasked: int, groups: str = "lecture") -> dict[
 # epochs) with a draw per image, at 25, 50 and 100 epochs, and for equal groups at 50
 BOTH = ((25, 12, "lecture"), (25, 15, "lecture"), (50, 30, "lecture"), (100, 60, "lecture"), (50, 30, "equal"))
 LONGER_EMOJI |= {name: row for e, u, g in BOTH for name, row in finetune_image(e, u, g).items()}
+
+
+def in_fp32(epochs: int) -> dict[str, tuple[str, list[str]]]:
+    """The plain 16, 64, 256 row of ``epochs`` in fp32, like the nested rows of ``finetune_image``."""
+    what, args = longer(epochs)[f"lecture-{epochs}"]
+    return {f"lecture-{epochs}-fp32": (f"{what}, fp32", [*args, "--precision", "fp32"])}
+
+
 # and the 25-epoch pair again from a second seed, the plain run in fp32 like the nested one
-LONGER_EMOJI |= seed1(
-    {"lecture-25-fp32": ("mgvq 16, 64, 256, 25 epochs, fp32", [*longer(25)["lecture-25"][1], "--precision", "fp32"])}
-)
-LONGER_EMOJI |= seed1(finetune_image(25, 12))
+LONGER_EMOJI |= seed1(in_fp32(25)) | seed1(finetune_image(25, 12))
+# and the 50-epoch plain run in fp32: the peer of lecture-nested-50-ft30-image for the token priors
+LONGER_EMOJI |= in_fp32(50)
 # MNIST only, at the table's end: the nested and plain 16, 64, 256 rows from a second seed, and the nested one
 # with its kept groups drawn per image, from both seeds
 IMAGE_MNIST = per_image({"lecture-nested": ROWS["lecture-nested"]})
