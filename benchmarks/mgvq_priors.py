@@ -41,10 +41,10 @@ def prior_folder(run: Path, folder: Path) -> Path:
     return folder
 
 
-def measure(folder: Path, layers: int, epochs: int, samples: int, sample_sets: int) -> dict:
+def measure(folder: Path, layers: int, epochs: int, samples: int, sample_sets: int, precision: str = "auto") -> dict:
     """Fit (or resume) the prior, then score it: its NLL by epoch, and the fid of ``sample_sets`` sets of
     ``samples`` samples (seeds 0, 1, ...; ``fid`` is seed 0's, ``fid_sets`` all of them)."""
-    prior_once(folder, epochs, ["--group-layers", str(layers)])
+    prior_once(folder, epochs, ["--group-layers", str(layers), "--precision", precision])
     records = read_metrics(prior_dir(folder))
     scored = evaluate_run(folder)
     run = open_run(folder)
@@ -53,6 +53,7 @@ def measure(folder: Path, layers: int, epochs: int, samples: int, sample_sets: i
         "group_layers": layers,
         "test_nll": [r["test_nll"] for r in records],
         "seconds": [r["seconds"] for r in records],
+        "precision": records[-1].get("precision", "fp32"),
         "params": sum(p.numel() for p in load_prior(folder).parameters()),
         "evaluate": {k: scored[k] for k in ("prior_nll", "prior_nll_groups", "psnr") if k in scored}
         | {k: sets[0][k] for k in ("fid", "fid_floor", "fid_samples")}
@@ -68,6 +69,12 @@ def main() -> None:
     p.add_argument("--group-layers", default="0,1", help="the prior kinds: 0 = one step per token, N >= 1 per position")
     p.add_argument("--epochs", type=int, default=8, help="prior epochs (default 8)")
     p.add_argument("--sample-sets", type=int, default=3, help="sets of samples the fid is taken over (default 3)")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="the priors' precision (`vaekit prior --precision`); fp32 and bf16 name their own rows",
+    )
     p.add_argument("--out", help="the JSON (default docs/data/mgvq-priors-DATASET.json)")
     args = p.parse_args()
     runs = Path(args.runs)
@@ -79,17 +86,17 @@ def main() -> None:
         what, targs = table[name]
         train_once(runs / name, _with(common, [str(finetune) if a == "FT" else a for a in targs]))
         for layers in kinds:
-            folder = prior_folder(runs / name, runs / "priors" / f"{name}-layers{layers}")
-            row = f"{name}-layers{layers}"
+            row = f"{name}-layers{layers}" + ("" if args.precision == "auto" else f"-{args.precision}")
+            folder = prior_folder(runs / name, runs / "priors" / row)
             rows[row] = {"model": what, "epochs": args.epochs} | measure(
-                folder, layers, args.epochs, samples, args.sample_sets
+                folder, layers, args.epochs, samples, args.sample_sets, args.precision
             )
             if row in FIGURES:
                 figure = FIGURES[row].format(dataset=args.dataset)
                 assert vaekit(["sample", str(folder), "-n", "32", "--out", figure, "--overwrite"]) == 0
     out = Path(args.out or f"docs/data/mgvq-priors-{args.dataset}.json")
     # every kind `--group-layers` allows (0 ... 64), so that rows of kinds this call did not fit stay in the JSON
-    order = [f"{name}-layers{k}" for name in table for k in range(65)]
+    order = [f"{name}-layers{k}{suffix}" for name in table for k in range(65) for suffix in ("", "-fp32", "-bf16")]
     write_rows(out, rows, order)
 
 

@@ -300,6 +300,7 @@ def mgvq_priors_table(name: str) -> str:
     for r in data["rows"].values():
         n, e = r["group_layers"], r["evaluate"]
         kind = "one step per token" if not n else f"one step per position, {n} depth block{'s' * (n > 1)}"
+        kind += f", {r['precision']}" if "precision" in r else ""  # (rows before it was kept: fp32)
         last = len(r["test_nll"])  # epochs 1, 2, 4, 8, ... and the last: every epoch's is in the JSON
         shown = [k for k in range(1, last + 1) if k & (k - 1) == 0 or k == last]
         nll = ", ".join(f"{k}: {r['test_nll'][k - 1]:.1f}" for k in shown)
