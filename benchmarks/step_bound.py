@@ -31,6 +31,7 @@ from common import machine
 from vaekit.data import load_dataset
 from vaekit.data.tensors import to_tensor
 from vaekit.measure import jaxpeer
+from vaekit.measure.compare import paired_speedup
 from vaekit.measure.naive import make_textbook, textbook_epoch, to_gaussian_vae
 from vaekit.training.step import FusedVAEStep, adam_flat
 
@@ -167,8 +168,8 @@ def targets(rounds: dict[str, list[float]]) -> list[dict[str, Any]]:
             "allowed_ms": statistics.median(allowed),
             "bound_ms": statistics.median(bound),
             "step_ms": statistics.median(rounds[p]),
-            "bound_share": statistics.median(b / a for b, a in zip(bound, allowed, strict=True)),
-            "step_share": statistics.median(s / a for s, a in zip(rounds[p], allowed, strict=True)),
+            "bound_share": paired_speedup(bound, allowed),
+            "step_share": paired_speedup(rounds[p], allowed),
         })  # fmt: skip
     return out
 
